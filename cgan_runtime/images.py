@@ -1,0 +1,57 @@
+"""Turning generator output into pictures: uint8 conversion, grid tiling, PNG and npy files."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from cgan_runtime.files import atomic_path
+
+GRID_PADDING = 2
+GRID_BACKGROUND = 40  # dark grey: the tiles stay apart without drawing the eye
+
+
+def to_uint8(images: np.ndarray, output_range: tuple[float, float]) -> np.ndarray:
+    """Map generator output [N, 1, H, W] (or [N, H, W]) in output_range to uint8 [N, H, W]."""
+    low, high = output_range
+    if images.ndim == 4:
+        images = images[:, 0]
+    scaled = (images.astype(np.float32) - low) * (255.0 / (high - low))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def default_nrow(count: int) -> int:
+    """Images per row for a near-square grid."""
+    return max(1, math.ceil(math.sqrt(count)))
+
+
+def tile(images: np.ndarray, nrow: int) -> np.ndarray:
+    """Lay out uint8 images [N, H, W] in a grid of nrow images per row, with padding between."""
+    count, height, width = images.shape
+    columns = min(nrow, count)
+    rows = math.ceil(count / columns)
+    step_y, step_x = height + GRID_PADDING, width + GRID_PADDING
+    grid = np.full(
+        (rows * step_y + GRID_PADDING, columns * step_x + GRID_PADDING),
+        GRID_BACKGROUND,
+        dtype=np.uint8,
+    )
+    for index, image in enumerate(images):
+        top = GRID_PADDING + (index // columns) * step_y
+        left = GRID_PADDING + (index % columns) * step_x
+        grid[top : top + height, left : left + width] = image
+    return grid
+
+
+def write_png(path: Path, grid: np.ndarray) -> None:
+    from PIL import Image
+
+    with atomic_path(path) as temporary:
+        Image.fromarray(grid).save(temporary, format="PNG")
+
+
+def write_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        np.save(handle, array)

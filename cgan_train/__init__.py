@@ -1,0 +1,1 @@
+"""Training side of cgan: data, networks, the training loop and its command line."""

@@ -1,0 +1,51 @@
+"""Self-describing checkpoints: the config travels with the weights, written atomically."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from cgan_runtime.files import atomic_path
+from cgan_train.config import TrainConfig
+
+FORMAT = "cgan-checkpoint-v1"
+
+
+class CheckpointError(Exception):
+    """A checkpoint is missing, unreadable, or not one of ours."""
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write a checkpoint dict (see Trainer.state) so that a crash leaves the previous file intact."""
+    with atomic_path(path) as temporary:
+        torch.save({"format": FORMAT, **state}, temporary)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Load a checkpoint without running any code from it (weights_only=True)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint ({first_line})") from error
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a cgan checkpoint (expected format {FORMAT})")
+    try:
+        state["config"] = TrainConfig.from_dict(state["config"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: invalid model config ({error})") from error
+    return state
+
+
+def generator_only(state: dict) -> dict:
+    """The part of a training checkpoint that ships: config, generator weights, provenance."""
+    keep = ("config", "generator", "epoch", "history", "provenance")
+    shipped = {key: state[key] for key in keep}
+    shipped["config"] = shipped["config"].to_dict()
+    return shipped

@@ -1,0 +1,107 @@
+"""cgan-train: the command line of the training side (a thin layer over train.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import click
+
+DEFAULT_DOWNLOAD_DIR = Path.home() / ".cache" / "cgan" / "mnist"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Train the cgan generator on MNIST (the digit label is the condition)."""
+
+
+@cli.command("train")
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help="Folder of MNIST IDX files (raw or .gz). Default: download with torchvision "
+                   f"into {DEFAULT_DOWNLOAD_DIR}.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("runs/cgan"),
+              show_default=True, help="Folder for checkpoint.pt and the per-epoch sample grids.")
+@click.option("--design", default="mlp", show_default=True, help="Network design (models.DESIGNS).")
+@click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Total epochs; with --resume, where to stop.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--resume", is_flag=True,
+              help="Continue from OUT/checkpoint.pt (its config wins; --epochs may extend it).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, design: str,
+                  epochs: int, batch_size: int, lr: float, seed: int, device: str, resume: bool,
+                  quiet: bool) -> None:
+    """Train (or resume) a run; every epoch writes a sample grid and a checkpoint."""
+    from dataclasses import replace
+
+    from cgan_train.checkpoint import CheckpointError
+    from cgan_train.config import TrainConfig
+    from cgan_train.data import DataError, download_mnist, load_mnist
+    from cgan_train.train import (
+        CHECKPOINT_NAME,
+        Trainer,
+        TrainingDiverged,
+        git_commit,
+        resolve_device,
+    )
+
+    try:
+        torch_device = resolve_device(device)
+        checkpoint = out_dir / CHECKPOINT_NAME
+        if resume:
+            trainer = Trainer.resume(checkpoint, torch_device)
+            _refuse_changed_options(ctx, trainer.config)
+            if _explicit(ctx, "epochs"):
+                trainer.config = replace(trainer.config, epochs=epochs)
+        elif checkpoint.exists():
+            raise click.UsageError(
+                f"{checkpoint} exists: add --resume to continue it, or choose another --out")
+        digits = load_mnist(data_dir or download_mnist(DEFAULT_DOWNLOAD_DIR), "train")
+        if not resume:
+            config = TrainConfig(design=design, epochs=epochs, batch_size=batch_size, lr=lr,
+                                 seed=seed)
+            provenance = {"data_sha256": digits.sha256, "git_commit": git_commit(),
+                          "torch_version": _torch_version()}
+            trainer = Trainer(config, torch_device, provenance)
+        elif trainer.provenance["data_sha256"] != digits.sha256:
+            raise click.ClickException(
+                f"--resume: the data in {data_dir} differs from the data the run started on")
+        click.echo(f"training {trainer.config.design} on {len(digits)} images, {torch_device}, "
+                   f"epochs {trainer.epoch + 1}..{trainer.config.epochs} -> {out_dir}", err=True)
+        trainer.fit(digits, out_dir, show_progress=not quiet)
+    except (DataError, CheckpointError, TrainingDiverged, ValueError) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(out_dir / CHECKPOINT_NAME)
+
+
+def _refuse_changed_options(ctx: click.Context, config) -> None:
+    """On resume the checkpoint's config wins: an explicit flag that disagrees is a mistake."""
+    for option in ("design", "batch_size", "lr", "seed"):
+        if _explicit(ctx, option) and ctx.params[option] != getattr(config, option):
+            raise click.UsageError(
+                f"--{option.replace('_', '-')} {ctx.params[option]} differs from the checkpoint's "
+                f"{getattr(config, option)}; drop it to resume")
+
+
+def _explicit(ctx: click.Context, option: str) -> bool:
+    return ctx.get_parameter_source(option) == click.core.ParameterSource.COMMANDLINE
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
+def main() -> None:
+    if importlib.util.find_spec("torch") is None:
+        click.echo("cgan-train: PyTorch is not installed; install the training extra: "
+                   "pip install 'cgan-runtime[train]'", err=True)
+        sys.exit(1)
+    cli()
