@@ -31,9 +31,13 @@ def load_checkpoint(path: Path) -> dict:
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint ({first_line})") from error
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"{path}: holds objects that safe loading (weights_only=True) refuses; not a cgan checkpoint"
+        ) from error
+    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({reason})") from error
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a cgan checkpoint (expected format {FORMAT})")
     try:

@@ -96,7 +96,7 @@ def _explicit(ctx: click.Context, option: str) -> bool:
 def _torch_version() -> str:
     import torch
 
-    return torch.__version__
+    return str(torch.__version__)  # a TorchVersion object would not load with weights_only
 
 
 def main() -> None:
