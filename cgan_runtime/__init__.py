@@ -1,0 +1,28 @@
+"""cgan_runtime: handwritten digits on demand from a cgan ONNX model, through onnxruntime (no torch).
+
+    from cgan_runtime import DigitGenerator
+    images = DigitGenerator().sample(digit=5, count=16, seed=0)  # uint8 [16, 28, 28]
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cgan_runtime.generator import DigitGenerator, ModelError, ModelInfo
+    from cgan_runtime.providers import DeviceError
+
+__all__ = ["DeviceError", "DigitGenerator", "ModelError", "ModelInfo"]
+
+
+def __getattr__(name: str):
+    # Lazy: importing the package (for example for its image helpers) does not load onnxruntime.
+    if name in ("DigitGenerator", "ModelError", "ModelInfo"):
+        from cgan_runtime import generator
+
+        return getattr(generator, name)
+    if name == "DeviceError":
+        from cgan_runtime.providers import DeviceError
+
+        return DeviceError
+    raise AttributeError(f"module 'cgan_runtime' has no attribute {name!r}")

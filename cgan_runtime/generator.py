@@ -1,0 +1,137 @@
+"""DigitGenerator: load a cgan ONNX model, check its interface, sample digits from it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from cgan_runtime.images import to_uint8
+from cgan_runtime.providers import DeviceError, create_session
+
+NOISE_INPUT = "z"
+LABELS_INPUT = "labels"
+IMAGES_OUTPUT = "images"
+REQUIRED_METADATA = ("latent_dim", "num_classes", "image_size", "output_range", "model_version")
+INTERFACE = (
+    "expected a cgan generator: inputs z float32 [N, latent_dim] and labels int64 [N], "
+    "output images float32 [N, 1, image_size, image_size], metadata "
+    + ", ".join(REQUIRED_METADATA)
+)
+
+
+class ModelError(Exception):
+    """The model file is missing, unreadable, or does not have the cgan interface."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model says about itself in its metadata."""
+
+    latent_dim: int
+    num_classes: int
+    image_size: int
+    output_range: tuple[float, float]
+    model_version: str
+    metadata: dict[str, str]
+
+
+def default_model_path() -> Path:
+    """The model bundled with the package."""
+    return Path(str(resources.files("cgan_runtime") / "models" / "cgan_generator.onnx"))
+
+
+class DigitGenerator:
+    """A loaded generator: `sample(digit, count, seed)` gives uint8 images [count, size, size]."""
+
+    def __init__(self, model_path: Path | str | None = None, device: str = "auto"):
+        self.model_path = Path(model_path) if model_path is not None else default_model_path()
+        if not self.model_path.is_file():
+            what = "a folder" if self.model_path.is_dir() else "not found"
+            raise ModelError(f"model file {self.model_path}: {what}")
+        try:
+            self.session = create_session(self.model_path, device)
+        except DeviceError:
+            raise
+        except Exception as error:  # onnxruntime's load errors derive from Exception alone
+            reason = _first_line(error)
+            raise ModelError(f"{self.model_path}: not a loadable ONNX model ({reason})") from error
+        self.info = _read_info(self.session, self.model_path)
+
+    @property
+    def providers(self) -> list[str]:
+        """The execution providers the session really uses, best first."""
+        return self.session.get_providers()
+
+    def sample(self, digit: int, count: int, seed: int | None = None) -> np.ndarray:
+        """count images of digit as uint8 [count, size, size]; the same seed gives the same bytes."""
+        if count < 1:
+            raise ValueError(f"count must be at least 1, got {count}")
+        noise = np.random.default_rng(seed).standard_normal((count, self.info.latent_dim), dtype=np.float32)
+        labels = np.full(count, digit)
+        return to_uint8(self.generate(noise, labels), self.info.output_range)
+
+    def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Raw generator output [N, 1, size, size] in output_range, for noise [N, latent_dim]."""
+        labels = np.asarray(labels)
+        num_classes = self.info.num_classes
+        # onnxruntime's Gather takes negative indices silently, so the range is checked here.
+        if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+            raise ValueError(f"digits must be in 0-{num_classes - 1}")
+        feeds = {
+            NOISE_INPUT: np.ascontiguousarray(noise, dtype=np.float32),
+            LABELS_INPUT: np.ascontiguousarray(labels, dtype=np.int64),
+        }
+        return self.session.run([IMAGES_OUTPUT], feeds)[0]
+
+
+def _read_info(session, path: Path) -> ModelInfo:
+    metadata = session.get_modelmeta().custom_metadata_map
+    missing = [key for key in REQUIRED_METADATA if key not in metadata]
+    if missing:
+        raise ModelError(f"{path}: metadata lacks {', '.join(missing)}; {INTERFACE}")
+    try:
+        info = ModelInfo(
+            latent_dim=int(metadata["latent_dim"]),
+            num_classes=int(metadata["num_classes"]),
+            image_size=int(metadata["image_size"]),
+            output_range=tuple(float(bound) for bound in json.loads(metadata["output_range"])),
+            model_version=metadata["model_version"],
+            metadata=dict(metadata),
+        )
+    except (ValueError, TypeError) as error:
+        raise ModelError(f"{path}: unreadable metadata ({error}); {INTERFACE}") from error
+    _check_interface(session, info, path)
+    return info
+
+
+def _check_interface(session, info: ModelInfo, path: Path) -> None:
+    inputs = {node.name: node for node in session.get_inputs()}
+    outputs = {node.name: node for node in session.get_outputs()}
+    expected = {
+        NOISE_INPUT: ("tensor(float)", [None, info.latent_dim]),
+        LABELS_INPUT: ("tensor(int64)", [None]),
+        IMAGES_OUTPUT: ("tensor(float)", [None, 1, info.image_size, info.image_size]),
+    }
+    for name, (dtype, shape) in expected.items():
+        node = inputs.get(name) or outputs.get(name)
+        if node is None or node.type != dtype or not _shape_matches(node.shape, shape):
+            found = f"{node.type} {node.shape}" if node is not None else "missing"
+            raise ModelError(f"{path}: {name} is {found}; {INTERFACE}")
+    if len(inputs) != 2:
+        raise ModelError(f"{path}: has inputs {', '.join(inputs)}; {INTERFACE}")
+
+
+def _shape_matches(actual: list, expected: list) -> bool:
+    """Dimensions given as None in expected, or symbolic (str) in actual, match anything."""
+    if len(actual) != len(expected):
+        return False
+    pairs = zip(actual, expected, strict=True)
+    return all(want is None or isinstance(have, str) or have == want for have, want in pairs)
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
