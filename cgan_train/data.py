@@ -56,10 +56,21 @@ def load_mnist(data_dir: Path, split: str = "train") -> Digits:
     labels = _parse_idx(labels_raw, f"{prefix}-labels-idx1-ubyte", dims=1)
     if len(images) != len(labels):
         raise DataError(f"{data_dir}: {len(images)} images but {len(labels)} labels")
-    combined = hashlib.sha256(
-        (hashlib.sha256(images_raw).hexdigest() + hashlib.sha256(labels_raw).hexdigest()).encode()
-    ).hexdigest()
-    return Digits(images=images, labels=labels.long(), sha256=combined)
+    digest = _combined_digest(hashlib.sha256(images_raw).hexdigest(), hashlib.sha256(labels_raw).hexdigest())
+    return Digits(images=images, labels=labels.long(), sha256=digest)
+
+
+def is_official_mnist(digest: str, split: str = "train") -> bool:
+    """Whether a Digits.sha256 is that of the full, official MNIST split."""
+    prefix = SPLIT_PREFIX[split]
+    official = _combined_digest(
+        MNIST_SHA256[f"{prefix}-images-idx3-ubyte"], MNIST_SHA256[f"{prefix}-labels-idx1-ubyte"]
+    )
+    return digest == official
+
+
+def _combined_digest(images_sha256: str, labels_sha256: str) -> str:
+    return hashlib.sha256((images_sha256 + labels_sha256).encode()).hexdigest()
 
 
 def download_mnist(root: Path) -> Path:

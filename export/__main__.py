@@ -1,0 +1,33 @@
+"""python -m export: ship a trained checkpoint to models/ after proving the ONNX export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cgan_train.checkpoint import CheckpointError
+from export.ship import ship
+from export.verify import PARITY_TOLERANCE, ExportVerificationError
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--checkpoint", "checkpoint_path", type=click.Path(path_type=Path), required=True,
+              help="A finished training checkpoint (or models/cgan_generator.pt).")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
+              show_default=True)
+def main(checkpoint_path: Path, out_dir: Path) -> None:
+    """Export the generator to ONNX, check it, prove parity with torch, then write OUT_DIR."""
+    try:
+        shipped = ship(checkpoint_path, out_dir)
+    except (CheckpointError, ExportVerificationError) as error:
+        raise click.ClickException(f"export failed, nothing written: {error}") from error
+    click.echo("onnx.checker: passed")
+    for batch_size, difference in shipped.parity.items():
+        click.echo(f"parity N={batch_size:<5} max|torch - onnxruntime| = {difference:.2e} "
+                   f"(<= {PARITY_TOLERANCE:g})")
+    click.echo(f"wrote {shipped.onnx_path} ({shipped.model_version}) and its model card")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""The model card: how the shipped generator was trained and what its export proved."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cgan_runtime.files import atomic_path
+from cgan_train.data import is_official_mnist
+from export.verify import PARITY_TOLERANCE
+
+
+def write_model_card(path: Path, state: dict, version: str, parity: dict[int, float], size: int) -> None:
+    config = state["config"]
+    provenance = state["provenance"]
+    history = state["history"]
+    last = history[-1]
+    train_minutes = sum(epoch["seconds"] for epoch in history) / 60
+    parity_rows = "\n".join(f"| {n} | {difference:.2e} |" for n, difference in parity.items())
+    text = f"""# cgan generator: model card
+
+`cgan_generator.onnx`, model_version `{version}`, {size / 1e6:.1f} MB, one self-contained file.
+Written by `make export`; `cgan_generator.pt` holds the same generator for PyTorch
+(config + weights, load with `torch.load(..., weights_only=True)`).
+
+## What it does
+Draws a 28x28 grey handwritten digit for a digit label 0-9 and a latent vector z.
+Interface: input `z` float32 [N, {config.latent_dim}], input `labels` int64 [N] (0-{config.num_classes - 1}),
+output `images` float32 [N, 1, {config.image_size}, {config.image_size}] in [-1, 1].
+
+## How it was trained
+- Design `{config.design}`, {state['epoch']} epochs on {_data_name(provenance['data_sha256'])},
+  batch {config.batch_size}, Adam lr {config.lr:g} (betas {config.beta1}, {config.beta2}),
+  binary cross-entropy, seed {config.seed}.
+- Training time: {train_minutes:.1f} minutes for {state['epoch']} epochs (the training loop's own timing).
+- Last epoch: d_loss {last['d_loss']:.3f}, g_loss {last['g_loss']:.3f}, D(x) {last['d_real']:.3f},
+  D(G(z)) {last['d_fake']:.3f}.
+- Code: git commit `{provenance['git_commit']}`, torch {provenance['torch_version']}.
+- Training data SHA-256 (raw images + labels): `{provenance['data_sha256']}`.
+- Full config: `{json.dumps(config.to_dict(), sort_keys=True)}`
+
+## Export proof
+onnx.checker (full check) passed. The same inputs through PyTorch and onnxruntime (CPU):
+
+| N | max abs(torch - onnxruntime) |
+|---|---|
+{parity_rows}
+
+Tolerance {PARITY_TOLERANCE:g}; the export fails and writes nothing above it.
+
+## Samples
+![one row per digit, seed = digit](sample_grid.png)
+
+## Limits
+The seed design: a small MLP trained with BCE. Strokes are noisy and some samples are
+hard to read; no quality figure has been measured yet.
+"""
+    with atomic_path(path) as temporary:
+        temporary.write_text(text)
+
+
+def _data_name(data_sha256: str) -> str:
+    if is_official_mnist(data_sha256):
+        return "the official MNIST training set (60,000 images)"
+    return "a custom or partial MNIST training set (see its SHA-256 below)"

@@ -1,0 +1,85 @@
+"""The export chain: checkpoint -> ONNX -> checked -> parity-proven -> models/ (nothing written before)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from cgan_runtime.files import atomic_path
+from cgan_runtime.generator import DigitGenerator
+from cgan_runtime.images import tile, write_png
+from cgan_train.checkpoint import CheckpointError, generator_only, load_checkpoint, save_checkpoint
+from cgan_train.models import build_generator
+from export.model_card import write_model_card
+from export.onnx_export import export_generator
+from export.verify import ExportVerificationError, check_model, check_parity
+
+ONNX_NAME = "cgan_generator.onnx"
+TORCH_NAME = "cgan_generator.pt"  # the same generator for torch users: config + weights
+CARD_NAME = "MODEL_CARD.md"
+GRID_NAME = "sample_grid.png"
+GRID_COLUMNS = 10
+
+
+@dataclass(frozen=True)
+class Shipped:
+    onnx_path: Path
+    parity: dict[int, float]
+    model_version: str
+
+
+def ship(checkpoint_path: Path, out_dir: Path) -> Shipped:
+    """Export the checkpoint's generator into out_dir, only once every check has passed."""
+    state = load_checkpoint(checkpoint_path)
+    config = state["config"]
+    if state["epoch"] < config.epochs:
+        raise CheckpointError(
+            f"{checkpoint_path}: training stopped at epoch {state['epoch']} of {config.epochs}; "
+            "finish it with cgan-train train --resume before exporting")
+    generator = _restore_generator(state, checkpoint_path)
+    provenance = {**state["provenance"], "epochs_done": state["epoch"]}
+    model = export_generator(generator, config, provenance)
+    check_model(model)
+    parity = check_parity(generator, model, config.latent_dim, config.num_classes)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = out_dir / ONNX_NAME
+    with atomic_path(onnx_path) as temporary:
+        onnx.save_model(model, temporary)
+    torch_path = out_dir / TORCH_NAME
+    if Path(checkpoint_path).resolve() != torch_path.resolve():
+        save_checkpoint(torch_path, generator_only(state))
+    write_png(out_dir / GRID_NAME, sample_grid(onnx_path, config.num_classes))
+    version = onnx_version(model)
+    write_model_card(out_dir / CARD_NAME, state, version, parity, onnx_path.stat().st_size)
+    return Shipped(onnx_path=onnx_path, parity=parity, model_version=version)
+
+
+def sample_grid(onnx_path: Path, num_classes: int):
+    """One row per digit, drawn from the exported file itself through the runtime (seed = digit)."""
+    generator = DigitGenerator(onnx_path, device="cpu")
+    rows = [generator.sample(digit, GRID_COLUMNS, seed=digit) for digit in range(num_classes)]
+    return tile(np.concatenate(rows), nrow=GRID_COLUMNS)
+
+
+def onnx_version(model: onnx.ModelProto) -> str:
+    return next(prop.value for prop in model.metadata_props if prop.key == "model_version")
+
+
+def _restore_generator(state: dict, checkpoint_path: Path) -> nn.Module:
+    generator = build_generator(state["config"])
+    try:
+        generator.load_state_dict(state["generator"])
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"{checkpoint_path}: weights do not fit the {state['config'].design} design of its config"
+        ) from error
+    for name, tensor in generator.state_dict().items():
+        if not torch.isfinite(tensor).all():
+            raise ExportVerificationError(f"{checkpoint_path}: weight {name} holds NaN or Inf")
+    return generator.eval()

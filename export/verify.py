@@ -1,0 +1,63 @@
+"""Proof of an export: the ONNX checker passes and onnxruntime matches torch at several batch sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from cgan_runtime.generator import IMAGES_OUTPUT, LABELS_INPUT, NOISE_INPUT
+
+PARITY_BATCH_SIZES = (1, 2, 7, 64, 1000)
+PARITY_TOLERANCE = 1e-5
+PARITY_SEED = 0
+
+
+class ExportVerificationError(Exception):
+    """The exported file is invalid or does not reproduce the torch model."""
+
+
+def check_model(model: onnx.ModelProto) -> None:
+    """onnx.checker with full shape inference, and no weights kept outside the file."""
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
+        raise ExportVerificationError(f"onnx.checker rejects the export: {error}") from error
+    external = [tensor.name for tensor in model.graph.initializer
+                if tensor.data_location == onnx.TensorProto.EXTERNAL]
+    if external:
+        raise ExportVerificationError(f"weights stored outside the file: {', '.join(external)}")
+
+
+def check_parity(
+    generator: nn.Module,
+    model: onnx.ModelProto,
+    latent_dim: int,
+    num_classes: int,
+    batch_sizes: tuple[int, ...] = PARITY_BATCH_SIZES,
+    tolerance: float = PARITY_TOLERANCE,
+) -> dict[int, float]:
+    """Max |torch - onnxruntime| for the same inputs at each batch size; raise above tolerance."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    generator.eval()
+    rng = np.random.default_rng(PARITY_SEED)
+    differences = {}
+    for batch_size in batch_sizes:
+        noise = rng.standard_normal((batch_size, latent_dim), dtype=np.float32)
+        labels = rng.integers(0, num_classes, batch_size, dtype=np.int64)
+        with torch.no_grad():
+            expected = generator(torch.from_numpy(noise), torch.from_numpy(labels)).numpy()
+        (actual,) = session.run([IMAGES_OUTPUT], {NOISE_INPUT: noise, LABELS_INPUT: labels})
+        if actual.shape != expected.shape:
+            raise ExportVerificationError(
+                f"N={batch_size}: onnxruntime gives shape {actual.shape}, torch {expected.shape}")
+        differences[batch_size] = float(np.max(np.abs(actual - expected)))
+    failures = {n: d for n, d in differences.items() if not d <= tolerance}
+    if failures:
+        listing = ", ".join(f"N={n}: {d:.3g}" for n, d in failures.items())
+        raise ExportVerificationError(
+            f"output {IMAGES_OUTPUT!r} differs from torch by more than {tolerance:g} ({listing})")
+    return differences
