@@ -1,0 +1,55 @@
+# cgan: train -> export (proven) -> sample. `make help` lists the targets.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+
+# Training data: the offline copy beside the project when there is one, else torchvision downloads it.
+DATA_DIR ?= $(wildcard ../shared/data/mnist)
+RUN_DIR ?= runs/seed
+# The shipped recipe: the seed design, 50 epochs, batch 100, Adam 1e-4, BCE.
+TRAIN_FLAGS ?= --design mlp --epochs 50 --batch-size 100 --lr 1e-4 --seed 0
+# What `make export` ships: your finished run if there is one, else the committed generator
+# weights, else train first.
+CHECKPOINT ?= $(firstword $(wildcard $(RUN_DIR)/checkpoint.pt models/cgan_generator.pt) $(RUN_DIR)/checkpoint.pt)
+
+.PHONY: help install test export train wheel lint clean
+
+help:
+	@echo "make install   development environment in $(VENV) (runtime + train + dev extras)"
+	@echo "make test      the whole test suite, offline"
+	@echo "make export    train if needed -> ONNX -> checker + parity -> models/"
+	@echo "make train     train (or resume) $(RUN_DIR) with the shipped recipe"
+	@echo "make wheel     dist/cgan_runtime-*.whl, the torch-free runtime with the bundled model"
+
+install:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -e '.[train,dev]'
+	# The runtime's own dependencies as wheels, so that the wheel test installs offline.
+	$(BIN)/pip wheel --no-build-isolation --wheel-dir .wheelhouse .
+	rm -f .wheelhouse/cgan_runtime-*.whl
+
+test:
+	$(BIN)/pytest
+
+lint:
+	$(BIN)/ruff check cgan_train cgan_runtime export tests
+
+export: $(CHECKPOINT)
+	$(PY) -m export --checkpoint $(CHECKPOINT) --out-dir models
+
+$(RUN_DIR)/checkpoint.pt:
+	$(BIN)/cgan-train train $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --out $(RUN_DIR) $(TRAIN_FLAGS)
+
+train:
+	$(BIN)/cgan-train train $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --out $(RUN_DIR) $(TRAIN_FLAGS) \
+		$(if $(wildcard $(RUN_DIR)/checkpoint.pt),--resume)
+
+wheel:
+	rm -rf build dist
+	$(BIN)/pip wheel --no-deps --no-build-isolation --wheel-dir dist .
+	@ls -l dist/*.whl
+
+clean:
+	rm -rf build dist .pytest_cache *.egg-info

@@ -1,0 +1,47 @@
+"""Shared fixtures: the small MNIST subset, one short training run and its export."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_DATA = REPO_ROOT / "tests" / "fixtures" / "mnist_subset"
+SHIPPED_MODEL = REPO_ROOT / "models" / "cgan_generator.onnx"
+SMOKE_FLAGS = ["--epochs", "2", "--batch-size", "64", "--seed", "3", "--quiet"]
+
+
+def train_cli(*args: str):
+    """Run `cgan-train train ...` in-process; returns click's Result."""
+    from click.testing import CliRunner
+
+    from cgan_train.cli import cli
+
+    return CliRunner().invoke(cli, ["train", "--data-dir", str(FIXTURE_DATA), *args])
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """A finished two-epoch run on the fixture: its folder holds checkpoint.pt and the grids."""
+    run_dir = tmp_path_factory.mktemp("run")
+    result = train_cli("--out", str(run_dir), *SMOKE_FLAGS)
+    assert result.exit_code == 0, result.output
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def exported_dir(trained_run, tmp_path_factory) -> Path:
+    """models/-like folder shipped from trained_run by the export chain."""
+    from export.ship import ship
+
+    out_dir = tmp_path_factory.mktemp("models")
+    ship(trained_run / "checkpoint.pt", out_dir)
+    return out_dir
+
+
+@pytest.fixture
+def run_copy(trained_run, tmp_path) -> Path:
+    """A private copy of trained_run, for tests that change it."""
+    return Path(shutil.copytree(trained_run, tmp_path / "run"))

@@ -1,0 +1,112 @@
+"""The export chain: ONNX interface and metadata, parity with torch, nothing written on failure."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+
+from cgan_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from cgan_train.models import build_generator
+from export.onnx_export import export_generator
+from export.ship import ship
+from export.verify import PARITY_BATCH_SIZES, ExportVerificationError, check_parity
+
+SHIPPED_FILES = {"cgan_generator.onnx", "cgan_generator.pt", "MODEL_CARD.md", "sample_grid.png"}
+
+
+def test_export_writes_the_model_its_torch_twin_card_and_grid_and_nothing_else(exported_dir):
+    assert {path.name for path in exported_dir.iterdir()} == SHIPPED_FILES
+
+
+def test_parity_with_torch_within_1e_5_at_every_batch_size(trained_run):
+    state = load_checkpoint(trained_run / "checkpoint.pt")
+    generator = build_generator(state["config"])
+    generator.load_state_dict(state["generator"])
+    provenance = {**state["provenance"], "epochs_done": 2}
+    model = export_generator(generator, state["config"], provenance)
+    differences = check_parity(generator, model, latent_dim=100, num_classes=10)
+    assert list(differences) == list(PARITY_BATCH_SIZES) == [1, 2, 7, 64, 1000]
+    assert all(0 <= difference <= 1e-5 for difference in differences.values())
+
+
+def test_onnx_interface_has_a_dynamic_batch(exported_dir):
+    session = onnxruntime.InferenceSession(str(exported_dir / "cgan_generator.onnx"))
+    z, labels = session.get_inputs()
+    (images,) = session.get_outputs()
+    assert (z.name, z.type, z.shape[1]) == ("z", "tensor(float)", 100)
+    assert (labels.name, labels.type, len(labels.shape)) == ("labels", "tensor(int64)", 1)
+    assert (images.name, images.type, images.shape[1:]) == ("images", "tensor(float)", [1, 28, 28])
+    for batch_size in (1, 1000):
+        feeds = {"z": np.zeros((batch_size, 100), np.float32), "labels": np.arange(batch_size) % 10}
+        (output,) = session.run(None, feeds)
+        assert output.shape == (batch_size, 1, 28, 28)
+        assert output.min() >= -1 and output.max() <= 1
+
+
+def test_metadata_describes_interface_training_and_data(exported_dir, trained_run):
+    model = onnx.load(str(exported_dir / "cgan_generator.onnx"))
+    metadata = {prop.key: prop.value for prop in model.metadata_props}
+    state = load_checkpoint(trained_run / "checkpoint.pt")
+    assert metadata["latent_dim"] == "100"
+    assert metadata["num_classes"] == "10"
+    assert metadata["image_size"] == "28"
+    assert json.loads(metadata["output_range"]) == [-1.0, 1.0]
+    assert metadata["model_version"].startswith("mlp-e2-")
+    assert json.loads(metadata["training_config"]) == state["config"].to_dict()
+    assert metadata["git_commit"] == state["provenance"]["git_commit"]
+    assert metadata["training_data_sha256"] == state["provenance"]["data_sha256"]
+
+
+def test_model_is_one_self_contained_file(exported_dir):
+    model = onnx.load(str(exported_dir / "cgan_generator.onnx"), load_external_data=False)
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+
+
+def test_model_card_reports_the_parity_figures(exported_dir):
+    card = (exported_dir / "MODEL_CARD.md").read_text()
+    for batch_size in PARITY_BATCH_SIZES:
+        assert f"| {batch_size} | " in card
+    assert "2 epochs" in card
+
+
+def test_torch_twin_reexports_to_the_same_weights(exported_dir, tmp_path):
+    again = ship(exported_dir / "cgan_generator.pt", tmp_path)
+    assert again.model_version == _version(exported_dir / "cgan_generator.onnx")
+
+
+def test_a_torch_model_that_differs_from_the_file_fails_parity(trained_run):
+    state = load_checkpoint(trained_run / "checkpoint.pt")
+    generator = build_generator(state["config"])
+    generator.load_state_dict(state["generator"])
+    model = export_generator(generator, state["config"], {**state["provenance"], "epochs_done": 2})
+    with torch.no_grad():
+        generator.net[0].bias.add_(1e-3)
+    with pytest.raises(ExportVerificationError, match="differs from torch by more than 1e-05"):
+        check_parity(generator, model, latent_dim=100, num_classes=10)
+
+
+def test_unfinished_training_is_refused_and_nothing_is_written(trained_run, tmp_path):
+    state = load_checkpoint(trained_run / "checkpoint.pt")
+    state["config"] = state["config"].to_dict() | {"epochs": 5}
+    save_checkpoint(tmp_path / "unfinished.pt", state)
+    with pytest.raises(CheckpointError, match="stopped at epoch 2 of 5"):
+        ship(tmp_path / "unfinished.pt", tmp_path / "models")
+    assert not (tmp_path / "models").exists()
+
+
+def test_non_finite_weights_are_refused_and_nothing_is_written(trained_run, tmp_path):
+    state = load_checkpoint(trained_run / "checkpoint.pt")
+    state["config"] = state["config"].to_dict()
+    state["generator"]["net.0.weight"][0, 0] = float("nan")
+    save_checkpoint(tmp_path / "nan.pt", state)
+    with pytest.raises(ExportVerificationError, match="net.0.weight holds NaN"):
+        ship(tmp_path / "nan.pt", tmp_path / "models")
+    assert not (tmp_path / "models").exists()
+
+
+def _version(path) -> str:
+    model = onnx.load(str(path))
+    return next(prop.value for prop in model.metadata_props if prop.key == "model_version")

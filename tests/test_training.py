@@ -1,0 +1,90 @@
+"""Training smoke tests on the fixture: a few steps run, checkpoints describe and resume the run."""
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cgan_runtime.images import GRID_PADDING
+from cgan_train.checkpoint import load_checkpoint
+from cgan_train.config import TrainConfig
+from tests.conftest import SMOKE_FLAGS, train_cli
+
+
+def _weights_equal(first: dict, second: dict) -> bool:
+    return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_run_writes_a_self_describing_checkpoint(trained_run):
+    state = load_checkpoint(trained_run / "checkpoint.pt")  # weights_only=True inside
+    assert state["epoch"] == 2
+    assert state["config"] == TrainConfig(epochs=2, batch_size=64, seed=3)
+    assert {"generator", "discriminator", "opt_generator", "opt_discriminator", "rng"} <= state.keys()
+    assert [epoch["epoch"] for epoch in state["history"]] == [1, 2]
+    assert state["provenance"]["data_sha256"]
+    assert state["provenance"]["git_commit"]
+
+
+def test_each_epoch_writes_a_ten_by_ten_grid_one_row_per_digit(trained_run):
+    for epoch in (1, 2):
+        grid = np.asarray(Image.open(trained_run / f"samples_epoch_{epoch:03d}.png"))
+        tile = 28 + GRID_PADDING
+        assert grid.shape == (10 * tile + GRID_PADDING, 10 * tile + GRID_PADDING)
+
+
+def test_losses_are_finite_and_the_discriminator_learns(trained_run):
+    history = load_checkpoint(trained_run / "checkpoint.pt")["history"]
+    assert all(np.isfinite([e["d_loss"], e["g_loss"], e["d_real"], e["d_fake"]]).all() for e in history)
+    # Two epochs on 300 images: D already tells real from fake better than a coin.
+    assert history[-1]["d_real"] > history[-1]["d_fake"]
+
+
+def test_same_seed_gives_the_same_weights(trained_run, tmp_path):
+    result = train_cli("--out", str(tmp_path / "again"), *SMOKE_FLAGS)
+    assert result.exit_code == 0, result.output
+    first = load_checkpoint(trained_run / "checkpoint.pt")
+    second = load_checkpoint(tmp_path / "again" / "checkpoint.pt")
+    assert _weights_equal(first["generator"], second["generator"])
+    assert _weights_equal(first["discriminator"], second["discriminator"])
+
+
+def test_resume_continues_exactly_where_the_run_stopped(trained_run, tmp_path):
+    out = str(tmp_path / "split")
+    one_epoch = [flag if flag != "2" else "1" for flag in SMOKE_FLAGS]
+    assert train_cli("--out", out, *one_epoch).exit_code == 0
+    result = train_cli("--out", out, "--resume", "--epochs", "2", "--quiet")
+    assert result.exit_code == 0, result.output
+    resumed = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
+    straight = load_checkpoint(trained_run / "checkpoint.pt")
+    assert resumed["epoch"] == 2
+    assert _weights_equal(resumed["generator"], straight["generator"])
+    assert _weights_equal(resumed["opt_generator"]["state"][0], straight["opt_generator"]["state"][0])
+
+
+def test_progress_bar_shows_losses_and_discriminator_outputs(tmp_path):
+    result = train_cli("--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "100")
+    assert result.exit_code == 0, result.output
+    for shown in ("epoch 1/1", "d_loss=", "g_loss=", "D(x)=", "D(G(z))="):
+        assert shown in result.output
+
+
+def test_an_existing_run_is_not_overwritten_without_resume(run_copy):
+    before = (run_copy / "checkpoint.pt").read_bytes()
+    result = train_cli("--out", str(run_copy), *SMOKE_FLAGS)
+    assert result.exit_code == 2
+    assert "add --resume" in result.output
+    assert (run_copy / "checkpoint.pt").read_bytes() == before
+
+
+def test_resume_refuses_a_flag_that_contradicts_the_checkpoint(run_copy):
+    result = train_cli("--out", str(run_copy), "--resume", "--batch-size", "32")
+    assert result.exit_code == 2
+    assert "--batch-size 32 differs from the checkpoint's 64" in result.output
+
+
+def test_corrupt_checkpoint_gives_a_one_line_error_naming_it(run_copy):
+    checkpoint = run_copy / "checkpoint.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:5000])
+    result = train_cli("--out", str(run_copy), "--resume")
+    assert result.exit_code == 1
+    assert f"Error: {checkpoint}: truncated or corrupt checkpoint" in result.output
+    assert "Traceback" not in result.output
