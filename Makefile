@@ -24,7 +24,6 @@ help:
 
 install:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -e '.[train,dev]'
 	# The runtime's own dependencies as wheels, so that the wheel test installs offline.
 	$(BIN)/pip wheel --no-build-isolation --wheel-dir .wheelhouse .
