@@ -18,7 +18,8 @@ Examples:
 
 
 @click.command(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--digit", type=int, required=True, help="The digit to draw, 0-9.")
+@click.option("--digit", type=int, required=True,
+              help="The digit to draw: 0-9 (the range comes from the model).")
 @click.option("--count", type=click.IntRange(min=1), default=16, show_default=True,
               help="How many images.")
 @click.option("--seed", type=int, default=None,
@@ -28,7 +29,7 @@ Examples:
 @click.option("--nrow", type=click.IntRange(min=1), default=None,
               help="Images per row of the PNG grid. Default: a near-square grid.")
 @click.option("--format", "output_format", type=click.Choice(["png", "npy"]), default=None,
-              help="png: a grid picture; npy: the uint8 array [count, 28, 28]. "
+              help="png: a grid picture; npy: the uint8 array [count, height, width]. "
                    "Default: from the --out suffix, else png.")
 @click.option("--model", "model_path", type=click.Path(path_type=Path), default=None,
               help="An ONNX model with the cgan interface. Default: the bundled model.")
