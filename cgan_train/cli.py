@@ -71,7 +71,8 @@ def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, desi
             trainer = Trainer(config, torch_device, provenance)
         elif trainer.provenance["data_sha256"] != digits.sha256:
             raise click.ClickException(
-                f"--resume: the data in {data_dir} differs from the data the run started on")
+                f"--resume: this training data (SHA-256 {digits.sha256[:12]}...) is not the data "
+                f"the run started on ({trainer.provenance['data_sha256'][:12]}...)")
         click.echo(f"training {trainer.config.design} on {len(digits)} images, {torch_device}, "
                    f"epochs {trainer.epoch + 1}..{trainer.config.epochs} -> {out_dir}", err=True)
         trainer.fit(digits, out_dir, show_progress=not quiet)

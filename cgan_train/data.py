@@ -77,8 +77,14 @@ def download_mnist(root: Path) -> Path:
     """Fetch MNIST with torchvision (for users who are online); return the folder of raw files."""
     from torchvision.datasets import MNIST
 
-    for train in (True, False):
-        MNIST(root=str(root), train=train, download=True)
+    try:
+        for train in (True, False):
+            MNIST(root=str(root), train=train, download=True)
+    except (OSError, RuntimeError) as error:  # torchvision reports failed mirrors as RuntimeError
+        reason = " ".join(str(error).split())[-160:]  # torchvision's message spans lines
+        raise DataError(
+            f"could not download MNIST into {root}: ...{reason}; pass --data-dir FOLDER of IDX files"
+        ) from error
     return Path(root) / "MNIST" / "raw"
 
 
