@@ -38,8 +38,16 @@ def export_generator(generator: nn.Module, config: TrainConfig, provenance: dict
             external_data=False,
         )
     model = program.model_proto
+    _drop_debug_annotations(model.graph)
     onnx.helper.set_model_props(model, _metadata(generator, config, provenance))
     return model
+
+
+def _drop_debug_annotations(graph: onnx.GraphProto) -> None:
+    """Remove the exporter's per-node notes: their stack traces hold this machine's file paths,
+    which would leak into the shipped file and make the same weights export to different bytes."""
+    for item in (*graph.node, *graph.input, *graph.output, *graph.value_info):
+        del item.metadata_props[:]
 
 
 def _metadata(generator: nn.Module, config: TrainConfig, provenance: dict) -> dict[str, str]:

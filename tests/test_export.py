@@ -13,6 +13,7 @@ from cgan_train.models import build_generator
 from export.onnx_export import export_generator
 from export.ship import ship
 from export.verify import PARITY_BATCH_SIZES, ExportVerificationError, check_parity
+from tests.conftest import REPO_ROOT
 
 SHIPPED_FILES = {"cgan_generator.onnx", "cgan_generator.pt", "MODEL_CARD.md", "sample_grid.png"}
 
@@ -63,6 +64,10 @@ def test_metadata_describes_interface_training_and_data(exported_dir, trained_ru
 def test_model_is_one_self_contained_file(exported_dir):
     model = onnx.load(str(exported_dir / "cgan_generator.onnx"), load_external_data=False)
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+
+
+def test_model_holds_no_paths_of_the_exporting_machine(exported_dir):
+    assert str(REPO_ROOT).encode() not in (exported_dir / "cgan_generator.onnx").read_bytes()
 
 
 def test_model_card_reports_the_parity_figures(exported_dir):
