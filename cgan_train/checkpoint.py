@@ -20,8 +20,10 @@ class CheckpointError(Exception):
 
 def save_checkpoint(path: Path, state: dict) -> None:
     """Write a checkpoint dict (see Trainer.state) so that a crash leaves the previous file intact."""
-    with atomic_path(path) as temporary:
-        torch.save({"format": FORMAT, **state}, temporary)
+    # Saved through a file object: given a path, torch names the archive's inner folder after
+    # the (random) temporary file, and the same state would give different bytes each time.
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        torch.save({"format": FORMAT, **state}, handle)
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from cgan_runtime.images import GRID_PADDING
-from cgan_train.checkpoint import load_checkpoint
+from cgan_train.checkpoint import load_checkpoint, save_checkpoint
 from cgan_train.config import TrainConfig
 from tests.conftest import SMOKE_FLAGS, train_cli
 
@@ -88,3 +88,11 @@ def test_corrupt_checkpoint_gives_a_one_line_error_naming_it(run_copy):
     assert result.exit_code == 1
     assert f"Error: {checkpoint}: truncated or corrupt checkpoint" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_same_state_saves_to_the_same_bytes(trained_run, tmp_path):
+    state = load_checkpoint(trained_run / "checkpoint.pt")
+    state["config"] = state["config"].to_dict()
+    save_checkpoint(tmp_path / "a.pt", state)
+    save_checkpoint(tmp_path / "b.pt", state)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
