@@ -56,9 +56,14 @@ def main(digit: int, count: int, seed: int | None, out_path: Path | None, nrow: 
     last_digit = generator.info.num_classes - 1
     if not 0 <= digit <= last_digit:
         raise click.BadParameter(f"{digit} is not a digit in 0-{last_digit}", param_hint="--digit")
+    if not out_path.parent.is_dir():
+        raise click.BadParameter(f"folder {out_path.parent} does not exist", param_hint="--out")
     images = generator.sample(digit, count, seed)
-    if output_format == "npy":
-        write_npy(out_path, images)
-    else:
-        write_png(out_path, tile(images, nrow or default_nrow(count)))
+    try:
+        if output_format == "npy":
+            write_npy(out_path, images)
+        else:
+            write_png(out_path, tile(images, nrow or default_nrow(count)))
+    except OSError as error:
+        raise click.ClickException(f"cannot write {out_path}: {error.strerror or error}") from error
     click.echo(str(out_path))

@@ -92,6 +92,7 @@ def test_help_shows_examples(tmp_path):
         (["--digit", "1", "--count", "0"], 2, "--count"),
         (["--digit", "1", "--format", "gif"], 2, "'gif' is not one of 'png', 'npy'"),
         (["--digit", "1", "--model", "missing.onnx"], 1, "model file missing.onnx: not found"),
+        (["--digit", "1", "--out", "no_such_folder/x.png"], 2, "folder no_such_folder does not exist"),
     ],
 )
 def test_bad_input_gets_one_clear_line_and_no_file(tmp_path, args, code, message):
