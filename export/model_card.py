@@ -24,7 +24,8 @@ Written by `make export`; `cgan_generator.pt` holds the same generator for PyTor
 (config + weights, load with `torch.load(..., weights_only=True)`).
 
 ## What it does
-Draws a 28x28 grey handwritten digit for a digit label 0-9 and a latent vector z.
+Draws a {config.image_size}x{config.image_size} grey handwritten digit for a digit label
+0-{config.num_classes - 1} and a latent vector z.
 Interface: input `z` float32 [N, {config.latent_dim}], input `labels` int64 [N] (0-{config.num_classes - 1}),
 output `images` float32 [N, 1, {config.image_size}, {config.image_size}] in [-1, 1].
 

@@ -11,7 +11,7 @@ import torch
 from cgan_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from cgan_train.models import build_generator
 from export.onnx_export import export_generator
-from export.ship import ship
+from export.ship import onnx_version, ship
 from export.verify import PARITY_BATCH_SIZES, ExportVerificationError, check_parity
 from tests.conftest import REPO_ROOT
 
@@ -79,7 +79,7 @@ def test_model_card_reports_the_parity_figures(exported_dir):
 
 def test_torch_twin_reexports_to_the_same_weights(exported_dir, tmp_path):
     again = ship(exported_dir / "cgan_generator.pt", tmp_path)
-    assert again.model_version == _version(exported_dir / "cgan_generator.onnx")
+    assert again.model_version == onnx_version(onnx.load(str(exported_dir / "cgan_generator.onnx")))
 
 
 def test_a_torch_model_that_differs_from_the_file_fails_parity(trained_run):
@@ -111,7 +111,3 @@ def test_non_finite_weights_are_refused_and_nothing_is_written(trained_run, tmp_
         ship(tmp_path / "nan.pt", tmp_path / "models")
     assert not (tmp_path / "models").exists()
 
-
-def _version(path) -> str:
-    model = onnx.load(str(path))
-    return next(prop.value for prop in model.metadata_props if prop.key == "model_version")
