@@ -49,9 +49,15 @@ def load_checkpoint(path: Path) -> dict:
     return state
 
 
+def shipped_generator_weights(state: dict) -> dict:
+    """The generator weights that ship: the moving average when the run kept one."""
+    return state.get("generator_ema", state["generator"])
+
+
 def generator_only(state: dict) -> dict:
     """The part of a training checkpoint that ships: config, generator weights, provenance."""
-    keep = ("config", "generator", "epoch", "history", "provenance")
+    keep = ("config", "epoch", "history", "provenance")
     shipped = {key: state[key] for key in keep}
+    shipped["generator"] = shipped_generator_weights(state)
     shipped["config"] = shipped["config"].to_dict()
     return shipped

@@ -27,6 +27,18 @@ def cli() -> None:
               help="Total epochs; with --resume, where to stop.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True)
+@click.option("--beta1", type=click.FloatRange(min=0, max=1, max_open=True), default=0.5,
+              show_default=True, help="Adam's beta1, for both networks.")
+@click.option("--loss", type=click.Choice(["bce", "hinge"]), default="bce", show_default=True,
+              help="Adversarial loss: binary cross-entropy (the seed recipe) or hinge.")
+@click.option("--ema-decay", type=click.FloatRange(min=0, max=1, max_open=True), default=0.0,
+              show_default=True,
+              help="Keep a moving average of the generator's weights with this decay, and ship it "
+                   "(0 = none).")
+@click.option("--lr-decay-epochs", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Lower the learning rate linearly towards zero over the last N epochs (0 = constant).")
+@click.option("--class-loss-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Weight of an auxiliary digit classifier's loss (AC-GAN; conv design; 0 = none).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
@@ -35,7 +47,8 @@ def cli() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, design: str,
-                  epochs: int, batch_size: int, lr: float, seed: int, device: str, resume: bool,
+                  epochs: int, batch_size: int, lr: float, beta1: float, loss: str, ema_decay: float,
+                  lr_decay_epochs: int, class_loss_weight: float, seed: int, device: str, resume: bool,
                   quiet: bool) -> None:
     """Train (or resume) a run; every epoch writes a sample grid and a checkpoint."""
     from dataclasses import replace
@@ -65,6 +78,8 @@ def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, desi
         digits = load_mnist(data_dir or download_mnist(DEFAULT_DOWNLOAD_DIR), "train")
         if not resume:
             config = TrainConfig(design=design, epochs=epochs, batch_size=batch_size, lr=lr,
+                                 beta1=beta1, loss=loss, ema_decay=ema_decay,
+                                 lr_decay_epochs=lr_decay_epochs, class_loss_weight=class_loss_weight,
                                  seed=seed)
             provenance = {"data_sha256": digits.sha256, "git_commit": git_commit(),
                           "torch_version": _torch_version()}

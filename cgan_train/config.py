@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+LOSSES = ("bce", "hinge")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -20,6 +22,14 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     seed: int = 0
+    # Beyond the seed recipe: the loss ("bce" or "hinge") and the decay of an exponential moving
+    # average of the generator's weights (0 = none). With an average, it is what ships.
+    loss: str = "bce"
+    ema_decay: float = 0.0
+    # The last lr_decay_epochs epochs lower the learning rate linearly towards zero (0 = constant).
+    lr_decay_epochs: int = 0
+    # Weight of the auxiliary digit-classification loss (AC-GAN); 0 = none. Conv design only.
+    class_loss_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("latent_dim", "num_classes", "image_size", "embed_dim", "epochs", "batch_size"):
@@ -27,6 +37,14 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
+        if self.lr_decay_epochs < 0:
+            raise ValueError(f"lr_decay_epochs must not be negative, got {self.lr_decay_epochs}")
+        if self.class_loss_weight < 0:
+            raise ValueError(f"class_loss_weight must not be negative, got {self.class_loss_weight}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import subprocess
 import time
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.functional import cross_entropy
 from tqdm import tqdm
 
 from cgan_runtime.images import tile, to_uint8, write_png
@@ -41,6 +43,8 @@ class Trainer:
         self.opt_discriminator = torch.optim.Adam(
             self.discriminator.parameters(), lr=config.lr, betas=betas
         )
+        # The moving average of the generator's weights: smoother than any single step's weights.
+        self.generator_ema = copy.deepcopy(self.generator).eval() if config.ema_decay else None
         self.epoch = 0
         self.history: list[dict] = []
 
@@ -50,6 +54,8 @@ class Trainer:
         trainer = cls(state["config"], device, state["provenance"])
         trainer.generator.load_state_dict(state["generator"])
         trainer.discriminator.load_state_dict(state["discriminator"])
+        if trainer.generator_ema is not None:
+            trainer.generator_ema.load_state_dict(state["generator_ema"])
         trainer.opt_generator.load_state_dict(state["opt_generator"])
         trainer.opt_discriminator.load_state_dict(state["opt_discriminator"])
         trainer.epoch = state["epoch"]
@@ -64,6 +70,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
+            **({"generator_ema": self.generator_ema.state_dict()} if self.generator_ema else {}),
             "opt_generator": self.opt_generator.state_dict(),
             "opt_discriminator": self.opt_discriminator.state_dict(),
             "epoch": self.epoch,
@@ -86,6 +93,8 @@ class Trainer:
             self.epoch += 1
             metrics.update(epoch=self.epoch, seconds=round(time.perf_counter() - started, 2))
             self.history.append(metrics)
+            if self.generator_ema is not None:
+                _standing_batch_norm_stats(self.generator_ema, self.config, self.device)
             write_png(out_dir / f"samples_epoch_{self.epoch:03d}.png", self.sample_grid())
             save_checkpoint(out_dir / CHECKPOINT_NAME, self.state())
 
@@ -104,6 +113,7 @@ class Trainer:
             mininterval=0.5,
         )
         for step in bar:
+            self._set_learning_rate(self.epoch * steps + step, steps)
             batch = order[step * config.batch_size : (step + 1) * config.batch_size]
             step_metrics = self._train_step(_to_unit_range(images[batch]), labels[batch])
             totals += step_metrics
@@ -126,27 +136,53 @@ class Trainer:
         z = torch.randn(batch_size, config.latent_dim, device=self.device)
         fake_labels = torch.randint(0, config.num_classes, (batch_size,), device=self.device)
         fake = self.generator(z, fake_labels)
-        ones = torch.ones(batch_size, device=self.device)
-        zeros = torch.zeros(batch_size, device=self.device)
-        bce = nn.functional.binary_cross_entropy_with_logits
-
         self.opt_discriminator.zero_grad(set_to_none=True)
-        real_logits = self.discriminator(real, real_labels)
-        fake_logits = self.discriminator(fake.detach(), fake_labels)
-        d_loss = bce(real_logits, ones) + bce(fake_logits, zeros)
+        real_logits, real_classes = self._discriminate(real, real_labels)
+        fake_logits, _ = self._discriminate(fake.detach(), fake_labels)
+        d_loss = _discriminator_loss(config.loss, real_logits, fake_logits)
+        if config.class_loss_weight:  # the classifier learns digits from real images only
+            d_loss = d_loss + config.class_loss_weight * cross_entropy(real_classes, real_labels)
         d_loss.backward()
         self.opt_discriminator.step()
 
         self.opt_generator.zero_grad(set_to_none=True)
-        g_loss = bce(self.discriminator(fake, fake_labels), ones)
+        fake_logits_for_g, fake_classes = self._discriminate(fake, fake_labels)
+        g_loss = _generator_loss(config.loss, fake_logits_for_g)
+        if config.class_loss_weight:  # ... and the generator must draw digits it recognises
+            g_loss = g_loss + config.class_loss_weight * cross_entropy(fake_classes, fake_labels)
         g_loss.backward()
         self.opt_generator.step()
+        if self.generator_ema is not None:
+            _update_moving_average(self.generator_ema, self.generator, config.ema_decay)
 
         with torch.no_grad():
             return torch.stack([
                 d_loss.detach(), g_loss.detach(),
                 torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
             ])
+
+    def _set_learning_rate(self, global_step: int, steps_per_epoch: int) -> None:
+        """Constant, then (with lr_decay_epochs) linearly down towards zero over the last epochs."""
+        config = self.config
+        lr = config.lr
+        if config.lr_decay_epochs:
+            total_steps = config.epochs * steps_per_epoch
+            decay_steps = min(config.lr_decay_epochs, config.epochs) * steps_per_epoch
+            lr = config.lr * min(1.0, (total_steps - global_step) / decay_steps)
+        for optimiser in (self.opt_generator, self.opt_discriminator):
+            for group in optimiser.param_groups:
+                group["lr"] = lr
+
+    def _discriminate(self, images: torch.Tensor, labels: torch.Tensor):
+        """(real/fake logits, digit logits or None): the second only for an auxiliary classifier."""
+        if self.config.class_loss_weight:
+            return self.discriminator.forward_with_classes(images, labels)
+        return self.discriminator(images, labels), None
+
+    @property
+    def shipped_generator(self) -> nn.Module:
+        """The generator that exports: the moving average when the run keeps one."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
 
     @torch.no_grad()
     def sample_grid(self):
@@ -156,9 +192,51 @@ class Trainer:
         count = config.num_classes * GRID_COLUMNS
         z = torch.randn(count, config.latent_dim, generator=noise).to(self.device)
         labels = torch.arange(config.num_classes).repeat_interleave(GRID_COLUMNS).to(self.device)
-        self.generator.eval()
-        images = self.generator(z, labels).cpu().numpy()
+        generator = self.shipped_generator.eval()
+        images = generator(z, labels).cpu().numpy()
         return tile(to_uint8(images, (-1.0, 1.0)), nrow=GRID_COLUMNS)
+
+
+def _discriminator_loss(loss: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    if loss == "hinge":
+        return torch.relu(1 - real_logits).mean() + torch.relu(1 + fake_logits).mean()
+    bce = nn.functional.binary_cross_entropy_with_logits
+    return bce(real_logits, torch.ones_like(real_logits)) + bce(fake_logits, torch.zeros_like(fake_logits))
+
+
+def _generator_loss(loss: str, fake_logits: torch.Tensor) -> torch.Tensor:
+    if loss == "hinge":
+        return -fake_logits.mean()
+    return nn.functional.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+@torch.no_grad()
+def _update_moving_average(average: nn.Module, current: nn.Module, decay: float) -> None:
+    for average_param, param in zip(average.parameters(), current.parameters(), strict=True):
+        average_param.lerp_(param, 1 - decay)
+
+
+@torch.no_grad()
+def _standing_batch_norm_stats(generator: nn.Module, config: TrainConfig, device: torch.device,
+                               batches: int = 10, batch_size: int = 1000) -> None:
+    """Recompute batch-norm statistics for the averaged weights (whose own were never measured).
+
+    Averages over `batches` forward passes of fixed noise and balanced labels, so the result
+    depends only on the weights.
+    """
+    norms = [module for module in generator.modules() if isinstance(module, nn.BatchNorm2d)]
+    if not norms:
+        return
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average over the passes below
+    noise = torch.Generator().manual_seed(GRID_NOISE_SEED)
+    generator.train()
+    for _ in range(batches):
+        z = torch.randn(batch_size, config.latent_dim, generator=noise).to(device)
+        labels = (torch.arange(batch_size) % config.num_classes).to(device)
+        generator(z, labels)
+    generator.eval()
 
 
 def _to_unit_range(images: torch.Tensor) -> torch.Tensor:

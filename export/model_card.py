@@ -32,7 +32,7 @@ output `images` float32 [N, 1, {config.image_size}, {config.image_size}] in [-1,
 ## How it was trained
 - Design `{config.design}`, {state['epoch']} epochs on {_data_name(provenance['data_sha256'])},
   batch {config.batch_size}, Adam lr {config.lr:g} (betas {config.beta1}, {config.beta2}),
-  binary cross-entropy, seed {config.seed}.
+  {_recipe(config)}, seed {config.seed}.
 - Training time: {train_minutes:.1f} minutes for {state['epoch']} epochs (the training loop's own timing).
 - Last epoch: d_loss {last['d_loss']:.3f}, g_loss {last['g_loss']:.3f}, D(x) {last['d_real']:.3f},
   D(G(z)) {last['d_fake']:.3f}.
@@ -52,12 +52,22 @@ Tolerance {PARITY_TOLERANCE:g}; the export fails and writes nothing above it.
 ## Samples
 ![one row per digit, seed = digit](sample_grid.png)
 
-## Limits
-The seed design: a small MLP trained with BCE. Strokes are noisy and some samples are
-hard to read; no quality figure has been measured yet.
+## Quality
+`make evaluate` scores this file with the project's judge (an MNIST classifier) beside real
+MNIST: conditional accuracy, FID in the judge's feature space, precision and recall, overall
+and per digit. It writes `evaluation.json` here; the README shows the table.
 """
     with atomic_path(path) as temporary:
         temporary.write_text(text)
+
+
+def _recipe(config) -> str:
+    parts = [{"bce": "binary cross-entropy loss", "hinge": "hinge loss"}[config.loss]]
+    if config.class_loss_weight:
+        parts.append(f"auxiliary digit-classifier loss x {config.class_loss_weight:g}")
+    if config.ema_decay:
+        parts.append(f"ships the moving average of the generator's weights (decay {config.ema_decay:g})")
+    return ", ".join(parts)
 
 
 def _data_name(data_sha256: str) -> str:

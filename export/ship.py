@@ -13,7 +13,13 @@ from torch import nn
 from cgan_runtime.files import atomic_path
 from cgan_runtime.generator import DigitGenerator
 from cgan_runtime.images import tile, write_png
-from cgan_train.checkpoint import CheckpointError, generator_only, load_checkpoint, save_checkpoint
+from cgan_train.checkpoint import (
+    CheckpointError,
+    generator_only,
+    load_checkpoint,
+    save_checkpoint,
+    shipped_generator_weights,
+)
 from cgan_train.models import build_generator
 from export.model_card import write_model_card
 from export.onnx_export import export_generator
@@ -74,7 +80,7 @@ def onnx_version(model: onnx.ModelProto) -> str:
 def _restore_generator(state: dict, checkpoint_path: Path) -> nn.Module:
     generator = build_generator(state["config"])
     try:
-        generator.load_state_dict(state["generator"])
+        generator.load_state_dict(shipped_generator_weights(state))
     except RuntimeError as error:
         raise CheckpointError(
             f"{checkpoint_path}: weights do not fit the {state['config'].design} design of its config"

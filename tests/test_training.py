@@ -1,11 +1,12 @@
 """Training smoke tests on the fixture: a few steps run, checkpoints describe and resume the run."""
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from cgan_runtime.images import GRID_PADDING
-from cgan_train.checkpoint import load_checkpoint, save_checkpoint
+from cgan_train.checkpoint import generator_only, load_checkpoint, save_checkpoint
 from cgan_train.config import TrainConfig
 from tests.conftest import SMOKE_FLAGS, train_cli
 
@@ -96,3 +97,51 @@ def test_the_same_state_saves_to_the_same_bytes(trained_run, tmp_path):
     save_checkpoint(tmp_path / "a.pt", state)
     save_checkpoint(tmp_path / "b.pt", state)
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+
+
+CONV_FLAGS = ["--design", "conv", "--loss", "hinge", "--ema-decay", "0.9", "--lr", "2e-4",
+              "--batch-size", "64", "--seed", "5", "--quiet"]
+
+
+def test_conv_design_with_moving_average_resumes_exactly(tmp_path):
+    assert train_cli("--out", str(tmp_path / "straight"), "--epochs", "2", *CONV_FLAGS).exit_code == 0
+    assert train_cli("--out", str(tmp_path / "split"), "--epochs", "1", *CONV_FLAGS).exit_code == 0
+    result = train_cli("--out", str(tmp_path / "split"), "--resume", "--epochs", "2", "--quiet")
+    assert result.exit_code == 0, result.output
+    straight = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
+    resumed = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
+    assert straight["config"].loss == "hinge" and straight["config"].ema_decay == 0.9
+    assert _weights_equal(resumed["generator_ema"], straight["generator_ema"])
+    assert _weights_equal(resumed["discriminator"], straight["discriminator"])
+
+
+def test_the_moving_average_is_the_generator_that_ships(tmp_path):
+    assert train_cli("--out", str(tmp_path / "run"), "--epochs", "1", *CONV_FLAGS).exit_code == 0
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    shipped = generator_only(state)["generator"]
+    assert _weights_equal(shipped, state["generator_ema"])
+    assert not _weights_equal(shipped, state["generator"])
+
+
+def test_batch_norm_statistics_of_the_average_are_measured_not_copied(tmp_path):
+    # The averaged weights never ran in training: their batch-norm statistics are recomputed.
+    assert train_cli("--out", str(tmp_path / "run"), "--epochs", "1", *CONV_FLAGS).exit_code == 0
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    name = "norm_start.norm.running_mean"
+    assert not torch.equal(state["generator_ema"][name], state["generator"][name])
+    assert int(state["generator_ema"]["norm_start.norm.num_batches_tracked"]) == 10
+
+
+def test_an_unknown_loss_is_a_usage_error(tmp_path):
+    result = train_cli("--out", str(tmp_path / "run"), "--loss", "wasserstein")
+    assert result.exit_code == 2
+    assert "'wasserstein' is not one of 'bce', 'hinge'" in result.output
+
+
+def test_learning_rate_is_constant_then_falls_linearly_over_the_decay_epochs(tmp_path):
+    flags = [*CONV_FLAGS, "--epochs", "2", "--lr-decay-epochs", "1"]
+    assert train_cli("--out", str(tmp_path / "run"), *flags).exit_code == 0
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    # 300 fixture images in batches of 64: 5 steps per epoch; the last step runs at 1/5 of lr.
+    for optimiser in ("opt_generator", "opt_discriminator"):
+        assert state[optimiser]["param_groups"][0]["lr"] == pytest.approx(2e-4 / 5)
