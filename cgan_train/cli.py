@@ -96,9 +96,72 @@ def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, desi
     click.echo(out_dir / CHECKPOINT_NAME)
 
 
+@cli.command("judge")
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help=f"Folder of MNIST IDX files. Default: download into {DEFAULT_DOWNLOAD_DIR}.")
+@click.option("--out", "out_path", type=click.Path(path_type=Path), default=Path("models/judge.pt"),
+              show_default=True, help="Where to write the judge's weights.")
+@click.option("--epochs", type=click.IntRange(min=1), default=6, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int, quiet: bool) -> None:
+    """Train the judge: the MNIST classifier that `evaluate` scores generators with."""
+    from cgan_train.data import DataError, download_mnist, load_mnist
+    from cgan_train.judge import save_judge, train_judge
+
+    try:
+        data_dir = data_dir or download_mnist(DEFAULT_DOWNLOAD_DIR)
+        train, test = load_mnist(data_dir, "train"), load_mnist(data_dir, "test")
+    except DataError as error:
+        raise click.ClickException(str(error)) from error
+    judge, accuracy = train_judge(train, test, epochs=epochs, seed=seed, show_progress=not quiet)
+    click.echo(f"judge test accuracy: {accuracy:.2%} on {len(test)} MNIST test images", err=True)
+    save_judge(out_path, judge, accuracy, train.sha256)
+    click.echo(out_path)
+
+
+@cli.command("evaluate")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--judge", "judge_path", type=click.Path(path_type=Path), default=Path("models/judge.pt"),
+              show_default=True, help="The judge's weights (see `cgan-train judge`).")
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help=f"Folder of MNIST IDX files. Default: download into {DEFAULT_DOWNLOAD_DIR}.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=Path("evaluation.json"),
+              show_default=True, help="Where to write the report as JSON.")
+@click.option("--samples-per-digit", type=click.IntRange(min=10), default=1000, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where onnxruntime samples the model.")
+def evaluate_command(model: Path, judge_path: Path, data_dir: Path | None, json_path: Path,
+                     samples_per_digit: int, device: str) -> None:
+    """Score the ONNX generator MODEL with the judge, beside real MNIST.
+
+    Prints conditional accuracy, FID in the judge's feature space, precision and recall, overall
+    and per digit, for the model and for 10,000 real training images; writes them as JSON.
+    """
+    import json
+
+    from cgan_runtime.files import atomic_path
+    from cgan_runtime.generator import ModelError
+    from cgan_runtime.providers import DeviceError
+    from cgan_train.data import DataError, download_mnist
+    from cgan_train.evaluate import EvaluationError, evaluate, format_report
+    from cgan_train.judge import JudgeError
+
+    try:
+        report = evaluate(model, judge_path, data_dir or download_mnist(DEFAULT_DOWNLOAD_DIR),
+                          per_digit=samples_per_digit, device=device)
+        with atomic_path(json_path) as temporary:
+            temporary.write_text(json.dumps(report, indent=2) + "\n")
+    except (ModelError, DeviceError, DataError, JudgeError, EvaluationError, OSError) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(format_report(report))
+    click.echo(f"wrote {json_path}", err=True)
+
+
 def _refuse_changed_options(ctx: click.Context, config) -> None:
     """On resume the checkpoint's config wins: an explicit flag that disagrees is a mistake."""
-    for option in ("design", "batch_size", "lr", "seed"):
+    for option in ("design", "batch_size", "lr", "beta1", "loss", "ema_decay", "lr_decay_epochs",
+                   "class_loss_weight", "seed"):
         if _explicit(ctx, option) and ctx.params[option] != getattr(config, option):
             raise click.UsageError(
                 f"--{option.replace('_', '-')} {ctx.params[option]} differs from the checkpoint's "

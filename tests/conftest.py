@@ -13,6 +13,19 @@ SHIPPED_MODEL = REPO_ROOT / "models" / "cgan_generator.onnx"
 SMOKE_FLAGS = ["--epochs", "2", "--batch-size", "64", "--seed", "3", "--quiet"]
 
 
+def export_untrained(config, path: Path) -> None:
+    """Write an untrained generator of `config` (TrainConfig) as ONNX: any interface, in a second."""
+    import onnx
+    import torch
+
+    from cgan_train.models import build_generator
+    from export.onnx_export import export_generator
+
+    provenance = {"git_commit": "test", "data_sha256": "test", "torch_version": "test", "epochs_done": 0}
+    torch.manual_seed(0)
+    onnx.save_model(export_generator(build_generator(config), config, provenance), path)
+
+
 def train_cli(*args: str):
     """Run `cgan-train train ...` in-process; returns click's Result."""
     from click.testing import CliRunner

@@ -8,21 +8,11 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
-import torch
 
 from cgan_runtime import DeviceError, DigitGenerator, ModelError
 from cgan_runtime.generator import default_model_path
 from cgan_train.config import TrainConfig
-from cgan_train.models import build_generator
-from export.onnx_export import export_generator
-from tests.conftest import SHIPPED_MODEL
-
-PROVENANCE = {"git_commit": "test", "data_sha256": "test", "torch_version": "test", "epochs_done": 0}
-
-
-def _export_untrained(config: TrainConfig, path) -> None:
-    torch.manual_seed(0)
-    onnx.save_model(export_generator(build_generator(config), config, PROVENANCE), path)
+from tests.conftest import SHIPPED_MODEL, export_untrained
 
 
 def test_bundled_model_is_the_shipped_model():
@@ -37,7 +27,7 @@ def test_sample_gives_uint8_images_of_the_model_size():
 
 def test_shape_and_latent_size_come_from_the_metadata(tmp_path):
     config = replace(TrainConfig(), latent_dim=12, num_classes=4, image_size=14)
-    _export_untrained(config, tmp_path / "small.onnx")
+    export_untrained(config, tmp_path / "small.onnx")
     generator = DigitGenerator(tmp_path / "small.onnx", device="cpu")
     assert (generator.info.latent_dim, generator.info.num_classes, generator.info.image_size) == (12, 4, 14)
     assert generator.sample(digit=3, count=2, seed=1).shape == (2, 14, 14)

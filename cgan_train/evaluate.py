@@ -1,0 +1,149 @@
+"""Score a generator with the judge, beside real MNIST: the ceiling it is measured against.
+
+Figures: conditional accuracy (share the judge classifies as the asked digit), Frechet distance
+in the judge's feature space to the MNIST test set (FID), and k-NN precision and recall in that
+space; overall and per digit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cgan_runtime.generator import DigitGenerator
+from cgan_train.data import load_mnist
+from cgan_train.judge import Judge, judge_images, load_judge
+from cgan_train.metrics import NEAREST_NEIGHBOURS, frechet_distance, precision_recall
+
+SAMPLES_PER_DIGIT = 1000
+SAMPLE_SEED = 0  # digit d is drawn with seed SAMPLE_SEED + d: the same samples every evaluation
+REAL_COUNT = 10_000  # real training images scored as if generated: the ceiling
+REAL_SUBSET_SEED = 0
+METRICS = ("accuracy", "fid", "precision", "recall")
+
+
+class EvaluationError(Exception):
+    """The model cannot be evaluated with this judge (another image size or digit count)."""
+
+
+@dataclass(frozen=True)
+class JudgedImages:
+    """Images as the judge sees them: features, its predicted digit, and the digit asked for."""
+
+    features: np.ndarray
+    predictions: np.ndarray
+    labels: np.ndarray
+
+    def of_digit(self, digit: int) -> JudgedImages:
+        keep = self.labels == digit
+        return JudgedImages(self.features[keep], self.predictions[keep], self.labels[keep])
+
+
+def sample_digits(generator: DigitGenerator, per_digit: int) -> tuple[np.ndarray, np.ndarray]:
+    """`per_digit` uint8 images of every digit with fixed seeds, and the digits asked for."""
+    digits = range(generator.info.num_classes)
+    images = np.concatenate([generator.sample(d, per_digit, seed=SAMPLE_SEED + d) for d in digits])
+    labels = np.repeat(np.arange(generator.info.num_classes), per_digit)
+    return images, labels
+
+
+def judge_set(judge: Judge, images, labels) -> JudgedImages:
+    features, predictions = judge_images(judge, images)
+    return JudgedImages(features, predictions, np.asarray(labels))
+
+
+def score(candidate: JudgedImages, reference: JudgedImages, num_classes: int) -> dict:
+    """The four figures of `candidate` against `reference`, overall and for each digit."""
+    return {
+        "overall": _figures(candidate, reference),
+        "per_digit": [_figures(candidate.of_digit(d), reference.of_digit(d)) for d in range(num_classes)],
+    }
+
+
+def _figures(candidate: JudgedImages, reference: JudgedImages) -> dict:
+    precision, recall = precision_recall(reference.features, candidate.features)
+    return {
+        "accuracy": float((candidate.predictions == candidate.labels).mean()),
+        "fid": frechet_distance(candidate.features, reference.features),
+        "precision": precision,
+        "recall": recall,
+    }
+
+
+def evaluate(model_path: Path, judge_path: Path, data_dir: Path,
+             per_digit: int = SAMPLES_PER_DIGIT, device: str = "cpu") -> dict:
+    """The evaluation report of one ONNX generator (see format_report for its shape)."""
+    judge, judge_record = load_judge(judge_path)
+    generator = DigitGenerator(model_path, device=device)
+    info = generator.info
+    if info.num_classes != 10 or info.image_size != 28:
+        raise EvaluationError(
+            f"{model_path}: the judge scores 28x28 MNIST digits 0-9; this model draws "
+            f"{info.image_size}x{info.image_size} images of {info.num_classes} classes")
+    test = load_mnist(data_dir, "test")
+    train = load_mnist(data_dir, "train")
+    subset = torch.randperm(len(train), generator=torch.Generator().manual_seed(REAL_SUBSET_SEED))
+    subset = subset[:REAL_COUNT]
+
+    reference = judge_set(judge, test.images, test.labels.numpy())
+    generated = judge_set(judge, *sample_digits(generator, per_digit))
+    real = judge_set(judge, train.images[subset], train.labels[subset].numpy())
+    generated_scores = score(generated, reference, info.num_classes)
+    real_scores = score(real, reference, info.num_classes)
+    return {
+        "model": str(model_path),
+        "model_version": info.model_version,
+        "judge": {"path": str(judge_path), "test_accuracy": judge_record["test_accuracy"]},
+        "samples_per_digit": per_digit,
+        "sample_seeds": f"digit d uses seed {SAMPLE_SEED} + d",
+        "reference": f"MNIST test set, {len(test)} images",
+        "real": f"{len(subset)} MNIST training images (random, seed {REAL_SUBSET_SEED})",
+        "nearest_neighbours": NEAREST_NEIGHBOURS,
+        "generated": generated_scores,
+        "real_ceiling": real_scores,
+        "ratios": {
+            "fid_to_real": _ratio(generated_scores["overall"]["fid"], real_scores["overall"]["fid"]),
+            "recall_to_real": _ratio(generated_scores["overall"]["recall"],
+                                     real_scores["overall"]["recall"]),
+        },
+    }
+
+
+def _ratio(value: float, ceiling: float) -> float:
+    return value / ceiling if ceiling else float("inf")
+
+
+def format_report(report: dict) -> str:
+    """The report as a table: generated vs real, overall then per digit."""
+    generated, real = report["generated"], report["real_ceiling"]
+    lines = [
+        f"model  {report['model']} ({report['model_version']})",
+        f"judge  {report['judge']['path']} ({report['judge']['test_accuracy']:.2%} on MNIST test)",
+        f"{report['samples_per_digit']} samples per digit ({report['sample_seeds']}); "
+        f"FID, precision and recall against the {report['reference']}; "
+        f"real = {report['real']}",
+        "",
+        f"{'':8}{'accuracy':>18}{'FID':>18}{'precision':>18}{'recall':>18}",
+        f"{'':8}" + f"{'model':>10}{'real':>8}" * 4,
+        _row("all", generated["overall"], real["overall"]),
+    ]
+    for digit, (generated_digit, real_digit) in enumerate(zip(generated["per_digit"], real["per_digit"],
+                                                               strict=True)):
+        lines.append(_row(str(digit), generated_digit, real_digit))
+    ratios = report["ratios"]
+    lines += ["", f"FID {ratios['fid_to_real']:.2f}x the real figure; "
+                  f"recall {ratios['recall_to_real']:.2f}x the real figure"]
+    return "\n".join(lines)
+
+
+def _row(name: str, generated: dict, real: dict) -> str:
+    cells = [
+        f"{generated['accuracy']:>10.2%}{real['accuracy']:>8.2%}",
+        f"{generated['fid']:>10.3f}{real['fid']:>8.3f}",
+        f"{generated['precision']:>10.3f}{real['precision']:>8.3f}",
+        f"{generated['recall']:>10.3f}{real['recall']:>8.3f}",
+    ]
+    return f"{name:8}" + "".join(cells)
