@@ -6,21 +6,29 @@ PY := $(BIN)/python
 
 # Training data: the offline copy beside the project when there is one, else torchvision downloads it.
 DATA_DIR ?= $(wildcard ../shared/data/mnist)
-RUN_DIR ?= runs/seed
-# The shipped recipe: the seed design, 50 epochs, batch 100, Adam 1e-4, BCE.
-TRAIN_FLAGS ?= --design mlp --epochs 50 --batch-size 100 --lr 1e-4 --seed 0
+RUN_DIR ?= runs/conv
+# The shipped recipe (README, "The shipped model"): conv generator, projection discriminator with
+# spectral norm, hinge loss + auxiliary classifier, moving average, 45 epochs (the learning rate
+# decaying linearly over the last 29).
+TRAIN_FLAGS ?= --design conv --loss hinge --class-loss-weight 1 --ema-decay 0.999 --epochs 45 \
+	--lr-decay-epochs 29 --batch-size 64 --lr 2e-4 --beta1 0.5 --seed 0
+# The seed design, the baseline the evaluation compares with: 50 epochs, batch 100, Adam 1e-4, BCE.
+SEED_FLAGS ?= --design mlp --epochs 50 --batch-size 100 --lr 1e-4 --seed 0
 # What `make export` ships: your finished run if there is one, else the committed generator
 # weights, else train first.
 CHECKPOINT ?= $(firstword $(wildcard $(RUN_DIR)/checkpoint.pt models/cgan_generator.pt) $(RUN_DIR)/checkpoint.pt)
 
-.PHONY: help install test export train wheel lint clean
+.PHONY: help install test export train train-seed evaluate judge wheel lint clean
 
 help:
-	@echo "make install   development environment in $(VENV) (runtime + train + dev extras)"
-	@echo "make test      the whole test suite, offline"
-	@echo "make export    train if needed -> ONNX -> checker + parity -> models/"
-	@echo "make train     train (or resume) $(RUN_DIR) with the shipped recipe"
-	@echo "make wheel     dist/cgan_runtime-*.whl, the torch-free runtime with the bundled model"
+	@echo "make install     development environment in $(VENV) (runtime + train + dev extras)"
+	@echo "make test        the whole test suite, offline"
+	@echo "make export      train if needed -> ONNX -> checker + parity -> models/"
+	@echo "make train       train (or resume) $(RUN_DIR) with the shipped recipe"
+	@echo "make train-seed  train (or resume) runs/seed with the seed design, the baseline"
+	@echo "make evaluate    the shipped model scored by the judge, beside real MNIST -> models/evaluation.json"
+	@echo "make judge       retrain the judge (the MNIST classifier evaluate uses) -> models/judge.pt"
+	@echo "make wheel       dist/cgan_runtime-*.whl, the torch-free runtime with the bundled model"
 
 install:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +52,17 @@ $(RUN_DIR)/checkpoint.pt:
 train:
 	$(BIN)/cgan-train train $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --out $(RUN_DIR) $(TRAIN_FLAGS) \
 		$(if $(wildcard $(RUN_DIR)/checkpoint.pt),--resume)
+
+train-seed:
+	$(BIN)/cgan-train train $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --out runs/seed $(SEED_FLAGS) \
+		$(if $(wildcard runs/seed/checkpoint.pt),--resume)
+
+evaluate:
+	$(BIN)/cgan-train evaluate models/cgan_generator.onnx --judge models/judge.pt \
+		$(if $(DATA_DIR),--data-dir $(DATA_DIR)) --json models/evaluation.json
+
+judge:
+	$(BIN)/cgan-train judge $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --out models/judge.pt --epochs 6 --seed 0
 
 wheel:
 	rm -rf build dist
