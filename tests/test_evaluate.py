@@ -17,12 +17,16 @@ def _evaluate(*args: str):
                                     "--data-dir", str(FIXTURE_DATA)])
 
 
-def test_evaluate_writes_a_table_and_a_json_report(exported_dir, tmp_path):
-    report_path = tmp_path / "report.json"
-    result = _evaluate(str(exported_dir / "cgan_generator.onnx"), "--samples-per-digit", "10",
+def _report(model, report_path, samples_per_digit):
+    """Evaluate `model` with a few samples per digit; the CLI result and the JSON it wrote."""
+    result = _evaluate(str(model), "--samples-per-digit", str(samples_per_digit),
                        "--json", str(report_path))
     assert result.exit_code == 0, result.output
-    report = json.loads(report_path.read_text())
+    return result, json.loads(report_path.read_text())
+
+
+def test_evaluate_writes_a_table_and_a_json_report(exported_dir, tmp_path):
+    result, report = _report(exported_dir / "cgan_generator.onnx", tmp_path / "report.json", 10)
     assert report["samples_per_digit"] == 10
     for side in ("generated", "real_ceiling"):
         assert len(report[side]["per_digit"]) == 10
@@ -37,23 +41,15 @@ def test_evaluate_writes_a_table_and_a_json_report(exported_dir, tmp_path):
 
 def test_real_images_score_better_than_an_untrained_model(exported_dir, tmp_path):
     # The two-epoch fixture model draws blobs: the judge must tell them from real digits.
-    report_path = tmp_path / "report.json"
-    result = _evaluate(str(exported_dir / "cgan_generator.onnx"), "--samples-per-digit", "20",
-                       "--json", str(report_path))
-    assert result.exit_code == 0, result.output
-    report = json.loads(report_path.read_text())
+    _, report = _report(exported_dir / "cgan_generator.onnx", tmp_path / "report.json", 20)
     generated, real = report["generated"]["overall"], report["real_ceiling"]["overall"]
     assert real["accuracy"] >= 0.95 > generated["accuracy"]
     assert real["fid"] < generated["fid"]
 
 
 def test_the_same_model_gives_the_same_report(exported_dir, tmp_path):
-    reports = []
-    for name in ("a.json", "b.json"):
-        result = _evaluate(str(exported_dir / "cgan_generator.onnx"), "--samples-per-digit", "10",
-                           "--json", str(tmp_path / name))
-        assert result.exit_code == 0, result.output
-        reports.append(json.loads((tmp_path / name).read_text()))
+    reports = [_report(exported_dir / "cgan_generator.onnx", tmp_path / name, 10)[1]
+               for name in ("a.json", "b.json")]
     assert reports[0] == reports[1]
 
 
