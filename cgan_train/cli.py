@@ -70,7 +70,12 @@ def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, desi
         if resume:
             trainer = Trainer.resume(checkpoint, torch_device)
             _refuse_changed_options(ctx, trainer.config)
-            if _explicit(ctx, "epochs"):
+            if _explicit(ctx, "epochs") and epochs != trainer.config.epochs:
+                if trainer.config.lr_decay_epochs:
+                    raise click.UsageError(
+                        f"--epochs {epochs}: this run's learning rate decays over its last "
+                        f"{trainer.config.lr_decay_epochs} of {trainer.config.epochs} epochs, so "
+                        "its length cannot change; drop --epochs to resume")
                 trainer.config = replace(trainer.config, epochs=epochs)
         elif checkpoint.exists():
             raise click.UsageError(

@@ -70,7 +70,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
-            **({"generator_ema": self.generator_ema.state_dict()} if self.generator_ema else {}),
+            **({"generator_ema": self.generator_ema.state_dict()} if self.generator_ema is not None else {}),
             "opt_generator": self.opt_generator.state_dict(),
             "opt_discriminator": self.opt_discriminator.state_dict(),
             "epoch": self.epoch,
@@ -82,12 +82,15 @@ class Trainer:
             },
         }
 
-    def fit(self, digits: Digits, out_dir: Path, show_progress: bool = True) -> None:
-        """Train until config.epochs, writing a grid and a checkpoint after every epoch."""
+    def fit(self, digits: Digits, out_dir: Path, show_progress: bool = True,
+            until_epoch: int | None = None) -> None:
+        """Train until config.epochs (or stop early after until_epoch; the schedule is unchanged),
+        writing a grid and a checkpoint after every epoch."""
         out_dir.mkdir(parents=True, exist_ok=True)
         images = digits.images.to(self.device)
         labels = digits.labels.to(self.device)
-        while self.epoch < self.config.epochs:
+        last_epoch = min(self.config.epochs, until_epoch or self.config.epochs)
+        while self.epoch < last_epoch:
             started = time.perf_counter()
             metrics = self._train_epoch(images, labels, show_progress)
             self.epoch += 1
@@ -224,7 +227,7 @@ def _standing_batch_norm_stats(generator: nn.Module, config: TrainConfig, device
     Averages over `batches` forward passes of fixed noise and balanced labels, so the result
     depends only on the weights.
     """
-    norms = [module for module in generator.modules() if isinstance(module, nn.BatchNorm2d)]
+    norms = [module for module in generator.modules() if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d))]
     if not norms:
         return
     for norm in norms:

@@ -35,7 +35,8 @@ output `images` float32 [N, 1, {config.image_size}, {config.image_size}] in [-1,
   {_recipe(config)}, seed {config.seed}.
 - Training time: {train_minutes:.1f} minutes for {state['epoch']} epochs (the training loop's own timing).
 - Last epoch: d_loss {last['d_loss']:.3f}, g_loss {last['g_loss']:.3f}, D(x) {last['d_real']:.3f},
-  D(G(z)) {last['d_fake']:.3f}.
+  D(G(z)) {last['d_fake']:.3f} (D: the sigmoid of the discriminator's output, averaged over the
+  epoch; a probability for the bce loss, only a real-vs-fake score for hinge).
 - Code: git commit `{provenance['git_commit']}`, torch {provenance['torch_version']}.
 - Training data SHA-256 (raw images + labels): `{provenance['data_sha256']}`.
 - Full config: `{json.dumps(config.to_dict(), sort_keys=True)}`

@@ -28,9 +28,14 @@ def test_frechet_distance_of_scaled_sets_follows_the_closed_form():
     assert frechet_distance(first, second) == pytest.approx(4.0, abs=0.15)
 
 
-def test_a_set_compared_with_itself_has_full_precision_and_recall():
-    features = _gaussian(500, 4, seed=0)
-    assert precision_recall(features, features) == (1.0, 1.0)
+def test_the_manifold_radius_is_the_distance_to_the_third_nearest_other_point():
+    # Real points 0, 1, ..., 99 on a line: the end point 0 has its 3rd neighbour at 3 (radius 3).
+    # A sample at -2.5 falls inside that ball and one at -3.5 outside, for k = 3 and no other k;
+    # four far away are outside for any k.
+    real = np.arange(100, dtype=np.float64).reshape(-1, 1)
+    generated = np.array([[-2.5], [-3.5], [1000.0], [1001.0], [1002.0], [1003.0]])
+    precision, _ = precision_recall(real, generated)
+    assert precision == pytest.approx(1 / 6)
 
 
 def test_samples_far_from_the_real_data_have_no_precision_and_no_recall():
