@@ -114,6 +114,7 @@ def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int,
     from cgan_train.data import DataError, download_mnist, load_mnist
     from cgan_train.judge import save_judge, train_judge
 
+    _check_output_path(out_path, "--out")
     try:
         data_dir = data_dir or download_mnist(DEFAULT_DOWNLOAD_DIR)
         train, test = load_mnist(data_dir, "train"), load_mnist(data_dir, "test")
@@ -121,7 +122,10 @@ def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int,
         raise click.ClickException(str(error)) from error
     judge, accuracy = train_judge(train, test, epochs=epochs, seed=seed, show_progress=not quiet)
     click.echo(f"judge test accuracy: {accuracy:.2%} on {len(test)} MNIST test images", err=True)
-    save_judge(out_path, judge, accuracy, train.sha256)
+    try:
+        save_judge(out_path, judge, accuracy, train, test)
+    except OSError as error:
+        raise click.ClickException(f"cannot write {out_path}: {error.strerror or error}") from error
     click.echo(out_path)
 
 
@@ -134,14 +138,17 @@ def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int,
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=Path("evaluation.json"),
               show_default=True, help="Where to write the report as JSON.")
 @click.option("--samples-per-digit", type=click.IntRange(min=10), default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Digit d is sampled with seed SEED + d.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True,
               help="Where onnxruntime samples the model.")
 def evaluate_command(model: Path, judge_path: Path, data_dir: Path | None, json_path: Path,
-                     samples_per_digit: int, device: str) -> None:
+                     samples_per_digit: int, seed: int, device: str) -> None:
     """Score the ONNX generator MODEL with the judge, beside real MNIST.
 
     Prints conditional accuracy, FID in the judge's feature space, precision and recall, overall
-    and per digit, for the model and for 10,000 real training images; writes them as JSON.
+    and per digit, for the model and for as many real training images (the ceiling: the same
+    number of every digit); writes them as JSON.
     """
     import json
 
@@ -152,13 +159,17 @@ def evaluate_command(model: Path, judge_path: Path, data_dir: Path | None, json_
     from cgan_train.evaluate import EvaluationError, evaluate, format_report
     from cgan_train.judge import JudgeError
 
+    _check_output_path(json_path, "--json")
     try:
         report = evaluate(model, judge_path, data_dir or download_mnist(DEFAULT_DOWNLOAD_DIR),
-                          per_digit=samples_per_digit, device=device)
+                          per_digit=samples_per_digit, seed=seed, device=device)
+    except (ModelError, DeviceError, DataError, JudgeError, EvaluationError) as error:
+        raise click.ClickException(str(error)) from error
+    try:
         with atomic_path(json_path) as temporary:
             temporary.write_text(json.dumps(report, indent=2) + "\n")
-    except (ModelError, DeviceError, DataError, JudgeError, EvaluationError, OSError) as error:
-        raise click.ClickException(str(error)) from error
+    except OSError as error:
+        raise click.ClickException(f"cannot write {json_path}: {error.strerror or error}") from error
     click.echo(format_report(report))
     click.echo(f"wrote {json_path}", err=True)
 
@@ -171,6 +182,14 @@ def _refuse_changed_options(ctx: click.Context, config) -> None:
             raise click.UsageError(
                 f"--{option.replace('_', '-')} {ctx.params[option]} differs from the checkpoint's "
                 f"{getattr(config, option)}; drop it to resume")
+
+
+def _check_output_path(path: Path, option: str) -> None:
+    """Refuse an output path that cannot be written before the long work, not after it."""
+    if path.is_dir():
+        raise click.BadParameter(f"{path} is a folder; give a file name", param_hint=option)
+    if not path.parent.is_dir():
+        raise click.BadParameter(f"folder {path.parent} does not exist", param_hint=option)
 
 
 def _explicit(ctx: click.Context, option: str) -> bool:

@@ -20,7 +20,8 @@ from cgan_train.metrics import NEAREST_NEIGHBOURS, frechet_distance, precision_r
 
 SAMPLES_PER_DIGIT = 1000
 SAMPLE_SEED = 0  # digit d is drawn with seed SAMPLE_SEED + d: the same samples every evaluation
-REAL_COUNT = 10_000  # real training images scored as if generated: the ceiling
+# The ceiling: real training images drawn like the samples (as many of every digit), scored as if
+# generated. A perfect generator would score this under the same protocol.
 REAL_SUBSET_SEED = 0
 METRICS = ("accuracy", "fid", "precision", "recall")
 
@@ -42,12 +43,27 @@ class JudgedImages:
         return JudgedImages(self.features[keep], self.predictions[keep], self.labels[keep])
 
 
-def sample_digits(generator: DigitGenerator, per_digit: int) -> tuple[np.ndarray, np.ndarray]:
-    """`per_digit` uint8 images of every digit with fixed seeds, and the digits asked for."""
+def sample_digits(generator: DigitGenerator, per_digit: int,
+                  seed: int = SAMPLE_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """`per_digit` uint8 images of every digit (digit d with seed `seed` + d), and the digits asked for."""
     digits = range(generator.info.num_classes)
-    images = np.concatenate([generator.sample(d, per_digit, seed=SAMPLE_SEED + d) for d in digits])
+    images = np.concatenate([generator.sample(d, per_digit, seed=seed + d) for d in digits])
     labels = np.repeat(np.arange(generator.info.num_classes), per_digit)
     return images, labels
+
+
+def balanced_subset(labels: torch.Tensor, per_digit: int, num_classes: int,
+                    seed: int = REAL_SUBSET_SEED) -> torch.Tensor:
+    """Indices of `per_digit` random images of every digit, digit by digit."""
+    chosen = []
+    for digit in range(num_classes):
+        of_digit = torch.nonzero(labels == digit).flatten()
+        if len(of_digit) < per_digit:
+            raise EvaluationError(f"the training data has {len(of_digit)} images of {digit}; "
+                                  f"the ceiling needs {per_digit} (as many as the samples per digit)")
+        order = torch.randperm(len(of_digit), generator=torch.Generator().manual_seed(seed + digit))
+        chosen.append(of_digit[order[:per_digit]])
+    return torch.cat(chosen)
 
 
 def judge_set(judge: Judge, images, labels) -> JudgedImages:
@@ -74,7 +90,7 @@ def _figures(candidate: JudgedImages, reference: JudgedImages) -> dict:
 
 
 def evaluate(model_path: Path, judge_path: Path, data_dir: Path,
-             per_digit: int = SAMPLES_PER_DIGIT, device: str = "cpu") -> dict:
+             per_digit: int = SAMPLES_PER_DIGIT, seed: int = SAMPLE_SEED, device: str = "cpu") -> dict:
     """The evaluation report of one ONNX generator (see format_report for its shape)."""
     judge, judge_record = load_judge(judge_path)
     generator = DigitGenerator(model_path, device=device)
@@ -85,22 +101,23 @@ def evaluate(model_path: Path, judge_path: Path, data_dir: Path,
             f"{info.image_size}x{info.image_size} images of {info.num_classes} classes")
     test = load_mnist(data_dir, "test")
     train = load_mnist(data_dir, "train")
-    subset = torch.randperm(len(train), generator=torch.Generator().manual_seed(REAL_SUBSET_SEED))
-    subset = subset[:REAL_COUNT]
+    subset = balanced_subset(train.labels, per_digit, info.num_classes)
 
     reference = judge_set(judge, test.images, test.labels.numpy())
-    generated = judge_set(judge, *sample_digits(generator, per_digit))
+    generated = judge_set(judge, *sample_digits(generator, per_digit, seed))
     real = judge_set(judge, train.images[subset], train.labels[subset].numpy())
     generated_scores = score(generated, reference, info.num_classes)
     real_scores = score(real, reference, info.num_classes)
     return {
         "model": str(model_path),
         "model_version": info.model_version,
-        "judge": {"path": str(judge_path), "test_accuracy": judge_record["test_accuracy"]},
+        "judge": {"path": str(judge_path), "test_accuracy": judge_record["test_accuracy"],
+                  "test_images": judge_record["test_images"]},
         "samples_per_digit": per_digit,
-        "sample_seeds": f"digit d uses seed {SAMPLE_SEED} + d",
+        "sample_seeds": f"digit d uses seed {seed} + d",
         "reference": f"MNIST test set, {len(test)} images",
-        "real": f"{len(subset)} MNIST training images (random, seed {REAL_SUBSET_SEED})",
+        "real": f"{len(subset)} MNIST training images, {per_digit} of every digit "
+                f"(random, seed {REAL_SUBSET_SEED} + d)",
         "nearest_neighbours": NEAREST_NEIGHBOURS,
         "generated": generated_scores,
         "real_ceiling": real_scores,
@@ -112,8 +129,9 @@ def evaluate(model_path: Path, judge_path: Path, data_dir: Path,
     }
 
 
-def _ratio(value: float, ceiling: float) -> float:
-    return value / ceiling if ceiling else float("inf")
+def _ratio(value: float, ceiling: float) -> float | None:
+    """value / ceiling; None (JSON null) when the ceiling is 0."""
+    return value / ceiling if ceiling else None
 
 
 def format_report(report: dict) -> str:
@@ -121,7 +139,8 @@ def format_report(report: dict) -> str:
     generated, real = report["generated"], report["real_ceiling"]
     lines = [
         f"model  {report['model']} ({report['model_version']})",
-        f"judge  {report['judge']['path']} ({report['judge']['test_accuracy']:.2%} on MNIST test)",
+        f"judge  {report['judge']['path']} ({report['judge']['test_accuracy']:.2%} on "
+        f"{report['judge']['test_images']} MNIST test images)",
         f"{report['samples_per_digit']} samples per digit ({report['sample_seeds']}); "
         f"FID, precision and recall against the {report['reference']}; "
         f"real = {report['real']}",
@@ -133,9 +152,9 @@ def format_report(report: dict) -> str:
     for digit, (generated_digit, real_digit) in enumerate(zip(generated["per_digit"], real["per_digit"],
                                                                strict=True)):
         lines.append(_row(str(digit), generated_digit, real_digit))
-    ratios = report["ratios"]
-    lines += ["", f"FID {ratios['fid_to_real']:.2f}x the real figure; "
-                  f"recall {ratios['recall_to_real']:.2f}x the real figure"]
+    ratios = {name: "n/a" if ratio is None else f"{ratio:.2f}x" for name, ratio in report["ratios"].items()}
+    lines += ["", f"FID {ratios['fid_to_real']} the real figure; "
+                  f"recall {ratios['recall_to_real']} the real figure"]
     return "\n".join(lines)
 
 

@@ -20,8 +20,10 @@ from cgan_runtime.files import atomic_path
 from cgan_train.data import Digits
 
 FORMAT = "cgan-judge-v1"
+RECORD_KEYS = ("weights", "test_accuracy", "test_images", "test_data_sha256", "training_data_sha256")
 FEATURE_DIM = 128
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+BLACK = -MNIST_MEAN / MNIST_STD  # a background pixel, normalised
 MAX_SHIFT_PIXELS = 2  # training augmentation: random translations of up to this many pixels
 
 
@@ -109,7 +111,7 @@ def _random_shift(images: torch.Tensor) -> torch.Tensor:
     """Translate each image by a random whole number of pixels (zero-padded), all at once."""
     batch, _, height, width = images.shape
     pad = MAX_SHIFT_PIXELS
-    padded = nn.functional.pad(images, (pad, pad, pad, pad), value=normalise_zero())
+    padded = nn.functional.pad(images, (pad, pad, pad, pad), value=BLACK)
     dy = torch.randint(0, 2 * pad + 1, (batch, 1, 1))
     dx = torch.randint(0, 2 * pad + 1, (batch, 1, 1))
     rows = (torch.arange(height).view(1, height, 1) + dy).expand(batch, height, width)
@@ -118,15 +120,13 @@ def _random_shift(images: torch.Tensor) -> torch.Tensor:
     return padded[index, 0, rows, cols].unsqueeze(1)
 
 
-def normalise_zero() -> float:
-    """The normalised value of a black pixel (the background)."""
-    return -MNIST_MEAN / MNIST_STD
-
-
-def save_judge(path: Path, judge: Judge, test_accuracy: float, data_sha256: str) -> None:
+def save_judge(path: Path, judge: Judge, test_accuracy: float, train: Digits, test: Digits) -> None:
+    """Write the judge with its record: test accuracy, and the data it was trained and tested on."""
+    record = {"format": FORMAT, "weights": judge.state_dict(), "test_accuracy": test_accuracy,
+              "test_images": len(test), "test_data_sha256": test.sha256,
+              "training_data_sha256": train.sha256}
     with atomic_path(path) as temporary, open(temporary, "wb") as handle:
-        torch.save({"format": FORMAT, "weights": judge.state_dict(), "test_accuracy": test_accuracy,
-                    "training_data_sha256": data_sha256}, handle)
+        torch.save(record, handle)
 
 
 def load_judge(path: Path) -> tuple[Judge, dict]:
@@ -140,7 +140,14 @@ def load_judge(path: Path) -> tuple[Judge, dict]:
         raise JudgeError(f"{path}: not a readable judge file ({type(error).__name__})") from error
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise JudgeError(f"{path}: not a cgan judge (expected format {FORMAT})")
+    missing = [key for key in RECORD_KEYS if key not in state]
+    if missing:
+        raise JudgeError(f"{path}: the judge's record lacks {', '.join(missing)}")
     judge = Judge()
-    judge.load_state_dict(state.pop("weights"))
+    try:
+        judge.load_state_dict(state.pop("weights"))
+    except (RuntimeError, TypeError, AttributeError) as error:
+        raise JudgeError(
+            f"{path}: its weights do not fit the judge's network ({type(error).__name__})") from error
     judge.eval()
     return judge, state

@@ -3,11 +3,14 @@
 import json
 import re
 
+import pytest
+import torch
 from click.testing import CliRunner
 
 from cgan_train.cli import cli
 from cgan_train.config import TrainConfig
-from cgan_train.evaluate import METRICS
+from cgan_train.data import load_mnist
+from cgan_train.evaluate import METRICS, EvaluationError, balanced_subset
 from tests.conftest import FIXTURE_DATA, export_untrained
 from tests.test_judge import COMMITTED_JUDGE
 
@@ -51,6 +54,42 @@ def test_the_same_model_gives_the_same_report(exported_dir, tmp_path):
     reports = [_report(exported_dir / "cgan_generator.onnx", tmp_path / name, 10)[1]
                for name in ("a.json", "b.json")]
     assert reports[0] == reports[1]
+
+
+def test_another_seed_draws_other_samples_against_the_same_ceiling(exported_dir, tmp_path):
+    model = exported_dir / "cgan_generator.onnx"
+    _, first = _report(model, tmp_path / "a.json", 10)
+    result = _evaluate(str(model), "--samples-per-digit", "10", "--seed", "100",
+                       "--json", str(tmp_path / "b.json"))
+    assert result.exit_code == 0, result.output
+    second = json.loads((tmp_path / "b.json").read_text())
+    assert second["sample_seeds"] == "digit d uses seed 100 + d"
+    assert second["real_ceiling"] == first["real_ceiling"]
+    assert second["generated"]["overall"]["fid"] != first["generated"]["overall"]["fid"]
+
+
+def test_the_ceiling_is_drawn_like_the_samples_as_many_of_every_digit():
+    labels = load_mnist(FIXTURE_DATA, "train").labels  # 30 of every digit
+    chosen = balanced_subset(labels, per_digit=20, num_classes=10)
+    assert torch.bincount(labels[chosen]).tolist() == [20] * 10
+    assert len(set(chosen.tolist())) == 200
+    with pytest.raises(EvaluationError, match="has 30 images of 0; the ceiling needs 31"):
+        balanced_subset(labels, per_digit=31, num_classes=10)
+
+
+def test_a_report_path_in_a_missing_folder_is_refused_before_any_work(tmp_path):
+    result = _evaluate(str(tmp_path / "absent.onnx"), "--json", str(tmp_path / "nowhere" / "r.json"))
+    assert result.exit_code == 2
+    assert f"folder {tmp_path / 'nowhere'} does not exist" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_judge_refuses_an_output_in_a_missing_folder_before_training(tmp_path):
+    result = CliRunner().invoke(cli, ["judge", "--data-dir", str(FIXTURE_DATA), "--quiet",
+                                      "--out", str(tmp_path / "nowhere" / "judge.pt")])
+    assert result.exit_code == 2
+    assert f"folder {tmp_path / 'nowhere'} does not exist" in result.output
+    assert "judge test accuracy" not in result.output  # refused before it trained
 
 
 def test_a_missing_model_is_one_line_and_no_report(tmp_path):
