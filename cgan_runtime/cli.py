@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from cgan_runtime.providers import DEVICES
+
+PROGRESS_DELAY_SECONDS = 1.0  # shorter runs show no bar
 
 EXAMPLES = """\b
 Examples:
@@ -41,7 +44,9 @@ def main(digit: int, count: int, seed: int | None, out_path: Path | None, nrow: 
 
     Prints the path of the file written.
     """
-    from cgan_runtime.generator import DigitGenerator, ModelError
+    import numpy as np
+
+    from cgan_runtime.generator import CHUNK_SIZE, DigitGenerator, ModelError
     from cgan_runtime.images import default_nrow, tile, write_npy, write_png
     from cgan_runtime.providers import DeviceError
 
@@ -50,7 +55,7 @@ def main(digit: int, count: int, seed: int | None, out_path: Path | None, nrow: 
     if out_path is None:
         out_path = Path(f"digits_{digit}.{output_format}")
     try:
-        generator = DigitGenerator(model_path, device=device)
+        generator = DigitGenerator(model_path, device=device, one_shot=count <= CHUNK_SIZE)
     except (ModelError, DeviceError) as error:
         raise click.ClickException(str(error)) from error
     last_digit = generator.info.num_classes - 1
@@ -58,12 +63,25 @@ def main(digit: int, count: int, seed: int | None, out_path: Path | None, nrow: 
         raise click.BadParameter(f"{digit} is not a digit in 0-{last_digit}", param_hint="--digit")
     if not out_path.parent.is_dir():
         raise click.BadParameter(f"folder {out_path.parent} does not exist", param_hint="--out")
-    images = generator.sample(digit, count, seed)
+    chunks = generator.sample_chunks(digit, count, seed)
+    if count > CHUNK_SIZE:  # one chunk is too quick for a bar, and tqdm's import is not free
+        chunks = _with_progress(chunks, count)
     try:
         if output_format == "npy":
-            write_npy(out_path, images)
+            size = generator.info.image_size
+            write_npy(out_path, chunks, count, (size, size))
         else:
-            write_png(out_path, tile(images, nrow or default_nrow(count)))
+            write_png(out_path, tile(np.concatenate(list(chunks)), nrow or default_nrow(count)))
     except OSError as error:
         raise click.ClickException(f"cannot write {out_path}: {error.strerror or error}") from error
     click.echo(str(out_path))
+
+
+def _with_progress(chunks, count: int):
+    """chunks, with a progress bar on stderr once the run has taken more than a second."""
+    from tqdm import tqdm
+
+    with tqdm(total=count, unit="img", delay=PROGRESS_DELAY_SECONDS, leave=False, file=sys.stderr) as bar:
+        for chunk in chunks:
+            yield chunk
+            bar.update(len(chunk))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,9 @@ from cgan_runtime.providers import DeviceError, create_session
 NOISE_INPUT = "z"
 LABELS_INPUT = "labels"
 IMAGES_OUTPUT = "images"
+# Images per onnxruntime call when sampling many: the fastest per image on the 2-core test
+# machine (`make bench`), and it bounds the memory of a large count to one chunk's activations.
+CHUNK_SIZE = 128
 REQUIRED_METADATA = ("latent_dim", "num_classes", "image_size", "output_range", "model_version")
 INTERFACE = (
     "expected a cgan generator: inputs z float32 [N, latent_dim] and labels int64 [N], "
@@ -40,20 +43,24 @@ class ModelInfo:
 
 
 def default_model_path() -> Path:
-    """The model bundled with the package."""
-    return Path(str(resources.files("cgan_runtime") / "models" / "cgan_generator.onnx"))
+    """The model bundled with the package (package data beside this module; importlib.resources
+    would cost a cold start 6 ms of imports to say the same for an unzipped install)."""
+    return Path(__file__).resolve().parent / "models" / "cgan_generator.onnx"
 
 
 class DigitGenerator:
     """A loaded generator: `sample(digit, count, seed)` gives uint8 images [count, size, size]."""
 
-    def __init__(self, model_path: Path | str | None = None, device: str = "auto"):
+    def __init__(self, model_path: Path | str | None = None, device: str = "auto",
+                 one_shot: bool = False):
+        """one_shot: tune the session for a single onnxruntime call, as a CLI run of one chunk
+        makes: worker threads sleep rather than spin (spinning speeds up repeated calls)."""
         self.model_path = Path(model_path) if model_path is not None else default_model_path()
         if not self.model_path.is_file():
             what = "a folder" if self.model_path.is_dir() else "not found"
             raise ModelError(f"model file {self.model_path}: {what}")
         try:
-            self.session = create_session(self.model_path, device)
+            self.session = create_session(self.model_path, device, one_shot=one_shot)
         except DeviceError:
             raise
         except Exception as error:  # onnxruntime's load errors derive from Exception alone
@@ -68,11 +75,26 @@ class DigitGenerator:
 
     def sample(self, digit: int, count: int, seed: int | None = None) -> np.ndarray:
         """count images of digit as uint8 [count, size, size]; the same seed gives the same bytes."""
+        return np.concatenate(list(self.sample_chunks(digit, count, seed)))
+
+    def sample_chunks(self, digit: int, count: int, seed: int | None = None,
+                      chunk_size: int = CHUNK_SIZE) -> Iterator[np.ndarray]:
+        """sample() in consecutive pieces of at most chunk_size images, for counts too large to hold.
+
+        The noise comes from one random stream, so the images do not depend on the chunk size.
+        """
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
-        noise = np.random.default_rng(seed).standard_normal((count, self.info.latent_dim), dtype=np.float32)
-        labels = np.full(count, digit)
-        return to_uint8(self.generate(noise, labels), self.info.output_range)
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        return self._chunks(digit, count, np.random.default_rng(seed), chunk_size)
+
+    def _chunks(self, digit: int, count: int, rng: np.random.Generator,
+                chunk_size: int) -> Iterator[np.ndarray]:
+        for start in range(0, count, chunk_size):
+            size = min(chunk_size, count - start)
+            noise = rng.standard_normal((size, self.info.latent_dim), dtype=np.float32)
+            yield to_uint8(self.generate(noise, np.full(size, digit)), self.info.output_range)
 
     def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Raw generator output [N, 1, size, size] in output_range, for noise [N, latent_dim]."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,18 @@ def write_png(path: Path, grid: np.ndarray) -> None:
         Image.fromarray(grid).save(temporary, format="PNG")
 
 
-def write_npy(path: Path, array: np.ndarray) -> None:
+def write_npy(path: Path, chunks: Iterable[np.ndarray], count: int, image_shape: tuple[int, int]) -> None:
+    """Write uint8 images [count, *image_shape] as .npy, chunk by chunk as they come (bounded memory).
+
+    The file is the one np.save would write for the whole array.
+    """
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
+              "shape": (count, *image_shape)}
     with atomic_path(path) as temporary, open(temporary, "wb") as handle:
-        np.save(handle, array)
+        np.lib.format.write_array_header_1_0(handle, header)
+        written = 0
+        for chunk in chunks:
+            handle.write(np.ascontiguousarray(chunk, dtype=np.uint8).tobytes())
+            written += len(chunk)
+        if written != count:
+            raise ValueError(f"expected {count} images, got {written}")

@@ -1,5 +1,6 @@
 """The runtime library: everything comes from the model's metadata, and torch is never imported."""
 
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -11,6 +12,7 @@ import pytest
 
 from cgan_runtime import DeviceError, DigitGenerator, ModelError
 from cgan_runtime.generator import default_model_path
+from cgan_runtime.providers import physical_cores
 from cgan_train.config import TrainConfig
 from tests.conftest import SHIPPED_MODEL, export_untrained
 
@@ -89,3 +91,15 @@ def test_the_runtime_never_imports_torch():
     )
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_session_uses_one_thread_per_physical_core():
+    cores = physical_cores()
+    assert 1 <= cores <= len(os.sched_getaffinity(0))
+    options = DigitGenerator(device="cpu").session.get_session_options()
+    assert options.intra_op_num_threads == cores
+
+
+def test_a_one_shot_session_does_not_spin():
+    options = DigitGenerator(device="cpu", one_shot=True).session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
