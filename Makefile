@@ -18,7 +18,7 @@ SEED_FLAGS ?= --design mlp --epochs 50 --batch-size 100 --lr 1e-4 --seed 0
 # weights, else train first.
 CHECKPOINT ?= $(firstword $(wildcard $(RUN_DIR)/checkpoint.pt models/cgan_generator.pt) $(RUN_DIR)/checkpoint.pt)
 
-.PHONY: help install test export train train-seed evaluate judge wheel lint clean
+.PHONY: help install test export train train-seed evaluate judge bench wheel lint clean
 
 help:
 	@echo "make install     development environment in $(VENV) (runtime + train + dev extras)"
@@ -28,6 +28,7 @@ help:
 	@echo "make train-seed  train (or resume) runs/seed with the seed design, the baseline"
 	@echo "make evaluate    the shipped model scored by the judge, beside real MNIST -> models/evaluation.json"
 	@echo "make judge       retrain the judge (the MNIST classifier evaluate uses) -> models/judge.pt"
+	@echo "make bench       the runtime against PyTorch: start-up, speed, memory, size (about 3 minutes)"
 	@echo "make wheel       dist/cgan_runtime-*.whl, the torch-free runtime with the bundled model"
 
 install:
@@ -41,7 +42,7 @@ test:
 	$(BIN)/pytest
 
 lint:
-	$(BIN)/ruff check cgan_train cgan_runtime export tests
+	$(BIN)/ruff check cgan_train cgan_runtime export tests benchmarks
 
 export: $(CHECKPOINT)
 	$(PY) -m export --checkpoint $(CHECKPOINT) --out-dir models
@@ -63,6 +64,9 @@ evaluate:
 
 judge:
 	$(BIN)/cgan-train judge $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --out models/judge.pt --epochs 6 --seed 0
+
+bench: wheel
+	$(PY) benchmarks/bench.py $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 wheel:
 	rm -rf build dist

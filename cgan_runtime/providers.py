@@ -21,9 +21,9 @@ def create_session(model_path: Path, device: str, one_shot: bool = False):
     onnxruntime falls back to the CPU without a word when the CUDA provider fails to load
     (missing CUDA or cuDNN libraries), so the providers in use are checked after creation.
     Settings chosen by measurement (`make bench`): one intra-op thread per physical core this
-    process may use (1.6x one thread; hyper-threads share a core's arithmetic units), and for
-    one_shot (a run of a single onnxruntime call) worker threads that sleep instead of spinning:
-    spinning speeds up repeated calls by a third and buys a single call nothing.
+    process may use (faster than one thread; hyper-threads would share a core's arithmetic units),
+    and for one_shot (a run of a single onnxruntime call) worker threads that sleep instead of
+    spinning: spinning speeds up repeated calls and only costs a single call.
     """
     import onnxruntime
 

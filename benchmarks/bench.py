@@ -1,0 +1,432 @@
+"""`make bench`: the runtime against PyTorch on this machine, as ratios measured in one run.
+
+Sections: cold start (wall time, peak memory, and where the time goes), throughput and
+achieved GFLOP/s, the session settings, large counts, footprint, and training throughput.
+Prints markdown tables (the README's "Speed and size" section is this output).
+
+    python benchmarks/bench.py [--data-dir ../shared/data/mnist] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import importlib.metadata as metadata
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+ONNX_MODEL = REPO / "models" / "cgan_generator.onnx"
+TORCH_MODEL = REPO / "models" / "cgan_generator.pt"
+
+# One cgan-run job done by the runtime API, step by step, timed (the CLI's own steps).
+RUNTIME_PHASES = """
+import time; started = time.perf_counter()
+import json, sys
+import click, numpy
+from cgan_runtime.generator import DigitGenerator
+from cgan_runtime.images import default_nrow, tile, write_png
+import onnxruntime, PIL.Image
+imported = time.perf_counter()
+generator = DigitGenerator(device="cpu", one_shot=True)
+created = time.perf_counter()
+images = generator.sample(5, 16, seed=0)
+sampled = time.perf_counter()
+write_png(sys.argv[1], tile(images, default_nrow(16)))
+written = time.perf_counter()
+print(json.dumps({"imports": imported - started, "load model": created - imported,
+                  "inference": sampled - created, "PNG": written - sampled}), file=sys.stderr)
+"""
+
+
+# Children are started from this small launcher, not from the benchmark itself: a forked child
+# counts its parent's resident pages until it execs, and this process holds torch (500 MB).
+LAUNCHER = """
+import json, os, subprocess, sys, time
+started = time.perf_counter()
+process = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+stderr = process.stderr.read().decode()
+_, status, usage = os.wait4(process.pid, 0)
+print(json.dumps({"wall": time.perf_counter() - started, "cpu": usage.ru_utime + usage.ru_stime,
+                  "rss": usage.ru_maxrss / 1024, "code": os.waitstatus_to_exitcode(status),
+                  "stderr": stderr}))
+"""
+
+
+def run_measured(command: list[str], python_path: Path = REPO) -> tuple[float, float, float, str]:
+    """Run a process that imports from python_path; its wall seconds, CPU seconds (user + sys),
+    peak RSS in MB, and stderr."""
+    env = {**os.environ, "PYTHONPATH": str(python_path)}
+    result = json.loads(subprocess.run([sys.executable, "-c", LAUNCHER, *command], env=env,
+                                       capture_output=True, text=True, check=True).stdout)
+    if result["code"] != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{result['stderr']}")
+    return result["wall"], result["cpu"], result["rss"], result["stderr"]
+
+
+def median_run(command: list[str], runs: int, python_path: Path = REPO) -> dict:
+    results = [run_measured(command, python_path) for _ in range(runs)]
+    walls, cpus, peaks, _ = zip(*results, strict=True)
+    return {"wall": statistics.median(walls), "cpu": statistics.median(cpus), "rss": statistics.median(peaks)}
+
+
+def median_phases(command: list[str], runs: int, python_path: Path = REPO) -> dict:
+    phases = [json.loads(run_measured(command, python_path)[3].strip().splitlines()[-1]) for _ in range(runs)]
+    return {name: statistics.median(p[name] for p in phases) for name in phases[0]}
+
+
+def per_second(call, items: int, seconds: float) -> float:
+    """items per second of call(), repeated for about `seconds` after one warm-up call."""
+    call()
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        call()
+        count += 1
+    return items * count / (time.perf_counter() - started)
+
+
+def interleaved_rates(calls: dict[str, tuple], seconds: float, rounds: int = 5) -> dict[str, float]:
+    """Median items/s of each (call, items) in `calls`, measured in turn over several rounds, so
+    that a slow spell of this noisy machine falls on every candidate, not on one."""
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, (call, items) in calls.items():
+            samples[name].append(per_second(call, items, seconds / rounds))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def section(title: str, body: str) -> None:
+    print(f"\n### {title}\n\n{body}", flush=True)
+
+
+def install_runtime(work: Path) -> Path:
+    """The wheel installed offline into an empty folder: what an edge machine gets, without torch."""
+    wheels = sorted((REPO / "dist").glob("cgan_runtime-*.whl"))
+    if not wheels:
+        raise SystemExit("no wheel in dist/: run `make wheel` first (make bench does)")
+    target = work / "runtime-env"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--find-links",
+                    str(REPO / ".wheelhouse"), "--target", str(target), str(wheels[-1])], check=True)
+    return target
+
+
+def cgan_run(runtime_env: Path, *args: str) -> list[str]:
+    """The command line of cgan-run from the installed wheel (run it with python_path=runtime_env)."""
+    return [sys.executable, str(runtime_env / "bin" / "cgan-run"), *args]
+
+
+def cold_start(work: Path, runtime_env: Path, runs: int) -> None:
+    png = str(work / "digits.png")
+    runtime = median_run(cgan_run(runtime_env, "--digit", "5", "--count", "16", "--seed", "0", "--out", png),
+                         runs, runtime_env)
+    torch_script = [sys.executable, str(REPO / "benchmarks" / "torch_sample.py"), str(TORCH_MODEL), png]
+    baseline = median_run(torch_script, runs)
+    interpreter = median_run([sys.executable, "-c", "pass"], runs)
+    rows = [["`cgan-run --digit 5 --count 16`", f"{runtime['wall']:.3f} s", f"{runtime['rss']:.0f} MB"],
+            ["PyTorch script (`benchmarks/torch_sample.py`)", f"{baseline['wall']:.3f} s",
+             f"{baseline['rss']:.0f} MB"],
+            ["**torch / runtime**", f"**{baseline['wall'] / runtime['wall']:.1f}x**",
+             f"**{baseline['rss'] / runtime['rss']:.1f}x**"],
+            ["(bare `python -c pass`)", f"{interpreter['wall']:.3f} s", f"{interpreter['rss']:.0f} MB"]]
+    section(f"Cold start: process start to PNG written (median of {runs} runs)",
+            table(["job", "wall time", "peak RSS"], rows))
+
+    ours = median_phases([sys.executable, "-c", RUNTIME_PHASES, png], runs, runtime_env)
+    theirs = median_phases([*torch_script, "--timings"], runs)
+    rows = [[name, f"{1000 * ours[name]:.1f} ms", f"{1000 * theirs[name]:.1f} ms"] for name in ours]
+    section("Where the cold start goes (median, in-process timers; the rest of the wall time is the "
+            "interpreter starting and exiting)",
+            table(["phase", "runtime", "PyTorch script"], rows))
+
+
+def load_torch_generator() -> torch.nn.Module:
+    from cgan_train.config import TrainConfig
+    from cgan_train.models import build_generator
+
+    state = torch.load(TORCH_MODEL, map_location="cpu", weights_only=True)
+    generator = build_generator(TrainConfig.from_dict(state["config"]))
+    generator.load_state_dict(state["generator"])
+    return generator.eval()
+
+
+def flops_per_image(generator: torch.nn.Module) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        generator(torch.randn(1, 100), torch.tensor([5]))
+    return counter.get_total_flops()
+
+
+def throughput(seconds: float) -> None:
+    from cgan_runtime.generator import DigitGenerator
+    from cgan_runtime.providers import physical_cores
+
+    threads = physical_cores()
+    torch.set_num_threads(threads)
+    runtime = DigitGenerator(ONNX_MODEL, device="cpu")
+    generator = load_torch_generator()
+    flops = flops_per_image(generator)
+    rows, achieved = [], 0.0
+    size = 2048
+    left, right = torch.randn(size, size), torch.randn(size, size)
+    with torch.inference_mode():
+        for count in (1, 16, 1024):
+            noise = np.random.default_rng(0).standard_normal((count, 100), dtype=np.float32)
+            labels = np.full(count, 5)
+            rates = interleaved_rates({
+                "runtime": (partial(runtime.generate, noise, labels), count),
+                "torch": (partial(generator, torch.from_numpy(noise), torch.from_numpy(labels)), count),
+                "matmul": (partial(torch.matmul, left, right), 2 * size**3),
+            }, 3 * seconds)
+            ours, theirs = rates["runtime"], rates["torch"]
+            rows.append([count, f"{ours:,.0f}", f"{theirs:,.0f}", f"**{ours / theirs:.2f}x**"])
+            achieved, matmul = ours * flops / 1e9, rates["matmul"] / 1e9
+    section(f"Throughput, images/s ({threads} threads for both, same weights, same process)",
+            table(["N", "runtime (onnxruntime)", "torch eager", "runtime / torch"], rows)
+            + f"\n\nThe generator costs {flops / 1e6:.1f} MFLOP per image (torch's FlopCounterMode). At "
+              f"N = 1024 the runtime achieves **{achieved:.0f} GFLOP/s**; a {size}x{size} fp32 matrix "
+              f"product (torch) reaches **{matmul:.0f} GFLOP/s** here: sampling runs at "
+              f"{100 * achieved / matmul:.0f}% of it.")
+
+
+def session_settings(seconds: float, work: Path, runtime_env: Path, runs: int) -> None:
+    import onnxruntime
+
+    from cgan_runtime.providers import physical_cores
+
+    def session(level: str, threads: int, spinning: bool):
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = getattr(onnxruntime.GraphOptimizationLevel, level)
+        options.intra_op_num_threads = threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+        return onnxruntime.InferenceSession(str(ONNX_MODEL), options, providers=["CPUExecutionProvider"])
+
+    def runs_of(sessions: dict, count: int) -> dict[str, float]:
+        feeds = {"z": np.random.default_rng(0).standard_normal((count, 100), dtype=np.float32),
+                 "labels": np.full(count, 5, dtype=np.int64)}
+        return interleaved_rates({name: (partial(sess.run, ["images"], feeds), count)
+                                  for name, sess in sessions.items()}, len(sessions) * seconds)
+
+    cores = physical_cores()
+    levels = ("ORT_DISABLE_ALL", "ORT_ENABLE_BASIC", "ORT_ENABLE_EXTENDED", "ORT_ENABLE_ALL")
+    sessions = {level: session(level, cores, True) for level in levels}
+    small, chunk = runs_of(sessions, 16), runs_of(sessions, 128)
+    rows = [[f"`{level}`", f"{small[level]:,.0f}", f"{chunk[level]:,.0f}"] for level in levels]
+    section("Graph optimisation level (images/s)", table(["level", "N = 16", "N = 128"], rows))
+
+    thread_counts = sorted({1, cores, os.cpu_count() or 1})
+    rates = runs_of({threads: session("ORT_ENABLE_ALL", threads, True) for threads in thread_counts}, 128)
+    rows = [[threads, f"{rates[threads]:,.0f}"] for threads in thread_counts]
+    section(f"Intra-op threads (images/s at N = 128; {cores} physical cores, {os.cpu_count()} CPUs)",
+            table(["threads", "images/s"], rows))
+
+    sustained = runs_of({spin: session("ORT_ENABLE_ALL", cores, spin) for spin in (True, False)}, 128)
+    rows = []
+    for spinning in (True, False):
+        one_call = RUNTIME_PHASES.replace("one_shot=True", f"one_shot={not spinning}")
+        cold = median_run([sys.executable, "-c", one_call, str(work / "spin.png")], runs, runtime_env)
+        rows.append(["on" if spinning else "off", f"{cold['wall']:.3f} s", f"{cold['cpu']:.3f} s",
+                     f"{sustained[spinning]:,.0f}"])
+    section("Spinning worker threads: one 16-image run (median) vs repeated calls",
+            table(["spinning", "one run: wall", "one run: CPU time", "repeated N = 128: images/s"], rows))
+
+
+def int8_variant(work: Path, seconds: float) -> None:
+    """onnxruntime's dynamic int8 quantisation of the shipped model against the fp32 file."""
+    import logging
+    from collections import Counter
+
+    import onnx
+    import onnxruntime
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from cgan_runtime.providers import physical_cores
+
+    logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process is not for this model
+    quantized = work / "cgan_generator.int8.onnx"
+    quantize_dynamic(str(ONNX_MODEL), str(quantized), weight_type=QuantType.QInt8)
+    integer_ops = Counter(node.op_type for node in onnx.load(str(quantized)).graph.node
+                          if "Integer" in node.op_type)
+    float_ops = Counter(node.op_type for node in onnx.load(str(ONNX_MODEL)).graph.node
+                        if node.op_type in ("ConvTranspose", "Conv", "MatMul", "Gemm"))
+    feeds = {"z": np.random.default_rng(0).standard_normal((1024, 100), dtype=np.float32),
+             "labels": np.full(1024, 5, dtype=np.int64)}
+    models = {"fp32 (shipped)": ONNX_MODEL, "int8, dynamic": quantized}
+    calls = {}
+    for name, path in models.items():
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = physical_cores()
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        calls[name] = (partial(session.run, ["images"], feeds), 1024)
+    rates = interleaved_rates(calls, 2 * seconds)
+    rows = [[name, f"{path.stat().st_size / 1e6:.1f} MB", f"{rates[name]:,.0f}"]
+            for name, path in models.items()]
+    section("int8 (onnxruntime dynamic quantisation), N = 1024",
+            table(["model", "size", "images/s"], rows)
+            + f"\n\nQuantised operators: {dict(integer_ops)} of the model's {dict(float_ops)}.")
+
+
+def large_counts(work: Path, runtime_env: Path, counts: tuple[int, int]) -> None:
+    rows = []
+    for count in counts:
+        out = work / f"threes_{count}.npy"
+        command = cgan_run(runtime_env, "--digit", "3", "--count", str(count), "--format", "npy",
+                           "--out", str(out), "--seed", "0")
+        wall, _, rss, _ = run_measured(command, runtime_env)
+        size = out.stat().st_size
+        rows.append([f"{count:,}", f"{wall:.1f} s", f"{rss:.0f} MB", f"{size / 1e6:.1f} MB",
+                     f"{count / wall:,.0f}"])
+        out.unlink()
+    section("Large counts: `cgan-run --digit 3 --count N --format npy`",
+            table(["N", "wall time", "peak RSS", "file", "images/s"], rows))
+
+
+def installed_size(names: list[str]) -> tuple[float, list[str]]:
+    """MB of the installed distributions `names` and everything they require, in this environment."""
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = re.split(r"[\s<>=!~;\[(]", todo.pop(), maxsplit=1)[0].lower().replace("_", "-")
+        if name in seen:
+            continue
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        seen.add(name)
+        todo += [req for req in (dist.requires or []) if "extra ==" not in req]
+    total = 0
+    for name in seen:
+        for file in metadata.distribution(name).files or []:
+            path = Path(file.locate())
+            if path.is_file():
+                total += path.stat().st_size
+    return total / 1e6, sorted(seen)
+
+
+def footprint(runtime_env: Path) -> None:
+    wheel = sorted((REPO / "dist").glob("cgan_runtime-*.whl"))[-1]
+    sizes: dict[str, int] = {}
+    for path in runtime_env.rglob("*"):  # everything pip wrote, its .pyc files included
+        if path.is_file():
+            top = path.relative_to(runtime_env).parts[0]
+            top = re.sub(r"(-[\d.]+\.dist-info|\.libs)$", "", top).replace("PIL", "pillow")
+            sizes[top] = sizes.get(top, 0) + path.stat().st_size
+    runtime_mb = sum(sizes.values()) / 1e6
+    largest = sorted(sizes.items(), key=lambda item: -item[1])[:3]
+    torch_mb, torch_dists = installed_size(["torch", "torchvision"])
+    rows = [["runtime: `pip install` of the wheel, offline, into an empty folder",
+             f"**{runtime_mb:.0f} MB**"],
+            *[[f"... of which `{name}`", f"{size / 1e6:.0f} MB"] for name, size in largest],
+            [f"torch + torchvision and their {len(torch_dists) - 2} dependencies, as installed here",
+             f"{torch_mb:,.0f} MB"],
+            ["ratio", f"{torch_mb / runtime_mb:.0f}x"],
+            [f"the wheel, `{wheel.name}`", f"{wheel.stat().st_size / 1e6:.1f} MB"]]
+    section("Footprint", table(["what", "size"], rows))
+
+
+def training_throughput(data_dir: Path, work: Path, steps: int) -> None:
+    import torchvision
+    from torch.utils.data import DataLoader
+
+    from cgan_train.config import TrainConfig
+    from cgan_train.data import load_mnist
+    from cgan_train.models import build_discriminator, build_generator
+    from cgan_train.train import Trainer
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    config = TrainConfig(design="mlp", epochs=1, batch_size=100, lr=1e-4, loss="bce", seed=0)
+    digits = load_mnist(data_dir, "train")
+    trainer = Trainer(config, torch.device("cpu"), {})
+    subset = slice(0, steps * config.batch_size)
+    started = time.perf_counter()
+    trainer._train_epoch(digits.images[subset], digits.labels[subset], show_progress=False)
+    ours = steps / (time.perf_counter() - started)
+
+    # The seed tutorial: torchvision's MNIST through a DataLoader, ToTensor + Normalize per image.
+    raw = work / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",  # torchvision checks all four
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        source = data_dir / name if (data_dir / name).exists() else data_dir / f"{name}.gz"
+        opener = gzip.open if source.suffix == ".gz" else open
+        with opener(source, "rb") as packed, open(raw / name, "wb") as unpacked:
+            shutil.copyfileobj(packed, unpacked)
+    transform = torchvision.transforms.Compose([torchvision.transforms.ToTensor(),
+                                                torchvision.transforms.Normalize((0.5,), (0.5,))])
+    dataset = torchvision.datasets.MNIST(str(work), train=True, transform=transform, download=False)
+    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True)
+    torch.manual_seed(0)
+    generator, discriminator = build_generator(config), build_discriminator(config)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
+    bce = torch.nn.BCEWithLogitsLoss()
+    started = time.perf_counter()
+    for step, (real, labels) in enumerate(loader):
+        if step == steps:
+            break
+        batch = len(labels)
+        ones, zeros = torch.ones(batch), torch.zeros(batch)
+        fake_labels = torch.randint(0, config.num_classes, (batch,))
+        fake = generator(torch.randn(batch, config.latent_dim), fake_labels)
+        opt_d.zero_grad()
+        d_real = bce(discriminator(real, labels), ones)
+        d_fake = bce(discriminator(fake.detach(), fake_labels), zeros)
+        (d_real + d_fake).backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        bce(discriminator(fake, fake_labels), ones).backward()
+        opt_g.step()
+    theirs = steps / (time.perf_counter() - started)
+    rows = [["this project's loop (whole-tensor batches from one uint8 tensor)", f"{ours:.1f}"],
+            ["seed tutorial's loop (DataLoader, per-image ToTensor + Normalize)", f"{theirs:.1f}"],
+            ["**ratio**", f"**{ours / theirs:.2f}x**"]]
+    section(f"Training throughput: the seed design (`mlp`), batch 100, {steps} steps each",
+            table(["loop", "steps/s"], rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "mnist")
+    parser.add_argument("--quick", action="store_true", help="fewer runs and shorter timings (a smoke test)")
+    args = parser.parse_args()
+    quick, full = (3, 0.3, 20, (1_000, 20_000)), (7, 1.5, 200, (1_000, 200_000))
+    runs, seconds, steps, counts = quick if args.quick else full
+    print(f"cgan benchmark: {os.cpu_count()} CPUs, onnxruntime "
+          f"{metadata.version('onnxruntime')}, torch {torch.__version__}, model "
+          f"{ONNX_MODEL.relative_to(REPO)}", flush=True)
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        runtime_env = install_runtime(work)
+        cold_start(work, runtime_env, runs)
+        throughput(seconds)
+        session_settings(seconds, work, runtime_env, runs)
+        int8_variant(work, seconds)
+        large_counts(work, runtime_env, counts)
+        footprint(runtime_env)
+        if args.data_dir.is_dir():
+            training_throughput(args.data_dir, work, steps)
+        else:
+            print(f"\n(training throughput skipped: no MNIST in {args.data_dir}; pass --data-dir)")
+
+
+if __name__ == "__main__":
+    main()
