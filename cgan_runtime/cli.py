@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -25,10 +26,12 @@ Examples:
               help="The digit to draw: 0-9 (the range comes from the model).")
 @click.option("--count", type=click.IntRange(min=1), default=16, show_default=True,
               help="How many images.")
-@click.option("--seed", type=int, default=None,
+@click.option("--seed", type=click.IntRange(min=0), default=None,
               help="Random seed; the same seed gives byte-identical output. Default: random.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Output file. Default: digits_DIGIT.png (or .npy) in the current folder.")
+              help="Output file. Default: digits_DIGIT.png (or .npy) in the current folder. "
+                   "An existing file is refused unless --force.")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 @click.option("--nrow", type=click.IntRange(min=1), default=None,
               help="Images per row of the PNG grid. Default: a near-square grid.")
 @click.option("--format", "output_format", type=click.Choice(["png", "npy"]), default=None,
@@ -38,8 +41,8 @@ Examples:
               help="An ONNX model with the cgan interface. Default: the bundled model.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
               help="auto: CUDA when onnxruntime's CUDA provider loads, else CPU.")
-def main(digit: int, count: int, seed: int | None, out_path: Path | None, nrow: int | None,
-         output_format: str | None, model_path: Path | None, device: str) -> None:
+def main(digit: int, count: int, seed: int | None, out_path: Path | None, force: bool,
+         nrow: int | None, output_format: str | None, model_path: Path | None, device: str) -> None:
     """Draw COUNT handwritten images of DIGIT and write them as a PNG grid or an npy array.
 
     Prints the path of the file written.
@@ -48,12 +51,19 @@ def main(digit: int, count: int, seed: int | None, out_path: Path | None, nrow: 
 
     from cgan_runtime.generator import CHUNK_SIZE, DigitGenerator, ModelError
     from cgan_runtime.images import default_nrow, tile, write_npy, write_png
+    from cgan_runtime.output_checks import OutputError, check_output_path, check_output_size
     from cgan_runtime.providers import DeviceError
 
+    signal.signal(signal.SIGTERM, _interrupt)  # killed politely: the temporary file is removed
     if output_format is None:
         output_format = "npy" if out_path is not None and out_path.suffix == ".npy" else "png"
     if out_path is None:
         out_path = Path(f"digits_{digit}.{output_format}")
+    nrow = nrow or default_nrow(count)
+    try:
+        check_output_path(out_path, force)
+    except OutputError as error:
+        raise click.BadParameter(str(error), param_hint="--out") from error
     try:
         generator = DigitGenerator(model_path, device=device, one_shot=count <= CHUNK_SIZE)
     except (ModelError, DeviceError) as error:
@@ -61,8 +71,10 @@ def main(digit: int, count: int, seed: int | None, out_path: Path | None, nrow: 
     last_digit = generator.info.num_classes - 1
     if not 0 <= digit <= last_digit:
         raise click.BadParameter(f"{digit} is not a digit in 0-{last_digit}", param_hint="--digit")
-    if not out_path.parent.is_dir():
-        raise click.BadParameter(f"folder {out_path.parent} does not exist", param_hint="--out")
+    try:
+        check_output_size(count, generator.info.image_size, output_format, nrow, out_path.parent)
+    except OutputError as error:
+        raise click.BadParameter(str(error), param_hint="--count") from error
     chunks = generator.sample_chunks(digit, count, seed)
     if count > CHUNK_SIZE:  # one chunk is too quick for a bar, and tqdm's import is not free
         chunks = _with_progress(chunks, count)
@@ -71,10 +83,14 @@ def main(digit: int, count: int, seed: int | None, out_path: Path | None, nrow: 
             size = generator.info.image_size
             write_npy(out_path, chunks, count, (size, size))
         else:
-            write_png(out_path, tile(np.concatenate(list(chunks)), nrow or default_nrow(count)))
+            write_png(out_path, tile(np.concatenate(list(chunks)), nrow))
     except OSError as error:
         raise click.ClickException(f"cannot write {out_path}: {error.strerror or error}") from error
     click.echo(str(out_path))
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # unwinds through the atomic writers, which delete their temporary file
 
 
 def _with_progress(chunks, count: int):

@@ -83,10 +83,14 @@ class DigitGenerator:
 
         The noise comes from one random stream, so the images do not depend on the chunk size.
         """
-        if count < 1:
-            raise ValueError(f"count must be at least 1, got {count}")
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        if not _is_integer(digit):
+            raise ValueError(f"digit must be an integer, got {digit!r}")
+        if not _is_integer(count) or count < 1:
+            raise ValueError(f"count must be an integer of at least 1, got {count!r}")
+        if seed is not None and (not _is_integer(seed) or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        if not _is_integer(chunk_size) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be an integer of at least 1, got {chunk_size!r}")
         return self._chunks(digit, count, np.random.default_rng(seed), chunk_size)
 
     def _chunks(self, digit: int, count: int, rng: np.random.Generator,
@@ -153,6 +157,10 @@ def _shape_matches(actual: list, expected: list) -> bool:
         return False
     pairs = zip(actual, expected, strict=True)
     return all(want is None or isinstance(have, str) or have == want for have, want in pairs)
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _first_line(error: Exception) -> str:

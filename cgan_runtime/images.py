@@ -28,17 +28,19 @@ def default_nrow(count: int) -> int:
     return max(1, math.ceil(math.sqrt(count)))
 
 
+def grid_shape(count: int, height: int, width: int, nrow: int) -> tuple[int, int]:
+    """(height, width) in pixels of the grid tile() makes of count images of height x width."""
+    columns = min(nrow, count)
+    rows = math.ceil(count / columns)
+    return rows * (height + GRID_PADDING) + GRID_PADDING, columns * (width + GRID_PADDING) + GRID_PADDING
+
+
 def tile(images: np.ndarray, nrow: int) -> np.ndarray:
     """Lay out uint8 images [N, H, W] in a grid of nrow images per row, with padding between."""
     count, height, width = images.shape
     columns = min(nrow, count)
-    rows = math.ceil(count / columns)
     step_y, step_x = height + GRID_PADDING, width + GRID_PADDING
-    grid = np.full(
-        (rows * step_y + GRID_PADDING, columns * step_x + GRID_PADDING),
-        GRID_BACKGROUND,
-        dtype=np.uint8,
-    )
+    grid = np.full(grid_shape(count, height, width, nrow), GRID_BACKGROUND, dtype=np.uint8)
     for index, image in enumerate(images):
         top = GRID_PADDING + (index // columns) * step_y
         left = GRID_PADDING + (index % columns) * step_x

@@ -35,7 +35,7 @@ def test_a_smaller_count_is_the_start_of_a_larger_one(generator):
 
 @pytest.mark.parametrize("count, chunk_size", [(0, CHUNK_SIZE), (5, 0)])
 def test_sizes_below_one_are_refused_before_any_work(generator, count, chunk_size):
-    with pytest.raises(ValueError, match="must be at least 1"):
+    with pytest.raises(ValueError, match="must be an integer of at least 1"):
         generator.sample_chunks(1, count, chunk_size=chunk_size)
 
 

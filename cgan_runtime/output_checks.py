@@ -1,0 +1,47 @@
+"""Refusing an output that cannot be written, before any work: its path, and the size it needs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from cgan_runtime.images import grid_shape
+
+# Pillow's decompression-bomb limit: viewers built on it refuse to open a larger picture.
+PNG_MAX_PIXELS = 89_478_485
+NPY_HEADER_BYTES = 128
+
+
+class OutputError(ValueError):
+    """The output cannot be written; the message names the problem and what to do."""
+
+
+def check_output_path(path: Path, force: bool) -> None:
+    """The folder exists and is writable, and the file is new (or force replaces it)."""
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder} is a file, not a folder")
+    if not folder.is_dir():
+        raise OutputError(f"folder {folder} does not exist; create it first")
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder; give a file name")
+    if path.exists() and not force:
+        raise OutputError(f"{path} exists; add --force to replace it")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"folder {folder} is not writable")
+
+
+def check_output_size(count: int, image_size: int, output_format: str, nrow: int, folder: Path) -> None:
+    """A PNG grid a viewer can open, or an npy file that fits in the folder's free space."""
+    if output_format == "png":
+        height, width = grid_shape(count, image_size, image_size, nrow)
+        if height * width > PNG_MAX_PIXELS:
+            raise OutputError(f"a PNG grid of {count:,} images would be {width:,}x{height:,} pixels, more "
+                              f"than image viewers open ({PNG_MAX_PIXELS / 1e6:.0f} MP); use --format npy")
+        return
+    needed = NPY_HEADER_BYTES + count * image_size * image_size
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise OutputError(f"{count:,} images need {needed / 1e9:.1f} GB in {folder}, which has "
+                          f"{free / 1e9:.1f} GB free")

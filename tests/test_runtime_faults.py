@@ -1,0 +1,115 @@
+"""Mistakes with cgan-run and the library: one clear line, exit 2 (usage) or 1 (runtime), no
+traceback, and no output file left behind."""
+
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner
+
+from cgan_runtime import DigitGenerator, cli
+from tests.conftest import SHIPPED_MODEL
+from tests.test_runtime_cli import CGAN_RUN, cgan_run
+
+# What click prints above the error line of a usage error.
+USAGE_PRELUDE = {"Usage: cgan-run [OPTIONS]", "Try 'cgan-run --help' for help.", ""}
+
+pytestmark = pytest.mark.faults
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["--digit", "1", "--seed", "-1"], 2, "-1 is not in the range x>=0"),
+        (["--digit", "1", "--seed", "1.5"], 2, "'1.5' is not a valid integer"),
+        (["--digit", "1", "--count", "2.5"], 2, "'2.5' is not a valid integer"),
+        (["--digit", "1", "--count", "-3"], 2, "-3 is not in the range x>=1"),
+        (["--digit", "1", "--count", str(10**10)], 2, "than image viewers open (89 MP); use --format npy"),
+        (["--digit", "1", "--count", str(10**13), "--format", "npy"], 2, "GB free"),
+        (["--digit", "1", "--nrow", "0"], 2, "0 is not in the range x>=1"),
+        (["--digit", "1", "--device", "tpu"], 2, "'tpu' is not one of 'auto', 'cpu', 'cuda'"),
+        (["--digit", "1", "--device", "cuda"], 1, "--device cuda: this onnxruntime has no CUDA provider"),
+        (["--digit", "1", "--out", "sub"], 2, "'sub' is a directory"),
+        (["--digit", "1", "--out", "a_file/x.png"], 2, "a_file is a file, not a folder"),
+        (["--digit", "1", "--model", "sub"], 1, "model file sub: a folder"),
+        (["--digit", "1", "--model", "empty.onnx"], 1, "empty.onnx: not a loadable ONNX model"),
+        (["--digit", "1", "--model", "truncated.onnx"], 1, "truncated.onnx: not a loadable ONNX model"),
+    ],
+)
+def test_each_mistake_is_one_clear_line_and_leaves_nothing(tmp_path, args, code, message):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a_file").write_text("not a folder")
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    (tmp_path / "truncated.onnx").write_bytes(SHIPPED_MODEL.read_bytes()[:100_000])
+    before = sorted(tmp_path.iterdir())
+    result = cgan_run(*args, cwd=tmp_path)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert [line for line in lines if line.startswith("Error: ")] == [lines[-1]]  # one error line
+    assert set(lines[:-1]) <= USAGE_PRELUDE
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_a_model_with_another_interface_names_the_expected_one(tmp_path):
+    model = onnx.load(SHIPPED_MODEL)
+    model.graph.input[1].name = "digit"  # renamed input: onnx still checks, the contract does not
+    for node in model.graph.node:
+        node.input[:] = ["digit" if name == "labels" else name for name in node.input]
+    onnx.save(model, tmp_path / "renamed.onnx")
+    result = cgan_run("--digit", "1", "--model", "renamed.onnx", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "expected a cgan generator: inputs z float32 [N, latent_dim] and labels int64 [N]" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["renamed.onnx"]
+
+
+def test_an_existing_output_is_refused_without_force_and_replaced_with_it(tmp_path):
+    (tmp_path / "digits.npy").write_bytes(b"precious")
+    result = cgan_run("--digit", "2", "--out", "digits.npy", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "digits.npy exists; add --force to replace it" in result.stderr
+    assert (tmp_path / "digits.npy").read_bytes() == b"precious"
+    result = cgan_run("--digit", "2", "--out", "digits.npy", "--force", "--count", "3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert np.load(tmp_path / "digits.npy").shape == (3, 28, 28)
+
+
+def test_a_folder_that_is_not_writable_is_refused_before_sampling(tmp_path, monkeypatch):
+    # Tests may run as root, for whom chmod changes nothing: the permission check is faked.
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    result = CliRunner().invoke(cli.main, ["--digit", "1", "--out", str(tmp_path / "x.png")])
+    assert result.exit_code == 2
+    assert f"folder {tmp_path} is not writable" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_run_stopped_mid_write_leaves_no_file(tmp_path, stop):
+    process = subprocess.Popen([CGAN_RUN, "--digit", "3", "--count", "1000000", "--out", "big.npy"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".big.npy.*.part")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(tmp_path.glob(".big.npy.*.part")), "the run never started writing"
+    process.send_signal(stop)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert "Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("digit", [2.5, "3", None, True, -1, 10])
+def test_the_library_refuses_a_digit_that_is_not_one(digit):
+    with pytest.raises(ValueError, match="digit"):
+        DigitGenerator(device="cpu").sample(digit, 2, seed=0)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0"])
+def test_the_library_refuses_a_seed_that_is_not_a_non_negative_integer(seed):
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        DigitGenerator(device="cpu").sample(1, 2, seed=seed)
