@@ -18,11 +18,12 @@ SEED_FLAGS ?= --design mlp --epochs 50 --batch-size 100 --lr 1e-4 --seed 0
 # weights, else train first.
 CHECKPOINT ?= $(firstword $(wildcard $(RUN_DIR)/checkpoint.pt models/cgan_generator.pt) $(RUN_DIR)/checkpoint.pt)
 
-.PHONY: help install test export train train-seed evaluate judge bench wheel lint clean
+.PHONY: help install test faults export train train-seed evaluate judge bench wheel lint clean
 
 help:
 	@echo "make install     development environment in $(VENV) (runtime + train + dev extras)"
 	@echo "make test        the whole test suite, offline"
+	@echo "make faults      only the fault-injection tests: mistakes, interruptions, corrupt files"
 	@echo "make export      train if needed -> ONNX -> checker + parity -> models/"
 	@echo "make train       train (or resume) $(RUN_DIR) with the shipped recipe"
 	@echo "make train-seed  train (or resume) runs/seed with the seed design, the baseline"
@@ -40,6 +41,9 @@ install:
 
 test:
 	$(BIN)/pytest
+
+faults:
+	$(BIN)/pytest -m faults
 
 lint:
 	$(BIN)/ruff check cgan_train cgan_runtime export tests benchmarks

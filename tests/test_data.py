@@ -26,6 +26,7 @@ def test_raw_and_gzip_files_give_the_same_tensors(tmp_path):
     assert torch.equal(load_mnist(tmp_path / "data").images, load_mnist(FIXTURE_DATA).images)
 
 
+@pytest.mark.faults
 def test_missing_file_is_named(tmp_path):
     shutil.copytree(FIXTURE_DATA, tmp_path / "data")
     (tmp_path / "data" / "train-labels-idx1-ubyte.gz").unlink()
@@ -33,6 +34,7 @@ def test_missing_file_is_named(tmp_path):
         load_mnist(tmp_path / "data")
 
 
+@pytest.mark.faults
 def test_corrupt_file_is_named_with_the_expected_checksum(tmp_path):
     shutil.copytree(FIXTURE_DATA, tmp_path / "data")
     path = tmp_path / "data" / "train-images-idx3-ubyte.gz"
@@ -56,6 +58,7 @@ def test_a_subset_is_not_taken_for_official_mnist():
     assert not is_official_mnist(load_mnist(FIXTURE_DATA).sha256)
 
 
+@pytest.mark.faults
 def test_missing_folder_is_named(tmp_path):
     with pytest.raises(DataError, match="MNIST folder not found"):
         load_mnist(tmp_path / "nowhere")

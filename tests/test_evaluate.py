@@ -77,6 +77,7 @@ def test_the_ceiling_is_drawn_like_the_samples_as_many_of_every_digit():
         balanced_subset(labels, per_digit=31, num_classes=10)
 
 
+@pytest.mark.faults
 def test_a_report_path_in_a_missing_folder_is_refused_before_any_work(tmp_path):
     result = _evaluate(str(tmp_path / "absent.onnx"), "--json", str(tmp_path / "nowhere" / "r.json"))
     assert result.exit_code == 2
@@ -84,6 +85,7 @@ def test_a_report_path_in_a_missing_folder_is_refused_before_any_work(tmp_path):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.faults
 def test_judge_refuses_an_output_in_a_missing_folder_before_training(tmp_path):
     result = CliRunner().invoke(cli, ["judge", "--data-dir", str(FIXTURE_DATA), "--quiet",
                                       "--out", str(tmp_path / "nowhere" / "judge.pt")])
@@ -92,6 +94,7 @@ def test_judge_refuses_an_output_in_a_missing_folder_before_training(tmp_path):
     assert "judge test accuracy" not in result.output  # refused before it trained
 
 
+@pytest.mark.faults
 def test_a_missing_model_is_one_line_and_no_report(tmp_path):
     result = _evaluate(str(tmp_path / "absent.onnx"), "--json", str(tmp_path / "report.json"))
     assert result.exit_code == 1

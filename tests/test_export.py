@@ -93,6 +93,7 @@ def test_a_torch_model_that_differs_from_the_file_fails_parity(trained_run):
         check_parity(generator, model, latent_dim=100, num_classes=10)
 
 
+@pytest.mark.faults
 def test_unfinished_training_is_refused_and_nothing_is_written(trained_run, tmp_path):
     state = load_checkpoint(trained_run / "checkpoint.pt")
     state["config"] = state["config"].to_dict() | {"epochs": 5}
@@ -102,6 +103,7 @@ def test_unfinished_training_is_refused_and_nothing_is_written(trained_run, tmp_
     assert not (tmp_path / "models").exists()
 
 
+@pytest.mark.faults
 def test_non_finite_weights_are_refused_and_nothing_is_written(trained_run, tmp_path):
     state = load_checkpoint(trained_run / "checkpoint.pt")
     state["config"] = state["config"].to_dict()

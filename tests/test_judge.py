@@ -41,12 +41,14 @@ def test_a_missing_judge_says_how_to_make_one(tmp_path):
         load_judge(tmp_path / "absent.pt")
 
 
+@pytest.mark.faults
 def test_a_file_that_is_not_a_judge_is_refused(tmp_path):
     (tmp_path / "judge.pt").write_bytes(b"not a judge")
     with pytest.raises(JudgeError, match="not a readable judge file"):
         load_judge(tmp_path / "judge.pt")
 
 
+@pytest.mark.faults
 def test_a_judge_file_with_weights_of_another_network_is_refused(tmp_path):
     state = torch.load(COMMITTED_JUDGE, weights_only=True)
     state["weights"] = {"head.weight": torch.zeros(3, 3)}
@@ -55,6 +57,7 @@ def test_a_judge_file_with_weights_of_another_network_is_refused(tmp_path):
         load_judge(tmp_path / "judge.pt")
 
 
+@pytest.mark.faults
 def test_a_judge_file_without_its_record_is_refused(tmp_path):
     state = torch.load(COMMITTED_JUDGE, weights_only=True)
     del state["test_accuracy"]

@@ -88,6 +88,7 @@ def test_progress_bar_shows_losses_and_discriminator_outputs(tmp_path):
         assert shown in result.output
 
 
+@pytest.mark.faults
 def test_an_existing_run_is_not_overwritten_without_resume(run_copy):
     before = (run_copy / "checkpoint.pt").read_bytes()
     result = train_cli("--out", str(run_copy), *SMOKE_FLAGS)
@@ -96,12 +97,14 @@ def test_an_existing_run_is_not_overwritten_without_resume(run_copy):
     assert (run_copy / "checkpoint.pt").read_bytes() == before
 
 
+@pytest.mark.faults
 def test_resume_refuses_a_flag_that_contradicts_the_checkpoint(run_copy):
     result = train_cli("--out", str(run_copy), "--resume", "--batch-size", "32")
     assert result.exit_code == 2
     assert "--batch-size 32 differs from the checkpoint's 64" in result.output
 
 
+@pytest.mark.faults
 def test_corrupt_checkpoint_gives_a_one_line_error_naming_it(run_copy):
     checkpoint = run_copy / "checkpoint.pt"
     checkpoint.write_bytes(checkpoint.read_bytes()[:5000])
@@ -151,6 +154,7 @@ def test_the_shipped_recipe_stopped_mid_schedule_resumes_exactly(tmp_path):
     assert _same_training_state(split, load_checkpoint(tmp_path / "straight" / "checkpoint.pt"))
 
 
+@pytest.mark.faults
 def test_resume_refuses_to_change_the_length_of_a_decaying_run(tmp_path):
     out = str(tmp_path / "run")
     assert train_cli("--out", out, "--epochs", "1", "--lr-decay-epochs", "1", "--quiet").exit_code == 0
