@@ -17,17 +17,19 @@ def atomic_path(target: Path) -> Iterator[Path]:
     file system, and it is flushed to disk first so that a crash never leaves a torn file.
     """
     target = Path(target)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.close(handle)
+    temporary = None
     try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        os.close(handle)
         yield Path(temporary)
         with open(temporary, "rb+") as written:
             os.fsync(written.fileno())
         os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, target)
     except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(temporary)
+        if temporary is not None:
+            with suppress(FileNotFoundError):
+                os.unlink(temporary)
         raise
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 DEFAULT_DOWNLOAD_DIR = Path.home() / ".cache" / "cgan" / "mnist"
+INTERRUPTED_EXIT_CODE = 130  # the shell's code for a run stopped by Ctrl-C
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,6 +61,7 @@ def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, desi
         CHECKPOINT_NAME,
         Trainer,
         TrainingDiverged,
+        TrainingInterrupted,
         git_commit,
         resolve_device,
     )
@@ -96,8 +98,13 @@ def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, desi
         click.echo(f"training {trainer.config.design} on {len(digits)} images, {torch_device}, "
                    f"epochs {trainer.epoch + 1}..{trainer.config.epochs} -> {out_dir}", err=True)
         trainer.fit(digits, out_dir, show_progress=not quiet)
+    except TrainingInterrupted as error:
+        click.echo(str(error), err=True)
+        raise click.exceptions.Exit(INTERRUPTED_EXIT_CODE) from error
     except (DataError, CheckpointError, TrainingDiverged, ValueError) as error:
         raise click.ClickException(str(error)) from error
+    except OSError as error:  # a full disk, a folder that vanished: the previous files are intact
+        raise click.ClickException(f"cannot write in {out_dir}: {error.strerror or error}") from error
     click.echo(out_dir / CHECKPOINT_NAME)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -28,6 +29,10 @@ class TrainingDiverged(Exception):
     """A loss became NaN or infinite."""
 
 
+class TrainingInterrupted(Exception):
+    """Ctrl-C: the run stopped between two steps and saved a checkpoint that resumes exactly."""
+
+
 class Trainer:
     """Holds the networks, optimisers and progress of one run; the unit a checkpoint restores."""
 
@@ -47,6 +52,9 @@ class Trainer:
         self.generator_ema = copy.deepcopy(self.generator).eval() if config.ema_decay else None
         self.epoch = 0
         self.history: list[dict] = []
+        # An epoch stopped part-way by Ctrl-C: its data order, the steps done and the loss totals.
+        self.epoch_progress: dict | None = None
+        self._stop_requested = False
 
     @classmethod
     def resume(cls, path: Path, device: torch.device) -> Trainer:
@@ -60,6 +68,7 @@ class Trainer:
         trainer.opt_discriminator.load_state_dict(state["opt_discriminator"])
         trainer.epoch = state["epoch"]
         trainer.history = state["history"]
+        trainer.epoch_progress = state.get("epoch_progress")
         torch.set_rng_state(state["rng"]["torch"])
         if device.type == "cuda" and state["rng"]["cuda"]:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -75,6 +84,7 @@ class Trainer:
             "opt_discriminator": self.opt_discriminator.state_dict(),
             "epoch": self.epoch,
             "history": self.history,
+            **({"epoch_progress": self.epoch_progress} if self.epoch_progress is not None else {}),
             "provenance": self.provenance,
             "rng": {
                 "torch": torch.get_rng_state(),
@@ -85,31 +95,62 @@ class Trainer:
     def fit(self, digits: Digits, out_dir: Path, show_progress: bool = True,
             until_epoch: int | None = None) -> None:
         """Train until config.epochs (or stop early after until_epoch; the schedule is unchanged),
-        writing a grid and a checkpoint after every epoch."""
+        writing a grid and a checkpoint after every epoch.
+
+        Ctrl-C stops between two steps and saves the part-done epoch (raises TrainingInterrupted);
+        a second Ctrl-C stops at once.
+        """
         out_dir.mkdir(parents=True, exist_ok=True)
         images = digits.images.to(self.device)
         labels = digits.labels.to(self.device)
         last_epoch = min(self.config.epochs, until_epoch or self.config.epochs)
-        while self.epoch < last_epoch:
-            started = time.perf_counter()
-            metrics = self._train_epoch(images, labels, show_progress)
-            self.epoch += 1
-            metrics.update(epoch=self.epoch, seconds=round(time.perf_counter() - started, 2))
-            self.history.append(metrics)
-            if self.generator_ema is not None:
-                _standing_batch_norm_stats(self.generator_ema, self.config, self.device)
-            write_png(out_dir / f"samples_epoch_{self.epoch:03d}.png", self.sample_grid())
-            save_checkpoint(out_dir / CHECKPOINT_NAME, self.state())
+        checkpoint = out_dir / CHECKPOINT_NAME
+        self._stop_requested = False
+        previous_handler = signal.signal(signal.SIGINT, self._request_stop)
+        try:
+            while self.epoch < last_epoch:
+                started = time.perf_counter()
+                metrics = self._train_epoch(images, labels, show_progress)
+                if metrics is None:
+                    save_checkpoint(checkpoint, self.state())
+                    raise TrainingInterrupted(
+                        f"interrupted in epoch {self.epoch + 1} after step {self.epoch_progress['step']}; "
+                        f"saved {checkpoint}: continue with --resume")
+                self.epoch += 1
+                metrics.update(epoch=self.epoch, seconds=round(time.perf_counter() - started, 2))
+                self.history.append(metrics)
+                if self.generator_ema is not None:
+                    _standing_batch_norm_stats(self.generator_ema, self.config, self.device)
+                write_png(out_dir / f"samples_epoch_{self.epoch:03d}.png", self.sample_grid())
+                save_checkpoint(checkpoint, self.state())
+                if self._stop_requested and self.epoch < last_epoch:
+                    raise TrainingInterrupted(
+                        f"interrupted after epoch {self.epoch}; saved {checkpoint}: continue with --resume")
+        finally:
+            signal.signal(signal.SIGINT, previous_handler)
 
-    def _train_epoch(self, images: torch.Tensor, labels: torch.Tensor, show_progress: bool) -> dict:
+    def _request_stop(self, signum, frame) -> None:
+        self._stop_requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: at once
+
+    def _train_epoch(self, images: torch.Tensor, labels: torch.Tensor, show_progress: bool) -> dict | None:
+        """The epoch's mean losses, or None when a stop was requested part-way (epoch_progress
+        then holds what a resume needs)."""
         config = self.config
         self.generator.train()
         self.discriminator.train()
-        order = torch.randperm(len(labels)).to(self.device)
         steps = math.ceil(len(labels) / config.batch_size)
-        totals = torch.zeros(4, device=self.device)  # d_loss, g_loss, D(x), D(G(z))
+        progress, self.epoch_progress = self.epoch_progress, None
+        if progress is None:
+            order = torch.randperm(len(labels)).to(self.device)
+            first_step, totals = 0, torch.zeros(4, device=self.device)  # d_loss, g_loss, D(x), D(G(z))
+        else:
+            order, totals = progress["order"].to(self.device), progress["totals"].to(self.device)
+            first_step = progress["step"]
         bar = tqdm(
-            range(steps),
+            range(first_step, steps),
+            initial=first_step,
+            total=steps,
             desc=f"epoch {self.epoch + 1}/{config.epochs}",
             unit="step",
             disable=not show_progress,
@@ -129,6 +170,10 @@ class Trainer:
                     )
                 bar.set_postfix({"d_loss": f"{d_loss:.3f}", "g_loss": f"{g_loss:.3f}",
                                  "D(x)": f"{d_real:.3f}", "D(G(z))": f"{d_fake:.3f}"})
+            if self._stop_requested and step + 1 < steps:
+                self.epoch_progress = {"order": order.cpu(), "step": step + 1, "totals": totals.cpu()}
+                bar.close()
+                return None
         bar.close()
         d_loss, g_loss, d_real, d_fake = (totals / steps).tolist()
         return {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake}

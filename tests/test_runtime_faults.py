@@ -1,10 +1,12 @@
 """Mistakes with cgan-run and the library: one clear line, exit 2 (usage) or 1 (runtime), no
 traceback, and no output file left behind."""
 
+import errno
 import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -113,3 +115,19 @@ def test_the_library_refuses_a_digit_that_is_not_one(digit):
 def test_the_library_refuses_a_seed_that_is_not_a_non_negative_integer(seed):
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         DigitGenerator(device="cpu").sample(1, 2, seed=seed)
+
+
+def test_a_full_disk_while_replacing_an_image_keeps_the_old_one(tmp_path, monkeypatch):
+    from PIL import Image
+
+    def fill_the_disk(self, target, *args, **kwargs):
+        Path(target).write_bytes(b"half a png")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    (tmp_path / "x.png").write_bytes(b"the previous image")
+    monkeypatch.setattr(Image.Image, "save", fill_the_disk)
+    result = CliRunner().invoke(cli.main, ["--digit", "1", "--out", str(tmp_path / "x.png"), "--force"])
+    assert result.exit_code == 1
+    assert f"cannot write {tmp_path / 'x.png'}: No space left on device" in result.output
+    assert (tmp_path / "x.png").read_bytes() == b"the previous image"
+    assert [path.name for path in tmp_path.iterdir()] == ["x.png"]

@@ -1,0 +1,117 @@
+"""Training faults: killed, interrupted, out of disk, diverging, or a config that lies. Each
+gives a clear answer and loses nothing: the last checkpoint stays intact and resumes exactly."""
+
+import errno
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import cgan_train.checkpoint
+import cgan_train.train
+from cgan_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from export.ship import ship
+from tests.conftest import FIXTURE_DATA, train_cli
+from tests.test_training import _same_training_state
+
+pytestmark = pytest.mark.faults
+
+CGAN_TRAIN = str(Path(sys.executable).parent / "cgan-train")
+# Small batches make an epoch of the fixture last long enough to be stopped in the middle.
+RUN_FLAGS = ["--data-dir", str(FIXTURE_DATA), "--design", "mlp", "--epochs", "3", "--batch-size", "4",
+             "--seed", "3", "--quiet"]
+
+
+def _train(out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CGAN_TRAIN, "train", "--out", str(out), *RUN_FLAGS, *extra],
+                          capture_output=True, text=True, timeout=300)
+
+
+def _stop_after_first_epoch(out: Path, stop: signal.Signals) -> subprocess.CompletedProcess:
+    process = subprocess.Popen([CGAN_TRAIN, "train", "--out", str(out), *RUN_FLAGS],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.pt").exists() and time.monotonic() < deadline:  # epoch 1 saved
+        time.sleep(0.01)
+    process.send_signal(stop)
+    stdout, stderr = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("straight")
+    assert _train(out).returncode == 0
+    return load_checkpoint(out / "checkpoint.pt")
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT])
+def test_a_stopped_run_keeps_a_checkpoint_that_resumes_to_the_same_weights(tmp_path, straight_run, stop):
+    stopped = _stop_after_first_epoch(tmp_path, stop)
+    assert stopped.returncode == (-signal.SIGKILL if stop == signal.SIGKILL else 130), stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    if stop == signal.SIGINT:
+        assert "continue with --resume" in stopped.stderr
+    kept = load_checkpoint(tmp_path / "checkpoint.pt")  # intact, whatever the moment of the signal
+    assert 1 <= kept["epoch"] <= 3
+    resumed = _train(tmp_path, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    finished = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert finished["epoch"] == 3 and len(finished["history"]) == 3
+    assert _same_training_state(finished, straight_run)
+
+
+def test_ctrl_c_saves_the_epoch_it_stopped_in(tmp_path):
+    stopped = _stop_after_first_epoch(tmp_path, signal.SIGINT)
+    assert stopped.returncode == 130, stopped.stderr
+    kept = load_checkpoint(tmp_path / "checkpoint.pt")
+    if "epoch_progress" in kept:  # stopped mid-epoch (the usual case): the steps done are kept
+        steps = -(-300 // 4)
+        assert 0 < kept["epoch_progress"]["step"] < steps
+        assert f"interrupted in epoch {kept['epoch'] + 1} after step" in stopped.stderr
+    else:  # the signal landed between epochs
+        assert f"interrupted after epoch {kept['epoch']}" in stopped.stderr
+
+
+def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    real_save, saves = torch.save, []
+
+    def save_then_fill_the_disk(state, handle):
+        saves.append(state["epoch"])
+        if len(saves) == 2:
+            handle.write(b"half a checkpoint")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(state, handle)
+
+    monkeypatch.setattr(cgan_train.checkpoint.torch, "save", save_then_fill_the_disk)
+    result = train_cli("--out", str(tmp_path), "--epochs", "2", "--batch-size", "64", "--quiet")
+    assert result.exit_code == 1
+    assert f"Error: cannot write in {tmp_path}: No space left on device" in result.output
+    monkeypatch.setattr(cgan_train.checkpoint.torch, "save", real_save)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 1
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_a_loss_that_turns_nan_stops_the_run_with_a_message(tmp_path, monkeypatch):
+    def nan_loss(loss, real_logits, fake_logits):
+        return real_logits.mean() * float("nan")
+
+    monkeypatch.setattr(cgan_train.train, "_discriminator_loss", nan_loss)
+    result = train_cli("--out", str(tmp_path), "--epochs", "2", "--batch-size", "64", "--quiet")
+    assert result.exit_code == 1
+    assert "loss is not finite" in result.output and "lower the learning rate" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_export_refuses_a_config_that_does_not_match_the_weights(trained_run, tmp_path):
+    state = load_checkpoint(trained_run / "checkpoint.pt")
+    state["config"] = state["config"].to_dict() | {"latent_dim": 64}
+    save_checkpoint(tmp_path / "lying.pt", state)
+    with pytest.raises(CheckpointError, match="weights do not fit the mlp design of its config"):
+        ship(tmp_path / "lying.pt", tmp_path / "models")
+    assert not (tmp_path / "models").exists()
