@@ -93,23 +93,35 @@ def test_a_torch_model_that_differs_from_the_file_fails_parity(trained_run):
         check_parity(generator, model, latent_dim=100, num_classes=10)
 
 
+def _altered_checkpoint(trained_run, tmp_path, **config_changes) -> dict:
+    """The fixture run's checkpoint state, its config changed; save it with _assert_not_shipped."""
+    state = load_checkpoint(trained_run / "checkpoint.pt")
+    state["config"] = state["config"].to_dict() | config_changes
+    return state
+
+
+def _assert_not_shipped(state: dict, tmp_path, error: type[Exception], match: str) -> None:
+    save_checkpoint(tmp_path / "altered.pt", state)
+    with pytest.raises(error, match=match):
+        ship(tmp_path / "altered.pt", tmp_path / "models")
+    assert not (tmp_path / "models").exists()  # nothing written
+
+
 @pytest.mark.faults
 def test_unfinished_training_is_refused_and_nothing_is_written(trained_run, tmp_path):
-    state = load_checkpoint(trained_run / "checkpoint.pt")
-    state["config"] = state["config"].to_dict() | {"epochs": 5}
-    save_checkpoint(tmp_path / "unfinished.pt", state)
-    with pytest.raises(CheckpointError, match="stopped at epoch 2 of 5"):
-        ship(tmp_path / "unfinished.pt", tmp_path / "models")
-    assert not (tmp_path / "models").exists()
+    state = _altered_checkpoint(trained_run, tmp_path, epochs=5)
+    _assert_not_shipped(state, tmp_path, CheckpointError, "stopped at epoch 2 of 5")
 
 
 @pytest.mark.faults
 def test_non_finite_weights_are_refused_and_nothing_is_written(trained_run, tmp_path):
-    state = load_checkpoint(trained_run / "checkpoint.pt")
-    state["config"] = state["config"].to_dict()
+    state = _altered_checkpoint(trained_run, tmp_path)
     state["generator"]["net.0.weight"][0, 0] = float("nan")
-    save_checkpoint(tmp_path / "nan.pt", state)
-    with pytest.raises(ExportVerificationError, match="net.0.weight holds NaN"):
-        ship(tmp_path / "nan.pt", tmp_path / "models")
-    assert not (tmp_path / "models").exists()
+    _assert_not_shipped(state, tmp_path, ExportVerificationError, "net.0.weight holds NaN")
+
+
+@pytest.mark.faults
+def test_a_config_that_does_not_fit_the_weights_is_refused(trained_run, tmp_path):
+    state = _altered_checkpoint(trained_run, tmp_path, latent_dim=64)
+    _assert_not_shipped(state, tmp_path, CheckpointError, "weights do not fit the mlp design of its config")
 
