@@ -93,7 +93,7 @@ def test_a_torch_model_that_differs_from_the_file_fails_parity(trained_run):
         check_parity(generator, model, latent_dim=100, num_classes=10)
 
 
-def _altered_checkpoint(trained_run, tmp_path, **config_changes) -> dict:
+def _altered_checkpoint(trained_run, **config_changes) -> dict:
     """The fixture run's checkpoint state, its config changed; save it with _assert_not_shipped."""
     state = load_checkpoint(trained_run / "checkpoint.pt")
     state["config"] = state["config"].to_dict() | config_changes
@@ -109,19 +109,19 @@ def _assert_not_shipped(state: dict, tmp_path, error: type[Exception], match: st
 
 @pytest.mark.faults
 def test_unfinished_training_is_refused_and_nothing_is_written(trained_run, tmp_path):
-    state = _altered_checkpoint(trained_run, tmp_path, epochs=5)
+    state = _altered_checkpoint(trained_run, epochs=5)
     _assert_not_shipped(state, tmp_path, CheckpointError, "stopped at epoch 2 of 5")
 
 
 @pytest.mark.faults
 def test_non_finite_weights_are_refused_and_nothing_is_written(trained_run, tmp_path):
-    state = _altered_checkpoint(trained_run, tmp_path)
+    state = _altered_checkpoint(trained_run)
     state["generator"]["net.0.weight"][0, 0] = float("nan")
     _assert_not_shipped(state, tmp_path, ExportVerificationError, "net.0.weight holds NaN")
 
 
 @pytest.mark.faults
 def test_a_config_that_does_not_fit_the_weights_is_refused(trained_run, tmp_path):
-    state = _altered_checkpoint(trained_run, tmp_path, latent_dim=64)
+    state = _altered_checkpoint(trained_run, latent_dim=64)
     _assert_not_shipped(state, tmp_path, CheckpointError, "weights do not fit the mlp design of its config")
 
