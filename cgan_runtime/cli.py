@@ -97,7 +97,8 @@ def _with_progress(chunks, count: int):
     """chunks, with a progress bar on stderr once the run has taken more than a second."""
     from tqdm import tqdm
 
-    with tqdm(total=count, unit="img", delay=PROGRESS_DELAY_SECONDS, leave=False, file=sys.stderr) as bar:
+    with tqdm(total=count, unit="img", delay=PROGRESS_DELAY_SECONDS, mininterval=1.0, leave=False,
+              file=sys.stderr) as bar:
         for chunk in chunks:
             yield chunk
             bar.update(len(chunk))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +76,12 @@ class DigitGenerator:
 
     def sample(self, digit: int, count: int, seed: int | None = None) -> np.ndarray:
         """count images of digit as uint8 [count, size, size]; the same seed gives the same bytes."""
-        return np.concatenate(list(self.sample_chunks(digit, count, seed)))
+        chunks = self.sample_chunks(digit, count, seed)  # checks the arguments first
+        needed, memory = count * self.info.image_size**2, _physical_memory()
+        if memory and needed > memory:
+            raise ValueError(f"{count:,} images need {needed / 1e9:.1f} GB, more than this machine's "
+                             f"{memory / 1e9:.1f} GB of memory; use sample_chunks()")
+        return np.concatenate(list(chunks))
 
     def sample_chunks(self, digit: int, count: int, seed: int | None = None,
                       chunk_size: int = CHUNK_SIZE) -> Iterator[np.ndarray]:
@@ -83,8 +89,9 @@ class DigitGenerator:
 
         The noise comes from one random stream, so the images do not depend on the chunk size.
         """
-        if not _is_integer(digit):
-            raise ValueError(f"digit must be an integer, got {digit!r}")
+        last_digit = self.info.num_classes - 1
+        if not _is_integer(digit) or not 0 <= digit <= last_digit:
+            raise ValueError(f"digit must be an integer in 0-{last_digit}, got {digit!r}")
         if not _is_integer(count) or count < 1:
             raise ValueError(f"count must be an integer of at least 1, got {count!r}")
         if seed is not None and (not _is_integer(seed) or seed < 0):
@@ -101,8 +108,14 @@ class DigitGenerator:
             yield to_uint8(self.generate(noise, np.full(size, digit)), self.info.output_range)
 
     def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Raw generator output [N, 1, size, size] in output_range, for noise [N, latent_dim]."""
-        labels = np.asarray(labels)
+        """Raw generator output [N, 1, size, size] in output_range, for noise float [N, latent_dim]
+        and integer labels [N]."""
+        noise, labels = np.asarray(noise), np.asarray(labels)
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            raise ValueError(f"labels must be a 1-D array of integers, got {labels.dtype} {labels.shape}")
+        if noise.shape != (len(labels), self.info.latent_dim) or noise.dtype.kind != "f":
+            raise ValueError(f"noise must be floats of shape ({len(labels)}, {self.info.latent_dim}) for "
+                             f"{len(labels)} labels, got {noise.dtype} {noise.shape}")
         num_classes = self.info.num_classes
         # onnxruntime's Gather takes negative indices silently, so the range is checked here.
         if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
@@ -157,6 +170,14 @@ def _shape_matches(actual: list, expected: list) -> bool:
         return False
     pairs = zip(actual, expected, strict=True)
     return all(want is None or isinstance(have, str) or have == want for have, want in pairs)
+
+
+def _physical_memory() -> int:
+    """Bytes of RAM, or 0 where the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 0
 
 
 def _is_integer(value) -> bool:

@@ -66,6 +66,8 @@ def write_npy(path: Path, chunks: Iterable[np.ndarray], count: int, image_shape:
         np.lib.format.write_array_header_1_0(handle, header)
         written = 0
         for chunk in chunks:
+            if chunk.shape[1:] != tuple(image_shape):
+                raise ValueError(f"expected images of {tuple(image_shape)}, got {chunk.shape[1:]}")
             handle.write(np.ascontiguousarray(chunk, dtype=np.uint8).tobytes())
             written += len(chunk)
         if written != count:

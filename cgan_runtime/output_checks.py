@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cgan_runtime.images import grid_shape
 
-# Pillow's decompression-bomb limit: viewers built on it refuse to open a larger picture.
+# Pillow's decompression-bomb threshold: opening a larger picture with it warns of an attack.
 PNG_MAX_PIXELS = 89_478_485
 NPY_HEADER_BYTES = 128
 
@@ -26,6 +26,8 @@ def check_output_path(path: Path, force: bool) -> None:
         raise OutputError(f"folder {folder} does not exist; create it first")
     if path.is_dir():
         raise OutputError(f"{path} is a folder; give a file name")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise OutputError(f"{path} is not a regular file (a link, device or pipe); give a new file name")
     if path.exists() and not force:
         raise OutputError(f"{path} exists; add --force to replace it")
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -33,12 +35,13 @@ def check_output_path(path: Path, force: bool) -> None:
 
 
 def check_output_size(count: int, image_size: int, output_format: str, nrow: int, folder: Path) -> None:
-    """A PNG grid a viewer can open, or an npy file that fits in the folder's free space."""
+    """A PNG grid Pillow opens without a warning, or an npy file that fits in the free space."""
     if output_format == "png":
         height, width = grid_shape(count, image_size, image_size, nrow)
         if height * width > PNG_MAX_PIXELS:
-            raise OutputError(f"a PNG grid of {count:,} images would be {width:,}x{height:,} pixels, more "
-                              f"than image viewers open ({PNG_MAX_PIXELS / 1e6:.0f} MP); use --format npy")
+            raise OutputError(f"a PNG grid of {count:,} images would be {width:,}x{height:,} pixels, over "
+                              f"Pillow's {PNG_MAX_PIXELS / 1e6:.0f} MP decompression-bomb threshold; "
+                              "use --format npy")
         return
     needed = NPY_HEADER_BYTES + count * image_size * image_size
     free = shutil.disk_usage(folder).free

@@ -192,11 +192,14 @@ def _refuse_changed_options(ctx: click.Context, config) -> None:
 
 
 def _check_output_path(path: Path, option: str) -> None:
-    """Refuse an output path that cannot be written before the long work, not after it."""
-    if path.is_dir():
-        raise click.BadParameter(f"{path} is a folder; give a file name", param_hint=option)
-    if not path.parent.is_dir():
-        raise click.BadParameter(f"folder {path.parent} does not exist", param_hint=option)
+    """Refuse an output path that cannot be written before the long work, not after it (an
+    existing file is replaced: these outputs are regenerated, not hand-made)."""
+    from cgan_runtime.output_checks import OutputError, check_output_path
+
+    try:
+        check_output_path(path, force=True)
+    except OutputError as error:
+        raise click.BadParameter(str(error), param_hint=option) from error
 
 
 def _explicit(ctx: click.Context, option: str) -> bool:

@@ -103,7 +103,7 @@ class Trainer:
         out_dir.mkdir(parents=True, exist_ok=True)
         images = digits.images.to(self.device)
         labels = digits.labels.to(self.device)
-        last_epoch = min(self.config.epochs, until_epoch or self.config.epochs)
+        last_epoch = self.config.epochs if until_epoch is None else min(self.config.epochs, until_epoch)
         checkpoint = out_dir / CHECKPOINT_NAME
         self._stop_requested = False
         previous_handler = signal.signal(signal.SIGINT, self._request_stop)
@@ -117,7 +117,8 @@ class Trainer:
                         f"interrupted in epoch {self.epoch + 1} after step {self.epoch_progress['step']}; "
                         f"saved {checkpoint}: continue with --resume")
                 self.epoch += 1
-                metrics.update(epoch=self.epoch, seconds=round(time.perf_counter() - started, 2))
+                seconds = time.perf_counter() - started + metrics.pop("seconds_before_resume")
+                metrics.update(epoch=self.epoch, seconds=round(seconds, 2))
                 self.history.append(metrics)
                 if self.generator_ema is not None:
                     _standing_batch_norm_stats(self.generator_ema, self.config, self.device)
@@ -144,9 +145,11 @@ class Trainer:
         if progress is None:
             order = torch.randperm(len(labels)).to(self.device)
             first_step, totals = 0, torch.zeros(4, device=self.device)  # d_loss, g_loss, D(x), D(G(z))
+            seconds_before = 0.0
         else:
             order, totals = progress["order"].to(self.device), progress["totals"].to(self.device)
-            first_step = progress["step"]
+            first_step, seconds_before = progress["step"], progress["seconds"]
+        started = time.perf_counter()
         bar = tqdm(
             range(first_step, steps),
             initial=first_step,
@@ -171,12 +174,14 @@ class Trainer:
                 bar.set_postfix({"d_loss": f"{d_loss:.3f}", "g_loss": f"{g_loss:.3f}",
                                  "D(x)": f"{d_real:.3f}", "D(G(z))": f"{d_fake:.3f}"})
             if self._stop_requested and step + 1 < steps:
-                self.epoch_progress = {"order": order.cpu(), "step": step + 1, "totals": totals.cpu()}
+                self.epoch_progress = {"order": order.cpu(), "step": step + 1, "totals": totals.cpu(),
+                                       "seconds": seconds_before + time.perf_counter() - started}
                 bar.close()
                 return None
         bar.close()
         d_loss, g_loss, d_real, d_fake = (totals / steps).tolist()
-        return {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake}
+        return {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake,
+                "seconds_before_resume": seconds_before}
 
     def _train_step(self, real: torch.Tensor, real_labels: torch.Tensor) -> torch.Tensor:
         config = self.config

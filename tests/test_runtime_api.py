@@ -33,13 +33,16 @@ def test_shape_and_latent_size_come_from_the_metadata(tmp_path):
     generator = DigitGenerator(tmp_path / "small.onnx", device="cpu")
     assert (generator.info.latent_dim, generator.info.num_classes, generator.info.image_size) == (12, 4, 14)
     assert generator.sample(digit=3, count=2, seed=1).shape == (2, 14, 14)
-    with pytest.raises(ValueError, match="digits must be in 0-3"):
+    with pytest.raises(ValueError, match="in 0-3, got 4"):
         generator.sample(digit=4, count=1)
 
 
 def test_negative_labels_never_reach_onnxruntime():
+    generator = DigitGenerator(device="cpu")
+    with pytest.raises(ValueError, match="in 0-9, got -1"):
+        generator.sample(digit=-1, count=1)
     with pytest.raises(ValueError, match="digits must be in 0-9"):
-        DigitGenerator(device="cpu").sample(digit=-1, count=1)
+        generator.generate(np.zeros((2, 100), np.float32), np.array([3, -1]))
 
 
 def test_model_without_the_interface_is_refused_naming_the_interface(tmp_path):

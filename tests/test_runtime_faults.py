@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from cgan_runtime import DigitGenerator, cli
+from cgan_runtime.images import write_npy
 from tests.conftest import SHIPPED_MODEL
 from tests.test_runtime_cli import CGAN_RUN, cgan_run
 
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.faults
         (["--digit", "1", "--seed", "1.5"], 2, "'1.5' is not a valid integer"),
         (["--digit", "1", "--count", "2.5"], 2, "'2.5' is not a valid integer"),
         (["--digit", "1", "--count", "-3"], 2, "-3 is not in the range x>=1"),
-        (["--digit", "1", "--count", str(10**10)], 2, "than image viewers open (89 MP); use --format npy"),
+        (["--digit", "1", "--count", str(10**10)], 2, "decompression-bomb threshold; use --format npy"),
         (["--digit", "1", "--count", str(10**13), "--format", "npy"], 2, "GB free"),
         (["--digit", "1", "--nrow", "0"], 2, "0 is not in the range x>=1"),
         (["--digit", "1", "--device", "tpu"], 2, "'tpu' is not one of 'auto', 'cpu', 'cuda'"),
@@ -90,10 +91,17 @@ def test_a_folder_that_is_not_writable_is_refused_before_sampling(tmp_path, monk
     assert list(tmp_path.iterdir()) == []
 
 
+def default_sigint() -> None:
+    """In the child: Ctrl-C as in a terminal, even when the tests run where SIGINT is ignored (a
+    background job of a script), which Python would otherwise inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_a_run_stopped_mid_write_leaves_no_file(tmp_path, stop):
     process = subprocess.Popen([CGAN_RUN, "--digit", "3", "--count", "1000000", "--out", "big.npy"],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=default_sigint)
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob(".big.npy.*.part")) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -102,6 +110,38 @@ def test_a_run_stopped_mid_write_leaves_no_file(tmp_path, stop):
     _, stderr = process.communicate(timeout=60)
     assert process.returncode != 0
     assert "Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_force_never_replaces_a_link_or_a_device(tmp_path):
+    (tmp_path / "real.png").write_bytes(b"kept")
+    (tmp_path / "link.png").symlink_to(tmp_path / "real.png")
+    for target in (str(tmp_path / "link.png"), os.devnull):
+        result = cgan_run("--digit", "1", "--out", target, "--force", cwd=tmp_path)
+        assert result.returncode == 2
+        assert "is not a regular file (a link, device or pipe)" in result.stderr
+    assert (tmp_path / "link.png").is_symlink() and (tmp_path / "real.png").read_bytes() == b"kept"
+    assert Path(os.devnull).is_char_device()
+
+
+def test_generate_refuses_arrays_of_the_wrong_shape_or_kind():
+    generator = DigitGenerator(device="cpu")
+    noise = np.zeros((2, 100), np.float32)
+    for bad_noise, labels in [(np.zeros((2, 99), np.float32), [1, 2]), (noise, [1, 2, 3]),
+                              (noise, [[1], [2]]), (noise, [1.7, 2.0]), (noise, [np.nan, 1.0]),
+                              (np.zeros((2, 100), np.int64), [1, 2])]:
+        with pytest.raises(ValueError, match="must be"):
+            generator.generate(bad_noise, np.array(labels))
+
+
+def test_sample_refuses_a_count_larger_than_memory_before_allocating():
+    with pytest.raises(ValueError, match="more than this machine's .* of memory; use sample_chunks"):
+        DigitGenerator(device="cpu").sample(5, 10**12)
+
+
+def test_a_streamed_chunk_of_another_shape_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"expected images of \(28, 28\), got \(14, 14\)"):
+        write_npy(tmp_path / "x.npy", [np.zeros((3, 14, 14), np.uint8)], 3, (28, 28))
     assert list(tmp_path.iterdir()) == []
 
 

@@ -31,9 +31,15 @@ def _equal(first, second) -> bool:
 
 
 def _same_training_state(first: dict, second: dict) -> bool:
-    """Every network (and the moving average) and both optimisers, weight for weight."""
-    pieces = ["generator", "discriminator", "opt_generator", "opt_discriminator", "generator_ema"]
-    return all(_equal(first.get(piece), second.get(piece)) for piece in pieces)
+    """Every network (and the moving average), both optimisers, the random state, and the loss
+    history (all but its timings), weight for weight and figure for figure."""
+    pieces = ["generator", "discriminator", "opt_generator", "opt_discriminator", "generator_ema", "rng"]
+
+    def untimed(history: list[dict]) -> list[dict]:
+        return [{key: value for key, value in epoch.items() if key != "seconds"} for epoch in history]
+
+    return (all(_equal(first.get(piece), second.get(piece)) for piece in pieces)
+            and untimed(first["history"]) == untimed(second["history"]))
 
 
 def test_run_writes_a_self_describing_checkpoint(trained_run):

@@ -16,6 +16,7 @@ import cgan_train.checkpoint
 import cgan_train.train
 from cgan_train.checkpoint import load_checkpoint
 from tests.conftest import FIXTURE_DATA, train_cli
+from tests.test_runtime_faults import default_sigint
 from tests.test_training import _same_training_state
 
 pytestmark = pytest.mark.faults
@@ -33,7 +34,8 @@ def _train(out: Path, *extra: str) -> subprocess.CompletedProcess:
 
 def _stop_after_first_epoch(out: Path, stop: signal.Signals) -> subprocess.CompletedProcess:
     process = subprocess.Popen([CGAN_TRAIN, "train", "--out", str(out), *RUN_FLAGS],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=default_sigint)
     deadline = time.monotonic() + 120
     while not (out / "checkpoint.pt").exists() and time.monotonic() < deadline:  # epoch 1 saved
         time.sleep(0.01)
