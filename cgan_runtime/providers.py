@@ -23,7 +23,8 @@ def create_session(model_path: Path, device: str, one_shot: bool = False):
     Settings chosen by measurement (`make bench`): one intra-op thread per physical core this
     process may use (faster than one thread; hyper-threads would share a core's arithmetic units),
     and for one_shot (a run of a single onnxruntime call) worker threads that sleep instead of
-    spinning: spinning speeds up repeated calls and only costs a single call.
+    spinning: spinning speeds up repeated calls; for one call it gains nothing measurable and
+    would keep a core busy.
     """
     import onnxruntime
 
