@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -28,7 +29,7 @@ Examples:
               help="How many images.")
 @click.option("--seed", type=click.IntRange(min=0), default=None,
               help="Random seed; the same seed gives byte-identical output. Default: random.")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--out", "out_name", type=click.Path(dir_okay=False), default=None,
               help="Output file. Default: digits_DIGIT.png (or .npy) in the current folder. "
                    "An existing file is refused unless --force.")
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
@@ -41,7 +42,7 @@ Examples:
               help="An ONNX model with the cgan interface. Default: the bundled model.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
               help="auto: CUDA when onnxruntime's CUDA provider loads, else CPU.")
-def main(digit: int, count: int, seed: int | None, out_path: Path | None, force: bool,
+def main(digit: int, count: int, seed: int | None, out_name: str | None, force: bool,
          nrow: int | None, output_format: str | None, model_path: Path | None, device: str) -> None:
     """Draw COUNT handwritten images of DIGIT and write them as a PNG grid or an npy array.
 
@@ -55,6 +56,9 @@ def main(digit: int, count: int, seed: int | None, out_path: Path | None, force:
     from cgan_runtime.providers import DeviceError
 
     signal.signal(signal.SIGTERM, _interrupt)  # killed politely: the temporary file is removed
+    if out_name is not None and out_name.endswith(("/", os.sep)):  # Path() would drop the slash
+        raise click.BadParameter(f"{out_name} names a folder; give a file name", param_hint="--out")
+    out_path = Path(out_name) if out_name is not None else None
     if output_format is None:
         output_format = "npy" if out_path is not None and out_path.suffix == ".npy" else "png"
     if out_path is None:

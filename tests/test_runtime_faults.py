@@ -37,6 +37,7 @@ pytestmark = pytest.mark.faults
         (["--digit", "1", "--device", "tpu"], 2, "'tpu' is not one of 'auto', 'cpu', 'cuda'"),
         (["--digit", "1", "--device", "cuda"], 1, "--device cuda: this onnxruntime has no CUDA provider"),
         (["--digit", "1", "--out", "sub"], 2, "'sub' is a directory"),
+        (["--digit", "1", "--out", "new/"], 2, "new/ names a folder; give a file name"),
         (["--digit", "1", "--out", "a_file/x.png"], 2, "a_file is a file, not a folder"),
         (["--digit", "1", "--model", "sub"], 1, "model file sub: a folder"),
         (["--digit", "1", "--model", "empty.onnx"], 1, "empty.onnx: not a loadable ONNX model"),
