@@ -109,7 +109,6 @@ class Trainer:
         previous_handler = signal.signal(signal.SIGINT, self._request_stop)
         try:
             while self.epoch < last_epoch:
-                started = time.perf_counter()
                 metrics = self._train_epoch(images, labels, show_progress)
                 if metrics is None:
                     save_checkpoint(checkpoint, self.state())
@@ -117,8 +116,7 @@ class Trainer:
                         f"interrupted in epoch {self.epoch + 1} after step {self.epoch_progress['step']}; "
                         f"saved {checkpoint}: continue with --resume")
                 self.epoch += 1
-                seconds = time.perf_counter() - started + metrics.pop("seconds_before_resume")
-                metrics.update(epoch=self.epoch, seconds=round(seconds, 2))
+                metrics["epoch"] = self.epoch
                 self.history.append(metrics)
                 if self.generator_ema is not None:
                     _standing_batch_norm_stats(self.generator_ema, self.config, self.device)
@@ -135,7 +133,7 @@ class Trainer:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: at once
 
     def _train_epoch(self, images: torch.Tensor, labels: torch.Tensor, show_progress: bool) -> dict | None:
-        """The epoch's mean losses, or None when a stop was requested part-way (epoch_progress
+        """The epoch's mean losses and seconds, or None when a stop was requested part-way (epoch_progress
         then holds what a resume needs)."""
         config = self.config
         self.generator.train()
@@ -180,8 +178,9 @@ class Trainer:
                 return None
         bar.close()
         d_loss, g_loss, d_real, d_fake = (totals / steps).tolist()
+        seconds = seconds_before + time.perf_counter() - started  # both parts of a resumed epoch
         return {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake,
-                "seconds_before_resume": seconds_before}
+                "seconds": round(seconds, 2)}
 
     def _train_step(self, real: torch.Tensor, real_labels: torch.Tensor) -> torch.Tensor:
         config = self.config
