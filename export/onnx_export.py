@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from collections.abc import Callable
 
 import onnx
 import torch
@@ -12,13 +13,17 @@ from torch import nn
 
 from cgan_runtime.generator import IMAGES_OUTPUT, LABELS_INPUT, NOISE_INPUT
 from cgan_train.config import TrainConfig
+from export.inference_form import inference_form
 
 OPSET = 18  # run by onnxruntime 1.14 and newer
 OUTPUT_RANGE = (-1.0, 1.0)  # the generators end in tanh
 
 
-def export_generator(generator: nn.Module, config: TrainConfig, provenance: dict) -> onnx.ModelProto:
-    """The generator (in eval mode) as a self-contained ONNX model with cgan's metadata."""
+def export_generator(generator: nn.Module, config: TrainConfig, provenance: dict,
+                     form: Callable[[nn.Module], nn.Module] = inference_form) -> onnx.ModelProto:
+    """The generator (in eval mode) as a self-contained ONNX model with cgan's metadata. What is
+    traced is form(generator): its inference form (export/inference_form.py), the same function;
+    `make bench` also traces the training form, to show what the inference form gains."""
     generator.eval()
     example_noise = torch.zeros(2, config.latent_dim)
     example_labels = torch.zeros(2, dtype=torch.long)
@@ -27,7 +32,7 @@ def export_generator(generator: nn.Module, config: TrainConfig, provenance: dict
         # The exporter warns that z and labels share the batch axis, which is the point.
         warnings.filterwarnings("ignore", message=".*shares the same shape constraints.*")
         program = torch.onnx.export(
-            generator,
+            form(generator),
             (example_noise, example_labels),
             dynamo=True,
             verbose=False,
@@ -57,6 +62,7 @@ def _metadata(generator: nn.Module, config: TrainConfig, provenance: dict) -> di
         "image_size": str(config.image_size),
         "output_range": json.dumps(list(OUTPUT_RANGE)),
         "model_version": model_version(generator, config.design, provenance["epochs_done"]),
+        "precision": "fp32",
         "training_config": json.dumps(config.to_dict(), sort_keys=True),
         "training_epochs_done": str(provenance["epochs_done"]),
         "git_commit": provenance["git_commit"],
