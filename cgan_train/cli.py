@@ -149,8 +149,11 @@ def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int,
               help="Digit d is sampled with seed SEED + d.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True,
               help="Where onnxruntime samples the model.")
+@click.option("--baseline", "baseline_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The report of the exact model MODEL stands in for (its fp32 form): fail unless "
+                   "MODEL's accuracy is within 0.3 points and its FID within 20% of it.")
 def evaluate_command(model: Path, judge_path: Path, data_dir: Path | None, json_path: Path,
-                     samples_per_digit: int, seed: int, device: str) -> None:
+                     samples_per_digit: int, seed: int, device: str, baseline_path: Path | None) -> None:
     """Score the ONNX generator MODEL with the judge, beside real MNIST.
 
     Prints conditional accuracy, FID in the judge's feature space, precision and recall, overall
@@ -163,13 +166,15 @@ def evaluate_command(model: Path, judge_path: Path, data_dir: Path | None, json_
     from cgan_runtime.generator import ModelError
     from cgan_runtime.providers import DeviceError
     from cgan_train.data import DataError, download_mnist
-    from cgan_train.evaluate import EvaluationError, evaluate, format_report
+    from cgan_train.evaluate import EvaluationError, compare_to_exact, evaluate, format_report
     from cgan_train.judge import JudgeError
 
     _check_output_path(json_path, "--json")
+    baseline = _read_report(baseline_path) if baseline_path else None
     try:
         report = evaluate(model, judge_path, data_dir or download_mnist(DEFAULT_DOWNLOAD_DIR),
                           per_digit=samples_per_digit, seed=seed, device=device)
+        comparison, clears = compare_to_exact(report, baseline) if baseline else (None, True)
     except (ModelError, DeviceError, DataError, JudgeError, EvaluationError) as error:
         raise click.ClickException(str(error)) from error
     try:
@@ -179,6 +184,25 @@ def evaluate_command(model: Path, judge_path: Path, data_dir: Path | None, json_
         raise click.ClickException(f"cannot write {json_path}: {error.strerror or error}") from error
     click.echo(format_report(report))
     click.echo(f"wrote {json_path}", err=True)
+    if comparison:
+        click.echo(comparison)
+    if not clears:
+        raise click.ClickException(f"{model} does not clear the bar against {baseline_path}: "
+                                   "ship the exact model instead")
+
+
+def _read_report(path: Path) -> dict:
+    """A report written by `cgan-train evaluate --json`, or one line saying it is not one."""
+    import json
+
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise click.ClickException(f"cannot read the report {path}: {error}") from error
+    keys = {"model_version", "samples_per_digit", "sample_seeds", "reference", "generated"}
+    if not isinstance(report, dict) or not keys <= report.keys():
+        raise click.ClickException(f"{path} is not a report of cgan-train evaluate --json")
+    return report
 
 
 def _refuse_changed_options(ctx: click.Context, config) -> None:

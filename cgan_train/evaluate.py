@@ -24,6 +24,10 @@ SAMPLE_SEED = 0  # digit d is drawn with seed SAMPLE_SEED + d: the same samples 
 # generated. A perfect generator would score this under the same protocol.
 REAL_SUBSET_SEED = 0
 METRICS = ("accuracy", "fid", "precision", "recall")
+# The bar a faster form of a model (the int8 file) must clear against the exact one (fp32) to be
+# shipped in its place: conditional accuracy at most 0.3 points lower, FID at most 20% higher.
+MAX_ACCURACY_DROP = 0.003
+MAX_FID_INCREASE = 0.20
 
 
 class EvaluationError(Exception):
@@ -127,6 +131,23 @@ def evaluate(model_path: Path, judge_path: Path, data_dir: Path,
                                      real_scores["overall"]["recall"]),
         },
     }
+
+
+def compare_to_exact(report: dict, exact: dict) -> tuple[str, bool]:
+    """One line comparing `report` with the report of the exact model it stands in for, and
+    whether it clears the bar (MAX_ACCURACY_DROP, MAX_FID_INCREASE)."""
+    for key in ("samples_per_digit", "sample_seeds", "reference"):
+        if report[key] != exact[key]:
+            raise EvaluationError(f"the two reports differ in {key} ({report[key]!r} vs {exact[key]!r}): "
+                                  "evaluate both the same way")
+    ours, theirs = report["generated"]["overall"], exact["generated"]["overall"]
+    accuracy_change = ours["accuracy"] - theirs["accuracy"]
+    fid_change = ours["fid"] / theirs["fid"] - 1
+    clears = accuracy_change >= -MAX_ACCURACY_DROP and fid_change <= MAX_FID_INCREASE
+    line = (f"against {exact['model_version']}: accuracy {100 * accuracy_change:+.2f} points, "
+            f"FID {100 * fid_change:+.1f}% (bar: at most {100 * MAX_ACCURACY_DROP:.1f} points lower, "
+            f"{100 * MAX_FID_INCREASE:.0f}% higher): {'clears it' if clears else 'FAILS'}")
+    return line, clears
 
 
 def _ratio(value: float, ceiling: float) -> float | None:

@@ -7,19 +7,27 @@ from pathlib import Path
 
 from cgan_runtime.files import atomic_path
 from cgan_train.data import is_official_mnist
-from export.verify import PARITY_TOLERANCE
+from export.verify import INT8_AGREEMENT_BATCH, INT8_MEAN_TOLERANCE, PARITY_TOLERANCE
 
 
-def write_model_card(path: Path, state: dict, version: str, parity: dict[int, float], size: int) -> None:
+def write_model_card(path: Path, state: dict, version: str, parity: dict[int, float],
+                     int8_agreement: dict[str, float], sizes: dict[str, int]) -> None:
+    """sizes: bytes of the fp32 and the int8 file, by file name (fp32 first)."""
     config = state["config"]
     provenance = state["provenance"]
     history = state["history"]
     last = history[-1]
     train_minutes = sum(epoch["seconds"] for epoch in history) / 60
+    fp32_name, int8_name = sizes
+    files = (f"- `{fp32_name}`: model_version `{version}`, {sizes[fp32_name] / 1e6:.1f} MB, fp32, the export "
+             f"proven equal to torch.\n- `{int8_name}`: model_version `{version}-int8`, "
+             f"{sizes[int8_name] / 1e6:.1f} MB, its int8 form (static quantisation of the convolutions "
+             "and matrix products), the model `cgan-run` bundles.\n\nEach is one self-contained file.")
     parity_rows = "\n".join(f"| {n} | {difference:.2e} |" for n, difference in parity.items())
     text = f"""# cgan generator: model card
 
-`cgan_generator.onnx`, model_version `{version}`, {size / 1e6:.1f} MB, one self-contained file.
+{files}
+
 Written by `make export`; `cgan_generator.pt` holds the same generator for PyTorch
 (config + weights, load with `torch.load(..., weights_only=True)`).
 
@@ -50,13 +58,19 @@ onnx.checker (full check) passed. The same inputs through PyTorch and onnxruntim
 
 Tolerance {PARITY_TOLERANCE:g}; the export fails and writes nothing above it.
 
+The int8 file against the fp32 file on {INT8_AGREEMENT_BATCH:,} images (outputs in [-1, 1]):
+mean |int8 - fp32| {int8_agreement['mean']:.4f}, max {int8_agreement['max']:.3f}. The export fails
+above a mean of {INT8_MEAN_TOLERANCE:g} (a broken quantisation); whether int8 keeps the quality is
+for `make evaluate` to say (below).
+
 ## Samples
-![one row per digit, seed = digit](sample_grid.png)
+![one row per digit, seed = digit, from the int8 file](sample_grid.png)
 
 ## Quality
-`make evaluate` scores this file with the project's judge (an MNIST classifier) beside real
+`make evaluate` scores both files with the project's judge (an MNIST classifier) beside real
 MNIST: conditional accuracy, FID in the judge's feature space, precision and recall, overall
-and per digit. It writes `evaluation.json` here; the README shows the table.
+and per digit. It writes `evaluation.json` (fp32) and `evaluation_int8.json` here; the README
+shows the tables.
 """
     with atomic_path(path) as temporary:
         temporary.write_text(text)

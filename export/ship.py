@@ -23,9 +23,11 @@ from cgan_train.checkpoint import (
 from cgan_train.models import build_generator
 from export.model_card import write_model_card
 from export.onnx_export import export_generator
-from export.verify import ExportVerificationError, check_model, check_parity
+from export.quantize import quantize_int8
+from export.verify import ExportVerificationError, check_int8_agreement, check_model, check_parity
 
-ONNX_NAME = "cgan_generator.onnx"
+ONNX_NAME = "cgan_generator.onnx"  # fp32, proven equal to torch
+INT8_NAME = "cgan_generator_int8.onnx"  # its int8 form: the runtime's bundled model
 TORCH_NAME = "cgan_generator.pt"  # the same generator for torch users: config + weights
 CARD_NAME = "MODEL_CARD.md"
 GRID_NAME = "sample_grid.png"
@@ -35,7 +37,9 @@ GRID_COLUMNS = 10
 @dataclass(frozen=True)
 class Shipped:
     onnx_path: Path
+    int8_path: Path
     parity: dict[int, float]
+    int8_agreement: dict[str, float]
     model_version: str
 
 
@@ -52,22 +56,28 @@ def ship(checkpoint_path: Path, out_dir: Path) -> Shipped:
     model = export_generator(generator, config, provenance)
     check_model(model)
     parity = check_parity(generator, model, config.latent_dim, config.num_classes)
+    int8 = quantize_int8(model)
+    check_model(int8)
+    agreement = check_int8_agreement(model, int8, config.latent_dim, config.num_classes)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    onnx_path = out_dir / ONNX_NAME
-    with atomic_path(onnx_path) as temporary:
-        onnx.save_model(model, temporary)
+    onnx_path, int8_path = out_dir / ONNX_NAME, out_dir / INT8_NAME
+    for path, proto in ((onnx_path, model), (int8_path, int8)):
+        with atomic_path(path) as temporary:
+            onnx.save_model(proto, temporary)
     torch_path = out_dir / TORCH_NAME
     if Path(checkpoint_path).resolve() != torch_path.resolve():
         save_checkpoint(torch_path, generator_only(state))
-    write_png(out_dir / GRID_NAME, sample_grid(onnx_path, config.num_classes))
+    write_png(out_dir / GRID_NAME, sample_grid(int8_path, config.num_classes))
     version = onnx_version(model)
-    write_model_card(out_dir / CARD_NAME, state, version, parity, onnx_path.stat().st_size)
-    return Shipped(onnx_path=onnx_path, parity=parity, model_version=version)
+    write_model_card(out_dir / CARD_NAME, state, version, parity, agreement,
+                     {path.name: path.stat().st_size for path in (onnx_path, int8_path)})
+    return Shipped(onnx_path=onnx_path, int8_path=int8_path, parity=parity, int8_agreement=agreement,
+                   model_version=version)
 
 
 def sample_grid(onnx_path: Path, num_classes: int):
-    """One row per digit, drawn from the exported file itself through the runtime (seed = digit)."""
+    """One row per digit, drawn from an exported file through the runtime (seed = digit)."""
     generator = DigitGenerator(onnx_path, device="cpu")
     rows = [generator.sample(digit, GRID_COLUMNS, seed=digit) for digit in range(num_classes)]
     return tile(np.concatenate(rows), nrow=GRID_COLUMNS)

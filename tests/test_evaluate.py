@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from cgan_train.cli import cli
 from cgan_train.config import TrainConfig
 from cgan_train.data import load_mnist
-from cgan_train.evaluate import METRICS, EvaluationError, balanced_subset
+from cgan_train.evaluate import METRICS, EvaluationError, balanced_subset, compare_to_exact
 from tests.conftest import FIXTURE_DATA, export_untrained
 from tests.test_judge import COMMITTED_JUDGE
 
@@ -109,3 +109,46 @@ def test_a_model_of_another_size_is_refused_by_the_mnist_judge(tmp_path):
     assert result.exit_code == 1
     assert "the judge scores 28x28 MNIST digits 0-9" in result.output
     assert not (tmp_path / "report.json").exists()
+
+
+def _with_overall(report: dict, accuracy: float, fid: float) -> dict:
+    changed = json.loads(json.dumps(report))
+    changed["generated"]["overall"] |= {"accuracy": accuracy, "fid": fid}
+    return changed
+
+
+def test_a_stand_in_model_clears_the_bar_only_within_0_3_points_and_20_percent_fid(exported_dir, tmp_path):
+    _, exact = _report(exported_dir / "cgan_generator.onnx", tmp_path / "exact.json", 10)
+    exact = _with_overall(exact, accuracy=0.99, fid=10.0)
+    cases = {(0.9871, 10.0): True, (0.9869, 10.0): False, (0.99, 11.99): True, (0.99, 12.01): False,
+             (1.0, 9.0): True}
+    for (accuracy, fid), clears in cases.items():
+        line, verdict = compare_to_exact(_with_overall(exact, accuracy, fid), exact)
+        assert verdict is clears, line
+        assert ("clears it" if clears else "FAILS") in line
+
+
+def test_reports_drawn_differently_are_not_compared(exported_dir, tmp_path):
+    _, ten = _report(exported_dir / "cgan_generator.onnx", tmp_path / "ten.json", 10)
+    _, twenty = _report(exported_dir / "cgan_generator.onnx", tmp_path / "twenty.json", 20)
+    with pytest.raises(EvaluationError, match="differ in samples_per_digit"):
+        compare_to_exact(ten, twenty)
+
+
+def test_evaluate_with_a_baseline_fails_with_one_line_when_the_bar_is_missed(exported_dir, tmp_path):
+    _, report = _report(exported_dir / "cgan_generator.onnx", tmp_path / "exact.json", 10)
+    better = tmp_path / "better_baseline.json"  # the fixture model is far from 100% accurate
+    better.write_text(json.dumps(_with_overall(report, 1.0, fid=report["generated"]["overall"]["fid"])))
+    result = _evaluate(str(exported_dir / "cgan_generator_int8.onnx"), "--samples-per-digit", "10",
+                       "--json", str(tmp_path / "int8.json"), "--baseline", str(better))
+    assert result.exit_code == 1
+    assert "FAILS" in result.output
+    assert result.output.strip().splitlines()[-1].startswith("Error: ")
+    assert "ship the exact model instead" in result.output
+
+
+def test_a_baseline_that_is_not_a_report_is_refused(exported_dir, tmp_path):
+    (tmp_path / "junk.json").write_text("[1, 2]")
+    result = _evaluate(str(exported_dir / "cgan_generator.onnx"), "--baseline", str(tmp_path / "junk.json"))
+    assert result.exit_code == 1
+    assert "is not a report of cgan-train evaluate --json" in result.output

@@ -1,6 +1,7 @@
 """The export chain: ONNX interface and metadata, parity with torch, nothing written on failure."""
 
 import json
+import re
 
 import numpy as np
 import onnx
@@ -9,13 +10,17 @@ import pytest
 import torch
 
 from cgan_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from cgan_train.config import TrainConfig
 from cgan_train.models import build_generator
 from export.onnx_export import export_generator
+from export.quantize import QUANTISED_OPERATORS, quantize_int8
 from export.ship import onnx_version, ship
-from export.verify import PARITY_BATCH_SIZES, ExportVerificationError, check_parity
+from export.verify import PARITY_BATCH_SIZES, ExportVerificationError, check_int8_agreement, check_parity
 from tests.conftest import REPO_ROOT
 
-SHIPPED_FILES = {"cgan_generator.onnx", "cgan_generator.pt", "MODEL_CARD.md", "sample_grid.png"}
+SHIPPED_FILES = {"cgan_generator.onnx", "cgan_generator_int8.onnx", "cgan_generator.pt", "MODEL_CARD.md",
+                 "sample_grid.png"}
+PROVENANCE = {"git_commit": "test", "data_sha256": "test", "torch_version": "test", "epochs_done": 0}
 
 
 def test_export_writes_the_model_its_torch_twin_card_and_grid_and_nothing_else(exported_dir):
@@ -33,8 +38,9 @@ def test_parity_with_torch_within_1e_5_at_every_batch_size(trained_run):
     assert all(0 <= difference <= 1e-5 for difference in differences.values())
 
 
-def test_onnx_interface_has_a_dynamic_batch(exported_dir):
-    session = onnxruntime.InferenceSession(str(exported_dir / "cgan_generator.onnx"))
+@pytest.mark.parametrize("name", ["cgan_generator.onnx", "cgan_generator_int8.onnx"])
+def test_onnx_interface_has_a_dynamic_batch(exported_dir, name):
+    session = onnxruntime.InferenceSession(str(exported_dir / name))
     z, labels = session.get_inputs()
     (images,) = session.get_outputs()
     assert (z.name, z.type, z.shape[1]) == ("z", "tensor(float)", 100)
@@ -61,13 +67,62 @@ def test_metadata_describes_interface_training_and_data(exported_dir, trained_ru
     assert metadata["training_data_sha256"] == state["provenance"]["data_sha256"]
 
 
+def test_int8_form_says_what_it_is_and_otherwise_keeps_the_metadata(exported_dir):
+    exact, int8 = ({prop.key: prop.value for prop in onnx.load(str(exported_dir / name)).metadata_props}
+                   for name in ("cgan_generator.onnx", "cgan_generator_int8.onnx"))
+    assert (exact["precision"], int8["precision"]) == ("fp32", "int8")
+    assert int8["model_version"] == exact["model_version"] + "-int8"
+    unchanged = set(exact) - {"precision", "model_version"}
+    assert {key: int8[key] for key in unchanged} == {key: exact[key] for key in unchanged}
+
+
+def _conv_export(seed: int = 0) -> tuple[onnx.ModelProto, torch.nn.Module]:
+    """An untrained conv generator (random weights) exported: the design the runtime ships."""
+    torch.manual_seed(seed)
+    generator = build_generator(TrainConfig(design="conv")).eval()
+    return export_generator(generator, TrainConfig(design="conv"), PROVENANCE), generator
+
+
+def test_conv_export_matches_torch_and_its_int8_form_quantises_every_convolution_and_product():
+    model, generator = _conv_export()
+    assert max(check_parity(generator, model, latent_dim=100, num_classes=10).values()) <= 1e-5
+    int8 = quantize_int8(model)
+    producers = {output: node for node in int8.graph.node for output in node.output}
+    integer_weights = {tensor.name for tensor in int8.graph.initializer
+                       if tensor.data_type == onnx.TensorProto.INT8}
+    heavy = [node for node in int8.graph.node if node.op_type in QUANTISED_OPERATORS]
+    assert sorted(node.op_type for node in heavy) == ["Conv", "Conv", "MatMul"]
+    for node in heavy:
+        weight = producers[node.input[1]]
+        assert weight.op_type == "DequantizeLinear" and weight.input[0] in integer_weights
+        assert producers[node.input[0]].op_type == "DequantizeLinear"  # uint8 activations
+    agreement = check_int8_agreement(model, int8, latent_dim=100, num_classes=10)
+    assert 0 < agreement["mean"] <= 0.02
+
+
+def test_a_broken_quantisation_fails_the_int8_check():
+    model, _ = _conv_export()
+    int8 = quantize_int8(model)
+    scale = next(tensor for tensor in int8.graph.initializer if tensor.name == "phases_weight_scale")
+    values = onnx.numpy_helper.to_array(scale)
+    scale.CopyFrom(onnx.numpy_helper.from_array(values * 5, scale.name))
+    with pytest.raises(ExportVerificationError, match="its quantisation is broken"):
+        check_int8_agreement(model, int8, latent_dim=100, num_classes=10)
+
+
+def test_quantising_twice_gives_the_same_bytes():
+    model, _ = _conv_export()
+    assert quantize_int8(model).SerializeToString() == quantize_int8(model).SerializeToString()
+
+
 def test_model_is_one_self_contained_file(exported_dir):
     model = onnx.load(str(exported_dir / "cgan_generator.onnx"), load_external_data=False)
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
 
 
-def test_model_holds_no_paths_of_the_exporting_machine(exported_dir):
-    assert str(REPO_ROOT).encode() not in (exported_dir / "cgan_generator.onnx").read_bytes()
+@pytest.mark.parametrize("name", ["cgan_generator.onnx", "cgan_generator_int8.onnx"])
+def test_model_holds_no_paths_of_the_exporting_machine(exported_dir, name):
+    assert str(REPO_ROOT).encode() not in (exported_dir / name).read_bytes()
 
 
 def test_model_card_reports_the_parity_figures(exported_dir):
@@ -75,6 +130,7 @@ def test_model_card_reports_the_parity_figures(exported_dir):
     for batch_size in PARITY_BATCH_SIZES:
         assert f"| {batch_size} | " in card
     assert "2 epochs" in card
+    assert re.search(r"mean \|int8 - fp32\| 0\.\d{4}, max \d\.\d{3}", card)
 
 
 def test_torch_twin_reexports_to_the_same_weights(exported_dir, tmp_path):
