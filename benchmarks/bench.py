@@ -1,7 +1,8 @@
 """`make bench`: the runtime against PyTorch on this machine, as ratios measured in one run.
 
 Sections: cold start (wall time, peak memory, and where the time goes), throughput and
-achieved GFLOP/s, the session settings, large counts, footprint, and training throughput.
+achieved GFLOP/s of the bundled int8 model and its fp32 forms, the session settings, int8
+against fp32, large counts, footprint, and training throughput.
 Prints markdown tables (the README's "Speed and size" section is this output).
 
     python benchmarks/bench.py [--data-dir ../shared/data/mnist] [--quick]
@@ -28,7 +29,9 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
-ONNX_MODEL = REPO / "models" / "cgan_generator.onnx"
+sys.path.insert(0, str(REPO))  # export/ runs from the repository; it is not installed
+BUNDLED_MODEL = REPO / "models" / "cgan_generator_int8.onnx"  # what cgan-run uses
+EXACT_MODEL = REPO / "models" / "cgan_generator.onnx"  # its fp32 form, proven equal to torch
 TORCH_MODEL = REPO / "models" / "cgan_generator.pt"
 
 # One cgan-run job done by the runtime API, step by step, timed (the CLI's own steps).
@@ -168,6 +171,7 @@ def load_torch_generator() -> torch.nn.Module:
 
 
 def flops_per_image(generator: torch.nn.Module) -> int:
+    """FLOPs of one image through `generator` (a multiply-add counts two)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
@@ -175,41 +179,81 @@ def flops_per_image(generator: torch.nn.Module) -> int:
     return counter.get_total_flops()
 
 
-def throughput(seconds: float) -> None:
+def export_as_trained(generator: torch.nn.Module, path: Path) -> Path:
+    """The generator traced as it was trained (transposed convolutions, batch norms), not in the
+    inference form the export ships: what that form gains."""
+    import onnx
+
+    from cgan_train.checkpoint import load_checkpoint
+    from export.onnx_export import export_generator
+
+    state = load_checkpoint(TORCH_MODEL)
+    provenance = {**state["provenance"], "epochs_done": state["epoch"]}
+    onnx.save_model(export_generator(generator, state["config"], provenance, form=lambda same: same), path)
+    return path
+
+
+def throughput(seconds: float, work: Path) -> dict[int, dict[str, float]]:
     from cgan_runtime.generator import DigitGenerator
     from cgan_runtime.providers import physical_cores
+    from export.inference_form import inference_form
 
     threads = physical_cores()
     torch.set_num_threads(threads)
-    runtime = DigitGenerator(ONNX_MODEL, device="cpu")
     generator = load_torch_generator()
+    runtimes = {"int8": DigitGenerator(BUNDLED_MODEL, device="cpu"),
+                "fp32": DigitGenerator(EXACT_MODEL, device="cpu"),
+                "as trained": DigitGenerator(export_as_trained(generator, work / "as_trained.onnx"),
+                                             device="cpu")}
     flops = flops_per_image(generator)
-    rows, achieved = [], 0.0
+    executed = flops_per_image(inference_form(generator))
+    rows, measured = [], {}
     size = 2048
     left, right = torch.randn(size, size), torch.randn(size, size)
     with torch.inference_mode():
         for count in (1, 16, 1024):
             noise = np.random.default_rng(0).standard_normal((count, 100), dtype=np.float32)
             labels = np.full(count, 5)
+            samplers = {name: (partial(runtime.generate, noise, labels), count)
+                        for name, runtime in runtimes.items()}
             rates = interleaved_rates({
-                "runtime": (partial(runtime.generate, noise, labels), count),
+                **samplers,
                 "torch": (partial(generator, torch.from_numpy(noise), torch.from_numpy(labels)), count),
                 "matmul": (partial(torch.matmul, left, right), 2 * size**3),
-            }, 3 * seconds)
-            ours, theirs = rates["runtime"], rates["torch"]
-            rows.append([count, f"{ours:,.0f}", f"{theirs:,.0f}", f"**{ours / theirs:.2f}x**"])
-            achieved, matmul = ours * flops / 1e9, rates["matmul"] / 1e9
-    section(f"Throughput, images/s ({threads} threads for both, same weights, same process)",
-            table(["N", "runtime (onnxruntime)", "torch eager", "runtime / torch"], rows)
-            + f"\n\nThe generator costs {flops / 1e6:.1f} MFLOP per image (torch's FlopCounterMode). At "
-              f"N = 1024 the runtime achieves **{achieved:.0f} GFLOP/s**; a {size}x{size} fp32 matrix "
-              f"product (torch) reaches **{matmul:.0f} GFLOP/s** here: sampling runs at "
-              f"{100 * achieved / matmul:.0f}% of it.")
+            }, 5 * seconds)
+            torch_rate = rates["torch"]
+            rows.append([count, *(f"{rates[name]:,.0f}" for name in (*runtimes, "torch")),
+                         f"**{rates['int8'] / torch_rate:.2f}x**", f"{rates['fp32'] / torch_rate:.2f}x",
+                         f"{rates['as trained'] / torch_rate:.2f}x"])
+            measured[count] = rates
+    large = measured[1024]
+    work = {"int8": executed, "fp32": executed, "as trained": flops, "torch": flops}
+    achieved = {name: large[name] * work[name] / 1e9 for name in work}
+    matmul = large["matmul"] / 1e9
+    section(f"Throughput, images/s ({threads} threads for all, same weights, same process)",
+            table(["N", "runtime int8 (bundled)", "runtime fp32", "fp32 as trained", "torch eager",
+                   "int8 / torch", "fp32 / torch", "as trained / torch"], rows)
+            + "\n\nint8 is `models/cgan_generator_int8.onnx`, the model cgan-run bundles; fp32 is "
+              "`models/cgan_generator.onnx`, the export proven equal to torch; *as trained* is the same "
+              "generator traced with its transposed convolutions and batch norms, before the export's "
+              "inference form (export/inference_form.py).\n\n"
+              f"The generator as trained costs {flops / 1e6:.1f} MFLOP per image (torch's FlopCounterMode); "
+              f"its inference form executes {executed / 1e6:.1f} (its phase grid has a border row and "
+              "column beyond the 7x7 map, and the composed last layer multiplies some zeros) in fewer, "
+              f"larger operators. At N = 1024 fp32 executes **{achieved['fp32']:.0f} GFLOP/s**, as trained "
+              f"{achieved['as trained']:.0f} and torch eager {achieved['torch']:.0f}; a {size}x{size} fp32 "
+              f"matrix product (torch) reaches **{matmul:.0f} GFLOP/s** here, so fp32 sampling runs at "
+              f"{100 * achieved['fp32'] / matmul:.0f}% of it. int8 executes the same work at "
+              f"{achieved['int8']:.0f} fp32-equivalent GFLOP/s, {achieved['int8'] / matmul:.1f}x that "
+              "product: a CPU's int8 dot-product instructions (AVX-512 VNNI here) do four times the "
+              "multiply-adds of fp32 ones.")
+    return measured
 
 
 def session_settings(seconds: float, work: Path, runtime_env: Path, runs: int) -> None:
     import onnxruntime
 
+    from cgan_runtime.generator import CHUNK_SIZE
     from cgan_runtime.providers import physical_cores
 
     def session(level: str, threads: int, spinning: bool):
@@ -217,12 +261,14 @@ def session_settings(seconds: float, work: Path, runtime_env: Path, runs: int) -
         options.graph_optimization_level = getattr(onnxruntime.GraphOptimizationLevel, level)
         options.intra_op_num_threads = threads
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-        return onnxruntime.InferenceSession(str(ONNX_MODEL), options, providers=["CPUExecutionProvider"])
+        return onnxruntime.InferenceSession(str(BUNDLED_MODEL), options, providers=["CPUExecutionProvider"])
+
+    def feeds(count: int) -> dict[str, np.ndarray]:
+        return {"z": np.random.default_rng(0).standard_normal((count, 100), dtype=np.float32),
+                "labels": np.full(count, 5, dtype=np.int64)}
 
     def runs_of(sessions: dict, count: int) -> dict[str, float]:
-        feeds = {"z": np.random.default_rng(0).standard_normal((count, 100), dtype=np.float32),
-                 "labels": np.full(count, 5, dtype=np.int64)}
-        return interleaved_rates({name: (partial(sess.run, ["images"], feeds), count)
+        return interleaved_rates({name: (partial(sess.run, ["images"], feeds(count)), count)
                                   for name, sess in sessions.items()}, len(sessions) * seconds)
 
     cores = physical_cores()
@@ -238,6 +284,14 @@ def session_settings(seconds: float, work: Path, runtime_env: Path, runs: int) -
     section(f"Intra-op threads (images/s at N = 128; {cores} physical cores, {os.cpu_count()} CPUs)",
             table(["threads", "images/s"], rows))
 
+    chunk_sizes = (32, 64, 128, 256, 512)
+    bundled = session("ORT_ENABLE_ALL", cores, True)
+    rates = interleaved_rates({size: (partial(bundled.run, ["images"], feeds(size)), size)
+                               for size in chunk_sizes}, len(chunk_sizes) * seconds)
+    rows = [[size, f"{rates[size]:,.0f}"] for size in chunk_sizes]
+    section("Images per onnxruntime call (images/s; cgan-run samples in chunks of "
+            f"{CHUNK_SIZE})", table(["images per call", "images/s"], rows))
+
     sustained = runs_of({spin: session("ORT_ENABLE_ALL", cores, spin) for spin in (True, False)}, 128)
     rows = []
     for spinning in (True, False):
@@ -249,39 +303,21 @@ def session_settings(seconds: float, work: Path, runtime_env: Path, runs: int) -
             table(["spinning", "one run: wall", "one run: CPU time", "repeated N = 128: images/s"], rows))
 
 
-def int8_variant(work: Path, seconds: float) -> None:
-    """onnxruntime's dynamic int8 quantisation of the shipped model against the fp32 file."""
-    import logging
-    from collections import Counter
-
-    import onnx
-    import onnxruntime
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    from cgan_runtime.providers import physical_cores
-
-    logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process is not for this model
-    quantized = work / "cgan_generator.int8.onnx"
-    quantize_dynamic(str(ONNX_MODEL), str(quantized), weight_type=QuantType.QInt8)
-    integer_ops = Counter(node.op_type for node in onnx.load(str(quantized)).graph.node
-                          if "Integer" in node.op_type)
-    float_ops = Counter(node.op_type for node in onnx.load(str(ONNX_MODEL)).graph.node
-                        if node.op_type in ("ConvTranspose", "Conv", "MatMul", "Gemm"))
-    feeds = {"z": np.random.default_rng(0).standard_normal((1024, 100), dtype=np.float32),
-             "labels": np.full(1024, 5, dtype=np.int64)}
-    models = {"fp32 (shipped)": ONNX_MODEL, "int8, dynamic": quantized}
-    calls = {}
-    for name, path in models.items():
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = physical_cores()
-        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        calls[name] = (partial(session.run, ["images"], feeds), 1024)
-    rates = interleaved_rates(calls, 2 * seconds)
-    rows = [[name, f"{path.stat().st_size / 1e6:.1f} MB", f"{rates[name]:,.0f}"]
-            for name, path in models.items()]
-    section("int8 (onnxruntime dynamic quantisation), N = 1024",
-            table(["model", "size", "images/s"], rows)
-            + f"\n\nQuantised operators: {dict(integer_ops)} of the model's {dict(float_ops)}.")
+def int8_against_fp32(rates: dict[int, dict[str, float]]) -> None:
+    """The bundled int8 model beside its fp32 form: size, quality (`make evaluate`), speed (above)."""
+    reports = {name: json.loads((REPO / "models" / report).read_text())
+               for name, report in (("fp32", "evaluation.json"), ("int8", "evaluation_int8.json"))}
+    rows = []
+    for name, path in (("fp32", EXACT_MODEL), ("int8", BUNDLED_MODEL)):
+        overall = reports[name]["generated"]["overall"]
+        rows.append([f"`{path.name}`", f"{path.stat().st_size / 1e6:.1f} MB", f"{overall['accuracy']:.2%}",
+                     f"{overall['fid']:.2f}", f"{rates[16][name]:,.0f}", f"{rates[1024][name]:,.0f}"])
+    fp32, int8 = (reports[name]["generated"]["overall"] for name in ("fp32", "int8"))
+    section("int8 against fp32 (quality: `make evaluate`, models/evaluation*.json; speed: the table above)",
+            table(["model", "size", "accuracy", "FID", "images/s N = 16", "images/s N = 1024"], rows)
+            + f"\n\nint8: accuracy {100 * (int8['accuracy'] - fp32['accuracy']):+.2f} points, FID "
+              f"{100 * (int8['fid'] / fp32['fid'] - 1):+.1f}% (bar: at most 0.3 points lower, 20% higher), "
+              f"{rates[16]['int8'] / rates[16]['fp32']:.2f}x as fast at N = 16.")
 
 
 def large_counts(work: Path, runtime_env: Path, counts: tuple[int, int]) -> None:
@@ -331,11 +367,13 @@ def footprint(runtime_env: Path) -> None:
             top = re.sub(r"(-[\d.]+\.dist-info|\.libs)$", "", top).replace("PIL", "pillow")
             sizes[top] = sizes.get(top, 0) + path.stat().st_size
     runtime_mb = sum(sizes.values()) / 1e6
+    compiled_mb = sum(path.stat().st_size for path in runtime_env.rglob("__pycache__/*.pyc")) / 1e6
     largest = sorted(sizes.items(), key=lambda item: -item[1])[:3]
     torch_mb, torch_dists = installed_size(["torch", "torchvision"])
     rows = [["runtime: `pip install` of the wheel, offline, into an empty folder",
              f"**{runtime_mb:.0f} MB**"],
             *[[f"... of which `{name}`", f"{size / 1e6:.0f} MB"] for name, size in largest],
+            ["... of which the .pyc files pip compiles at install (all packages)", f"{compiled_mb:.0f} MB"],
             [f"torch + torchvision and their {len(torch_dists) - 2} dependencies, as installed here",
              f"{torch_mb:,.0f} MB"],
             ["ratio", f"{torch_mb / runtime_mb:.0f}x"],
@@ -412,14 +450,14 @@ def main() -> None:
     runs, seconds, steps, counts = quick if args.quick else full
     print(f"cgan benchmark: {os.cpu_count()} CPUs, onnxruntime "
           f"{metadata.version('onnxruntime')}, torch {torch.__version__}, model "
-          f"{ONNX_MODEL.relative_to(REPO)}", flush=True)
+          f"{BUNDLED_MODEL.relative_to(REPO)}", flush=True)
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         runtime_env = install_runtime(work)
         cold_start(work, runtime_env, runs)
-        throughput(seconds)
+        rates = throughput(seconds, work)
         session_settings(seconds, work, runtime_env, runs)
-        int8_variant(work, seconds)
+        int8_against_fp32(rates)
         large_counts(work, runtime_env, counts)
         footprint(runtime_env)
         if args.data_dir.is_dir():
