@@ -187,8 +187,9 @@ def evaluate_command(model: Path, judge_path: Path, data_dir: Path | None, json_
     if comparison:
         click.echo(comparison)
     if not clears:
-        raise click.ClickException(f"{model} does not clear the bar against {baseline_path}: "
-                                   "ship the exact model instead")
+        raise click.ClickException(
+            f"{model} does not clear the bar against {baseline_path}: bundle the exact model instead "
+            "(point the link cgan_runtime/models/cgan_generator.onnx at it)")
 
 
 def _read_report(path: Path) -> dict:

@@ -37,8 +37,13 @@ class FoldedConvGenerator(nn.Module):
     def __init__(self, generator: ConvGenerator):
         super().__init__()
         for layer in (generator.up_half, generator.up_full):
-            if (layer.kernel_size, layer.stride, layer.padding) != ((4, 4), (2, 2), (1, 1)):
+            shape = (layer.kernel_size, layer.stride, layer.padding, layer.output_padding, layer.dilation,
+                     layer.groups)
+            if shape != ((4, 4), (2, 2), (1, 1), (0, 0), (1, 1), 1):
                 raise ValueError(f"the folded form needs 4x4 stride-2 padding-1 upsampling, got {layer}")
+        if generator.up_half.bias is not None or generator.up_full.out_channels != 1:
+            raise ValueError("the folded form needs a first upsampling without bias (a batch norm "
+                             "follows it) and a last one with one output channel")
         with torch.no_grad():
             self._fold(generator.eval())
 

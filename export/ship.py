@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,10 @@ def ship(checkpoint_path: Path, out_dir: Path) -> Shipped:
     check_model(int8)
     agreement = check_int8_agreement(model, int8, config.latent_dim, config.num_classes)
 
+    with tempfile.TemporaryDirectory() as folder:  # the grid too is drawn before anything is written
+        onnx.save_model(int8, Path(folder) / INT8_NAME)
+        grid = sample_grid(Path(folder) / INT8_NAME, config.num_classes)
+
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path, int8_path = out_dir / ONNX_NAME, out_dir / INT8_NAME
     for path, proto in ((onnx_path, model), (int8_path, int8)):
@@ -68,12 +73,10 @@ def ship(checkpoint_path: Path, out_dir: Path) -> Shipped:
     torch_path = out_dir / TORCH_NAME
     if Path(checkpoint_path).resolve() != torch_path.resolve():
         save_checkpoint(torch_path, generator_only(state))
-    write_png(out_dir / GRID_NAME, sample_grid(int8_path, config.num_classes))
-    version = onnx_version(model)
-    write_model_card(out_dir / CARD_NAME, state, version, parity, agreement,
-                     {path.name: path.stat().st_size for path in (onnx_path, int8_path)})
+    write_png(out_dir / GRID_NAME, grid)
+    write_model_card(out_dir / CARD_NAME, state, parity, agreement, (ONNX_NAME, model), (INT8_NAME, int8))
     return Shipped(onnx_path=onnx_path, int8_path=int8_path, parity=parity, int8_agreement=agreement,
-                   model_version=version)
+                   model_version=onnx_version(model))
 
 
 def sample_grid(onnx_path: Path, num_classes: int):
