@@ -30,8 +30,9 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # export/ runs from the repository; it is not installed
-BUNDLED_MODEL = REPO / "models" / "cgan_generator_int8.onnx"  # what cgan-run uses
-EXACT_MODEL = REPO / "models" / "cgan_generator.onnx"  # its fp32 form, proven equal to torch
+INT8_MODEL = REPO / "models" / "cgan_generator_int8.onnx"
+EXACT_MODEL = REPO / "models" / "cgan_generator.onnx"  # the fp32 export, proven equal to torch
+BUNDLED_MODEL = (REPO / "cgan_runtime" / "models" / "cgan_generator.onnx").resolve()  # cgan-run's
 TORCH_MODEL = REPO / "models" / "cgan_generator.pt"
 
 # One cgan-run job done by the runtime API, step by step, timed (the CLI's own steps).
@@ -201,7 +202,7 @@ def throughput(seconds: float, work: Path) -> dict[int, dict[str, float]]:
     threads = physical_cores()
     torch.set_num_threads(threads)
     generator = load_torch_generator()
-    runtimes = {"int8": DigitGenerator(BUNDLED_MODEL, device="cpu"),
+    runtimes = {"int8": DigitGenerator(INT8_MODEL, device="cpu"),
                 "fp32": DigitGenerator(EXACT_MODEL, device="cpu"),
                 "as trained": DigitGenerator(export_as_trained(generator, work / "as_trained.onnx"),
                                              device="cpu")}
@@ -227,16 +228,17 @@ def throughput(seconds: float, work: Path) -> dict[int, dict[str, float]]:
                          f"{rates['as trained'] / torch_rate:.2f}x"])
             measured[count] = rates
     large = measured[1024]
-    work = {"int8": executed, "fp32": executed, "as trained": flops, "torch": flops}
-    achieved = {name: large[name] * work[name] / 1e9 for name in work}
+    flops_of = {"int8": executed, "fp32": executed, "as trained": flops, "torch": flops}
+    achieved = {name: large[name] * flops_of[name] / 1e9 for name in flops_of}
     matmul = large["matmul"] / 1e9
+    bundled = {INT8_MODEL: " (bundled)", EXACT_MODEL: ""}.get(BUNDLED_MODEL, "")
     section(f"Throughput, images/s ({threads} threads for all, same weights, same process)",
-            table(["N", "runtime int8 (bundled)", "runtime fp32", "fp32 as trained", "torch eager",
+            table(["N", f"runtime int8{bundled}", "runtime fp32", "fp32 as trained", "torch eager",
                    "int8 / torch", "fp32 / torch", "as trained / torch"], rows)
-            + "\n\nint8 is `models/cgan_generator_int8.onnx`, the model cgan-run bundles; fp32 is "
+            + f"\n\nint8 is `models/cgan_generator_int8.onnx`; fp32 is "
               "`models/cgan_generator.onnx`, the export proven equal to torch; *as trained* is the same "
               "generator traced with its transposed convolutions and batch norms, before the export's "
-              "inference form (export/inference_form.py).\n\n"
+              f"inference form (export/inference_form.py). cgan-run bundles `{BUNDLED_MODEL.name}`.\n\n"
               f"The generator as trained costs {flops / 1e6:.1f} MFLOP per image (torch's FlopCounterMode); "
               f"its inference form executes {executed / 1e6:.1f} (its phase grid has a border row and "
               "column beyond the 7x7 map, and the composed last layer multiplies some zeros) in fewer, "
@@ -308,7 +310,7 @@ def int8_against_fp32(rates: dict[int, dict[str, float]]) -> None:
     reports = {name: json.loads((REPO / "models" / report).read_text())
                for name, report in (("fp32", "evaluation.json"), ("int8", "evaluation_int8.json"))}
     rows = []
-    for name, path in (("fp32", EXACT_MODEL), ("int8", BUNDLED_MODEL)):
+    for name, path in (("fp32", EXACT_MODEL), ("int8", INT8_MODEL)):
         overall = reports[name]["generated"]["overall"]
         rows.append([f"`{path.name}`", f"{path.stat().st_size / 1e6:.1f} MB", f"{overall['accuracy']:.2%}",
                      f"{overall['fid']:.2f}", f"{rates[16][name]:,.0f}", f"{rates[1024][name]:,.0f}"])
