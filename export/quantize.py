@@ -2,9 +2,9 @@
 
 Static quantisation by onnxruntime.quantization in QDQ form: weights int8 per output channel,
 activations uint8 with ranges measured on the generator's own inputs (z ~ N(0, 1), every digit
-as often).
-It is the runtime's bundled model because it is measurably faster (`make bench`) and `make
-evaluate` shows its quality within the bar of the fp32 file (README, "int8").
+as often). It is the runtime's bundled model because it is measurably faster (`make bench`) and
+`make evaluate` shows its quality within the bar of the fp32 file (README: "Speed and size",
+"The shipped model").
 """
 
 from __future__ import annotations
