@@ -9,6 +9,7 @@ import onnx
 
 from cgan_runtime.files import atomic_path
 from cgan_train.data import is_official_mnist
+from export.onnx_export import onnx_version
 from export.verify import INT8_AGREEMENT_BATCH, INT8_MEAN_TOLERANCE, PARITY_TOLERANCE
 
 
@@ -80,8 +81,7 @@ shows the tables.
 
 
 def _describe(model: onnx.ModelProto) -> str:
-    version = next(prop.value for prop in model.metadata_props if prop.key == "model_version")
-    return f"model_version `{version}`, {model.ByteSize() / 1e6:.1f} MB"
+    return f"model_version `{onnx_version(model)}`, {model.ByteSize() / 1e6:.1f} MB"
 
 
 def _recipe(config) -> str:

@@ -71,6 +71,11 @@ def _metadata(generator: nn.Module, config: TrainConfig, provenance: dict) -> di
     }
 
 
+def onnx_version(model: onnx.ModelProto) -> str:
+    """The model_version an exported file carries in its metadata."""
+    return next(prop.value for prop in model.metadata_props if prop.key == "model_version")
+
+
 def model_version(generator: nn.Module, design: str, epochs_done: int) -> str:
     """Design, epochs and a digest of the weights: the same version means the same numbers."""
     digest = hashlib.sha256()

@@ -23,7 +23,7 @@ from cgan_train.checkpoint import (
 )
 from cgan_train.models import build_generator
 from export.model_card import write_model_card
-from export.onnx_export import export_generator
+from export.onnx_export import export_generator, onnx_version
 from export.quantize import quantize_int8
 from export.verify import ExportVerificationError, check_int8_agreement, check_model, check_parity
 
@@ -85,9 +85,6 @@ def sample_grid(onnx_path: Path, num_classes: int):
     rows = [generator.sample(digit, GRID_COLUMNS, seed=digit) for digit in range(num_classes)]
     return tile(np.concatenate(rows), nrow=GRID_COLUMNS)
 
-
-def onnx_version(model: onnx.ModelProto) -> str:
-    return next(prop.value for prop in model.metadata_props if prop.key == "model_version")
 
 
 def _restore_generator(state: dict, checkpoint_path: Path) -> nn.Module:

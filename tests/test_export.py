@@ -12,9 +12,9 @@ import torch
 from cgan_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from cgan_train.config import TrainConfig
 from cgan_train.models import build_generator
-from export.onnx_export import export_generator
+from export.onnx_export import export_generator, onnx_version
 from export.quantize import QUANTISED_OPERATORS, int8_version_of, quantize_int8
-from export.ship import onnx_version, ship
+from export.ship import ship
 from export.verify import PARITY_BATCH_SIZES, ExportVerificationError, check_int8_agreement, check_parity
 from tests.conftest import REPO_ROOT
 
