@@ -6,9 +6,13 @@ What the export traces instead of the training form (export/verify.py proves it 
 - The first stride-2 transposed convolution becomes a stride-1 convolution that computes its four
   output phases as channels (the sub-pixel form). onnxruntime runs it as fast in fp32, and can
   run it in int8, which it cannot do for ConvTranspose (it falls back to fp32 there).
-- The second transposed convolution is composed onto those phases: one convolution from the
-  phases straight to 4x4 blocks of output pixels, so the 256-channel phase tensor is never
-  interleaved (DepthToSpace on it took a third of the time).
+- The second transposed convolution is composed onto those phases: one unpadded convolution from
+  the phases straight to the 4x4 blocks of output pixels that tile the image, so the 256-channel
+  phase tensor is never interleaved (DepthToSpace on it took a third of the time) and nothing
+  is cropped.
+- Everything around the convolutions is channels-last (NHWC), the layout onnxruntime runs its int8
+  convolutions in: the transposes it would insert cancel against the permutes here, so no data
+  is transposed but the final interleaving of the blocks into the image.
 """
 
 from __future__ import annotations
@@ -54,31 +58,45 @@ class FoldedConvGenerator(nn.Module):
         start_scale, start_shift = _per_digit_affine(generator.norm_start)
         label_term = (generator.label_embedding.weight @ weight[:, latent_dim:].T).view(
             -1, self.channels, self.size**2)
-        self.register_buffer("project", weight[:, :latent_dim].T.contiguous())
+        self.register_buffer("project", _channels_last(weight[:, :latent_dim].T, self.channels))
         self.register_buffer("start_scale", start_scale)
-        self.register_buffer("start_shift",  # the label's term of the linear layer, scaled, shifted
-                             (label_term * start_scale[:, :, None] + start_shift[:, :, None]).flatten(1))
+        self.register_buffer("start_shift", _channels_last(  # the label's term, scaled and shifted
+            label_term * start_scale[:, :, None] + start_shift[:, :, None], self.channels))
 
         half_scale, half_shift = _per_digit_affine(generator.norm_half)
         self.register_buffer("phases_weight", _phase_weight(generator.up_half.weight))
         self.register_buffer("phases_scale", half_scale.repeat_interleave(4, dim=1))
         self.register_buffer("phases_shift", half_shift.repeat_interleave(4, dim=1))
-        self.register_buffer("phases_inside", _inside_mask(generator.up_half.out_channels, self.size))
+        self.register_buffer("phases_inside",
+                             _inside_mask(generator.up_half.out_channels, self.size).permute(1, 2, 0))
         self.register_buffer("blocks_weight", _block_weight(generator.up_full.weight))
         self.register_buffer("blocks_bias", generator.up_full.bias.repeat(16))
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        features = (z @ self.project).view(-1, self.channels, self.size, self.size)
-        scale = F.embedding(labels, self.start_scale)[:, :, None, None]
-        shift = F.embedding(labels, self.start_shift).view(-1, self.channels, self.size, self.size)
+        size = self.size  # tensors are [N, rows, columns, channels] but as the convolutions take them
+        features = (z @ self.project).view(-1, size, size, self.channels)
+        scale = F.embedding(labels, self.start_scale)[:, None, None, :]
+        shift = F.embedding(labels, self.start_shift).view(-1, size, size, self.channels)
         features = torch.relu(features * scale + shift)
-        phases = F.conv2d(features, self.phases_weight, padding=1)
-        scale = F.embedding(labels, self.phases_scale)[:, :, None, None]
-        shift = F.embedding(labels, self.phases_shift)[:, :, None, None]
+        phases = _channels_last_conv(features, self.phases_weight, padding=1)
+        scale = F.embedding(labels, self.phases_scale)[:, None, None, :]
+        shift = F.embedding(labels, self.phases_shift)[:, None, None, :]
         phases = torch.relu(phases * scale + shift) * self.phases_inside
-        blocks = F.conv2d(phases, self.blocks_weight, self.blocks_bias, padding=1)
-        image_size = 4 * self.size
-        return torch.tanh(F.pixel_shuffle(blocks, 4)[:, :, 3:3 + image_size, 3:3 + image_size])
+        blocks = torch.tanh(_channels_last_conv(phases, self.blocks_weight, self.blocks_bias))
+        # Channel 4R + C of block (P, Q) is image pixel (4P + R, 4Q + C), as pixel_shuffle(4) reads it.
+        pixels = blocks.reshape(-1, size, size, 4, 4).transpose(2, 3)
+        return pixels.reshape(-1, 1, 4 * size, 4 * size)
+
+
+def _channels_last(matrix: torch.Tensor, channels: int) -> torch.Tensor:
+    """Columns of [rows, channels * size^2] (channel-major, as .view(-1, channels, size, size) reads
+    them) reordered for .view(-1, size, size, channels)."""
+    return matrix.reshape(len(matrix), channels, -1).transpose(1, 2).reshape(len(matrix), -1).contiguous()
+
+
+def _channels_last_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                        padding: int = 0) -> torch.Tensor:
+    return F.conv2d(x.permute(0, 3, 1, 2), weight, bias, padding=padding).permute(0, 2, 3, 1)
 
 
 def _per_digit_affine(norm: ConditionalBatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,10 +130,11 @@ def _inside_mask(channels: int, size: int) -> torch.Tensor:
 
 def _block_weight(weight: torch.Tensor) -> torch.Tensor:
     """The last ConvTranspose2d(4, stride 2, padding 1) weight [in, 1, 4, 4] applied to the phases
-    of the first, as a Conv2d(2, padding 1) weight [16, in * 4, 2, 2] giving 4x4 output blocks.
+    of the first, as an unpadded Conv2d(2) weight [16, in * 4, 2, 2] giving 4x4 output blocks.
 
-    Output row 4P + R - 3 takes phase pixels at grid rows P - 1 (tap 0) and P (tap 1); the kernel
-    row that links them is 4 (1 - t) + R - 2 * phase, when it lies in 0..3."""
+    Output row 4P + R takes phase pixels at grid rows P (tap 0) and P + 1 (tap 1), which hold
+    upsampled rows 2P - 1 + 2t + phase; the kernel row that links them is R + 3 - 4t - 2 * phase,
+    when it lies in 0..3."""
     blocks = torch.zeros(4, 4, weight.shape[0], 2, 2, 2, 2)
     for block_row in range(4):
         for block_column in range(4):
@@ -123,8 +142,8 @@ def _block_weight(weight: torch.Tensor) -> torch.Tensor:
                 for column_phase in (0, 1):
                     for t in (0, 1):
                         for u in (0, 1):
-                            kernel_row = 4 * (1 - t) + block_row - 2 * row_phase
-                            kernel_column = 4 * (1 - u) + block_column - 2 * column_phase
+                            kernel_row = block_row + 3 - 4 * t - 2 * row_phase
+                            kernel_column = block_column + 3 - 4 * u - 2 * column_phase
                             if 0 <= kernel_row < 4 and 0 <= kernel_column < 4:
                                 blocks[block_row, block_column, :, row_phase, column_phase, t, u] = \
                                     weight[:, 0, kernel_row, kernel_column]
