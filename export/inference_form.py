@@ -81,7 +81,7 @@ class FoldedConvGenerator(nn.Module):
         phases = _channels_last_conv(features, self.phases_weight, padding=1)
         scale = F.embedding(labels, self.phases_scale)[:, None, None, :]
         shift = F.embedding(labels, self.phases_shift)[:, None, None, :]
-        phases = torch.relu(phases * scale + shift) * self.phases_inside
+        phases = torch.relu((phases * scale + shift) * self.phases_inside)  # relu last: fused into int8
         blocks = torch.tanh(_channels_last_conv(phases, self.blocks_weight, self.blocks_bias))
         # Channel 4R + C of block (P, Q) is image pixel (4P + R, 4Q + C), as pixel_shuffle(4) reads it.
         pixels = blocks.reshape(-1, size, size, 4, 4).transpose(2, 3)
