@@ -59,14 +59,16 @@ class FoldedConvGenerator(nn.Module):
         label_term = (generator.label_embedding.weight @ weight[:, latent_dim:].T).view(
             -1, self.channels, self.size**2)
         self.register_buffer("project", _channels_last(weight[:, :latent_dim].T, self.channels))
-        self.register_buffer("start_scale", start_scale)
+        # Per-digit tables [digits, ...] are shaped as they broadcast against the activations.
+        self.register_buffer("start_scale", start_scale[:, None, None, :])
         self.register_buffer("start_shift", _channels_last(  # the label's term, scaled and shifted
-            label_term * start_scale[:, :, None] + start_shift[:, :, None], self.channels))
+            label_term * start_scale[:, :, None] + start_shift[:, :, None], self.channels).view(
+            -1, self.size, self.size, self.channels))
 
         half_scale, half_shift = _per_digit_affine(generator.norm_half)
         self.register_buffer("phases_weight", _phase_weight(generator.up_half.weight))
-        self.register_buffer("phases_scale", half_scale.repeat_interleave(4, dim=1))
-        self.register_buffer("phases_shift", half_shift.repeat_interleave(4, dim=1))
+        self.register_buffer("phases_scale", half_scale.repeat_interleave(4, dim=1)[:, None, None, :])
+        self.register_buffer("phases_shift", half_shift.repeat_interleave(4, dim=1)[:, None, None, :])
         self.register_buffer("phases_inside",
                              _inside_mask(generator.up_half.out_channels, self.size).permute(1, 2, 0))
         self.register_buffer("blocks_weight", _block_weight(generator.up_full.weight))
@@ -75,17 +77,21 @@ class FoldedConvGenerator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         size = self.size  # tensors are [N, rows, columns, channels] but as the convolutions take them
         features = (z @ self.project).view(-1, size, size, self.channels)
-        scale = F.embedding(labels, self.start_scale)[:, None, None, :]
-        shift = F.embedding(labels, self.start_shift).view(-1, size, size, self.channels)
-        features = torch.relu(features * scale + shift)
+        features = torch.relu(features * _per_digit(self.start_scale, labels)
+                              + _per_digit(self.start_shift, labels))
         phases = _channels_last_conv(features, self.phases_weight, padding=1)
-        scale = F.embedding(labels, self.phases_scale)[:, None, None, :]
-        shift = F.embedding(labels, self.phases_shift)[:, None, None, :]
-        phases = torch.relu((phases * scale + shift) * self.phases_inside)  # relu last: fused into int8
+        phases = phases * _per_digit(self.phases_scale, labels) + _per_digit(self.phases_shift, labels)
+        phases = torch.relu(phases * self.phases_inside)  # relu last: int8 folds it into quantising
         blocks = torch.tanh(_channels_last_conv(phases, self.blocks_weight, self.blocks_bias))
         # Channel 4R + C of block (P, Q) is image pixel (4P + R, 4Q + C), as pixel_shuffle(4) reads it.
         pixels = blocks.reshape(-1, size, size, 4, 4).transpose(2, 3)
         return pixels.reshape(-1, 1, 4 * size, 4 * size)
+
+
+def _per_digit(table: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Each label's row of the table, kept in the table's broadcast shape: one ONNX Gather (indexing
+    with table[labels] exports a GatherND and an Unsqueeze)."""
+    return table.index_select(0, labels)
 
 
 def _channels_last(matrix: torch.Tensor, channels: int) -> torch.Tensor:
@@ -96,6 +102,7 @@ def _channels_last(matrix: torch.Tensor, channels: int) -> torch.Tensor:
 
 def _channels_last_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
                         padding: int = 0) -> torch.Tensor:
+    """conv2d of channels-last x, channels-last out (onnxruntime's layout transposes cancel these)."""
     return F.conv2d(x.permute(0, 3, 1, 2), weight, bias, padding=padding).permute(0, 2, 3, 1)
 
 
