@@ -126,10 +126,18 @@ def install_runtime(work: Path) -> Path:
     wheels = sorted((REPO / "dist").glob("cgan_runtime-*.whl"))
     if not wheels:
         raise SystemExit("no wheel in dist/: run `make wheel` first (make bench does)")
-    target = work / "runtime-env"
+    return install_offline(str(wheels[-1]), work / "runtime-env")
+
+
+def install_offline(requirement: str, target: Path) -> Path:
+    """pip install of requirement into the empty folder target, from the wheels `make install` kept."""
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--find-links",
-                    str(REPO / ".wheelhouse"), "--target", str(target), str(wheels[-1])], check=True)
+                    str(REPO / ".wheelhouse"), "--target", str(target), requirement], check=True)
     return target
+
+
+def folder_mb(folder: Path, pattern: str = "*") -> float:
+    return sum(path.stat().st_size for path in folder.rglob(pattern) if path.is_file()) / 1e6
 
 
 def cgan_run(runtime_env: Path, *args: str) -> list[str]:
@@ -360,8 +368,10 @@ def installed_size(names: list[str]) -> tuple[float, list[str]]:
     return total / 1e6, sorted(seen)
 
 
-def footprint(runtime_env: Path) -> None:
+def footprint(work: Path, runtime_env: Path) -> None:
     wheel = sorted((REPO / "dist").glob("cgan_runtime-*.whl"))[-1]
+    onnxruntime_only = folder_mb(install_offline(f"onnxruntime=={metadata.version('onnxruntime')}",
+                                                 work / "onnxruntime-only"))
     sizes: dict[str, int] = {}
     for path in runtime_env.rglob("*"):  # everything pip wrote, its .pyc files included
         if path.is_file():
@@ -369,13 +379,16 @@ def footprint(runtime_env: Path) -> None:
             top = re.sub(r"(-[\d.]+\.dist-info|\.libs)$", "", top).replace("PIL", "pillow")
             sizes[top] = sizes.get(top, 0) + path.stat().st_size
     runtime_mb = sum(sizes.values()) / 1e6
-    compiled_mb = sum(path.stat().st_size for path in runtime_env.rglob("__pycache__/*.pyc")) / 1e6
+    compiled_mb = folder_mb(runtime_env, "__pycache__/*.pyc")
     largest = sorted(sizes.items(), key=lambda item: -item[1])[:3]
     torch_mb, torch_dists = installed_size(["torch", "torchvision"])
     rows = [["runtime: `pip install` of the wheel, offline, into an empty folder",
              f"**{runtime_mb:.0f} MB**"],
             *[[f"... of which `{name}`", f"{size / 1e6:.0f} MB"] for name, size in largest],
             ["... of which the .pyc files pip compiles at install (all packages)", f"{compiled_mb:.0f} MB"],
+            [f"onnxruntime {metadata.version('onnxruntime')} alone, with its own dependencies (numpy, "
+             "protobuf, ...), installed the same way: the floor of any runtime on it",
+             f"{onnxruntime_only:.0f} MB"],
             [f"torch + torchvision and their {len(torch_dists) - 2} dependencies, as installed here",
              f"{torch_mb:,.0f} MB"],
             ["ratio", f"{torch_mb / runtime_mb:.0f}x"],
@@ -461,7 +474,7 @@ def main() -> None:
         session_settings(seconds, work, runtime_env, runs)
         int8_against_fp32(rates)
         large_counts(work, runtime_env, counts)
-        footprint(runtime_env)
+        footprint(work, runtime_env)
         if args.data_dir.is_dir():
             training_throughput(args.data_dir, work, steps)
         else:
