@@ -25,8 +25,8 @@ from cgan_train.models import ConditionalBatchNorm2d, ConvGenerator
 
 # Kernel rows (and columns) of a ConvTranspose2d(kernel 4, stride 2, padding 1) that reach an
 # output row from input rows (i - 1 + t) of a padded stride-1 convolution, for the two phases.
-# Phase 0 holds odd output rows, phase 1 even ones: then pixel (2p + phase) of the interleaved
-# result is output row 2p + phase - 1, one uniform crop for both.
+# Phase 0 holds odd output rows, phase 1 even ones: then grid row p of either phase is output
+# row 2p + phase - 1, one offset for both (rows -1 and 2 * size fall outside: see _inside_mask).
 PHASE_TAPS = ((2, 0), (3, 1))
 
 
