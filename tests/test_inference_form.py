@@ -1,11 +1,17 @@
 """The generator export traces (export/inference_form.py) computes what the trained one does."""
 
+from collections import Counter
+
+import onnx
+import onnxruntime
 import pytest
 import torch
 
 from cgan_train.config import TrainConfig
 from cgan_train.models import build_generator
 from export.inference_form import FoldedConvGenerator, inference_form
+from export.onnx_export import export_generator
+from export.quantize import quantize_int8
 
 
 def _random_conv_generator(image_size: int) -> torch.nn.Module:
@@ -56,3 +62,20 @@ def test_other_upsampling_layers_are_refused():
     generator.up_half.padding = (0, 0)
     with pytest.raises(ValueError, match="needs 4x4 stride-2 padding-1 upsampling"):
         inference_form(generator)
+
+
+def test_onnxruntime_runs_the_int8_form_without_layout_transposes(tmp_path):
+    """Channels-last around the convolutions is there so that the transposes onnxruntime inserts
+    for its int8 convolutions cancel: after its optimisations the only Transpose left interleaves
+    the blocks into the image, nothing is cropped, and each ReLU is folded into a quantise step."""
+    generator = _random_conv_generator(28)
+    provenance = {"git_commit": "test", "data_sha256": "test", "torch_version": "test", "epochs_done": 0}
+    model = quantize_int8(export_generator(generator, TrainConfig(design="conv"), provenance))
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    operators = Counter(node.op_type for node in onnx.load(tmp_path / "optimized.onnx").graph.node)
+    assert operators["QLinearConv"] == 2 and operators["QLinearMatMul"] == 1
+    assert operators["Transpose"] == 1
+    assert operators["Slice"] == operators["Relu"] == operators["DepthToSpace"] == 0
