@@ -11,8 +11,9 @@ What the export traces instead of the training form (export/verify.py proves it 
   phase tensor is never interleaved (DepthToSpace on it took a third of the time) and nothing
   is cropped.
 - Everything around the convolutions is channels-last (NHWC), the layout onnxruntime runs its int8
-  convolutions in: the transposes it would insert cancel against the permutes here, so no data
-  is transposed but the final interleaving of the blocks into the image.
+  convolutions in: in the int8 model the transposes it would insert cancel against the permutes
+  here, so no data is transposed but the final interleaving of the blocks into the image (the
+  fp32 model keeps a few: onnxruntime runs fp32 convolutions in another layout).
 """
 
 from __future__ import annotations
@@ -96,13 +97,14 @@ def _per_digit(table: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def _channels_last(matrix: torch.Tensor, channels: int) -> torch.Tensor:
     """Columns of [rows, channels * size^2] (channel-major, as .view(-1, channels, size, size) reads
-    them) reordered for .view(-1, size, size, channels)."""
+    them; or the same as [rows, channels, size^2]) reordered for .view(-1, size, size, channels)."""
     return matrix.reshape(len(matrix), channels, -1).transpose(1, 2).reshape(len(matrix), -1).contiguous()
 
 
 def _channels_last_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
                         padding: int = 0) -> torch.Tensor:
-    """conv2d of channels-last x, channels-last out (onnxruntime's layout transposes cancel these)."""
+    """conv2d of channels-last x, channels-last out (in int8, onnxruntime's layout transposes cancel
+    these permutes)."""
     return F.conv2d(x.permute(0, 3, 1, 2), weight, bias, padding=padding).permute(0, 2, 3, 1)
 
 
@@ -128,7 +130,7 @@ def _phase_weight(weight: torch.Tensor) -> torch.Tensor:
 
 def _inside_mask(channels: int, size: int) -> torch.Tensor:
     """1 where a phase pixel lies inside the upsampled map: the phase grid is one larger than the
-    map (size + 1), and its first row/column of phase 0 and last of phase 1 fall outside."""
+    input map (size + 1), and its first row/column of phase 0 and last of phase 1 fall outside."""
     inside = torch.ones(channels, 2, 2, size + 1, size + 1)
     inside[:, 0, :, 0, :] = inside[:, 1, :, size, :] = 0
     inside[:, :, 0, :, 0] = inside[:, :, 1, :, size] = 0
