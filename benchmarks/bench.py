@@ -370,8 +370,9 @@ def installed_size(names: list[str]) -> tuple[float, list[str]]:
 
 def footprint(work: Path, runtime_env: Path) -> None:
     wheel = sorted((REPO / "dist").glob("cgan_runtime-*.whl"))[-1]
-    onnxruntime_only = folder_mb(install_offline(f"onnxruntime=={metadata.version('onnxruntime')}",
-                                                 work / "onnxruntime-only"))
+    onnxruntime_version = next(dist.version for dist in metadata.distributions(path=[str(runtime_env)])
+                               if dist.metadata["Name"] == "onnxruntime")
+    onnxruntime_env = install_offline(f"onnxruntime=={onnxruntime_version}", work / "onnxruntime-only")
     sizes: dict[str, int] = {}
     for path in runtime_env.rglob("*"):  # everything pip wrote, its .pyc files included
         if path.is_file():
@@ -386,9 +387,11 @@ def footprint(work: Path, runtime_env: Path) -> None:
              f"**{runtime_mb:.0f} MB**"],
             *[[f"... of which `{name}`", f"{size / 1e6:.0f} MB"] for name, size in largest],
             ["... of which the .pyc files pip compiles at install (all packages)", f"{compiled_mb:.0f} MB"],
-            [f"onnxruntime {metadata.version('onnxruntime')} alone, with its own dependencies (numpy, "
-             "protobuf, ...), installed the same way: the floor of any runtime on it",
-             f"{onnxruntime_only:.0f} MB"],
+            ["runtime without those .pyc files (as `pip install --no-compile` leaves it)",
+             f"{runtime_mb - compiled_mb:.0f} MB"],
+            [f"onnxruntime {onnxruntime_version} alone, with its own dependencies (numpy, protobuf, ...), "
+             "installed the same way: the floor of any runtime on it",
+             f"{folder_mb(onnxruntime_env):.0f} MB ({folder_mb(onnxruntime_env, '*.pyc'):.0f} of it .pyc)"],
             [f"torch + torchvision and their {len(torch_dists) - 2} dependencies, as installed here",
              f"{torch_mb:,.0f} MB"],
             ["ratio", f"{torch_mb / runtime_mb:.0f}x"],
