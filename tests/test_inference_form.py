@@ -10,8 +10,8 @@ import torch
 from cgan_train.config import TrainConfig
 from cgan_train.models import build_generator
 from export.inference_form import FoldedConvGenerator, inference_form
-from export.onnx_export import export_generator
 from export.quantize import quantize_int8
+from tests.conftest import export_untrained
 
 
 def _random_conv_generator(image_size: int) -> torch.nn.Module:
@@ -68,9 +68,8 @@ def test_onnxruntime_runs_the_int8_form_without_layout_transposes(tmp_path):
     """Channels-last around the convolutions is there so that the transposes onnxruntime inserts
     for its int8 convolutions cancel: after its optimisations the only Transpose left interleaves
     the blocks into the image, nothing is cropped, and each ReLU is folded into a quantise step."""
-    generator = _random_conv_generator(28)
-    provenance = {"git_commit": "test", "data_sha256": "test", "torch_version": "test", "epochs_done": 0}
-    model = quantize_int8(export_generator(generator, TrainConfig(design="conv"), provenance))
+    export_untrained(TrainConfig(design="conv"), tmp_path / "fp32.onnx")
+    model = quantize_int8(onnx.load(tmp_path / "fp32.onnx"))
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
