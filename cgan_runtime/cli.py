@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -54,8 +53,10 @@ def main(digit: int, count: int, seed: int | None, out_name: str | None, force: 
     from cgan_runtime.images import default_nrow, tile, write_npy, write_png
     from cgan_runtime.output_checks import OutputError, check_output_path, check_output_size
     from cgan_runtime.providers import DeviceError
+    from cgan_runtime.signals import stop_like_ctrl_c
+    from cgan_runtime.streams import print_result
 
-    signal.signal(signal.SIGTERM, _interrupt)  # killed politely: the temporary file is removed
+    stop_like_ctrl_c()  # SIGTERM and SIGHUP too: the writers remove their temporary file
     if out_name is not None and out_name.endswith(("/", os.sep)):  # Path() would drop the slash
         raise click.BadParameter(f"{out_name} names a folder; give a file name", param_hint="--out")
     out_path = Path(out_name) if out_name is not None else None
@@ -83,26 +84,33 @@ def main(digit: int, count: int, seed: int | None, out_name: str | None, force: 
     if count > CHUNK_SIZE:  # one chunk is too quick for a bar, and tqdm's import is not free
         chunks = _with_progress(chunks, count)
     try:
+        # Without --force the file is published only if its name is still free at the very end.
         if output_format == "npy":
             size = generator.info.image_size
-            write_npy(out_path, chunks, count, (size, size))
+            write_npy(out_path, chunks, count, (size, size), replace=force)
         else:
-            write_png(out_path, tile(np.concatenate(list(chunks)), nrow))
+            write_png(out_path, tile(np.concatenate(list(chunks)), nrow), replace=force)
+    except ModelError as error:
+        raise click.ClickException(str(error)) from error
+    except FileExistsError as error:
+        raise click.ClickException(f"{out_path} was created while this run worked; nothing written "
+                                   "(add --force to replace it)") from error
     except OSError as error:
         raise click.ClickException(f"cannot write {out_path}: {error.strerror or error}") from error
-    click.echo(str(out_path))
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt  # unwinds through the atomic writers, which delete their temporary file
+    failure = print_result(str(out_path))
+    if failure:
+        click.echo(f"Error: wrote {out_path}, but cannot print its path: {failure}", err=True)
+        sys.exit(1)
 
 
 def _with_progress(chunks, count: int):
     """chunks, with a progress bar on stderr once the run has taken more than a second."""
     from tqdm import tqdm
 
+    from cgan_runtime.streams import stderr
+
     with tqdm(total=count, unit="img", delay=PROGRESS_DELAY_SECONDS, mininterval=1.0, leave=False,
-              file=sys.stderr) as bar:
+              file=stderr()) as bar:
         for chunk in chunks:
             yield chunk
             bar.update(len(chunk))

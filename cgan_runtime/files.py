@@ -1,36 +1,137 @@
-"""Atomic file writing: a file appears complete under its name, or not at all."""
+"""Atomic file writing: a file appears complete under its name, or not at all.
+
+A temporary file sits beside its target (so that publishing it is one rename or link on one file
+system) and is held under an advisory lock for as long as its writer lives. A writer killed
+outright (SIGKILL, a power cut) leaves its temporary file unlocked; the next write into that
+folder removes it, and never one whose writer still runs.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so stale temporary files are not collected
+    fcntl = None
+
+# Temporary files are named .TARGET.cgan-RANDOM.part: hidden, and marked as ours so that the clean-up
+# of stale ones never touches anyone else's files.
+TEMPORARY_MARK = ".cgan-"
+TEMPORARY_SUFFIX = ".part"
+# Only the start of a long target name goes into its temporary file's, which must fit the file
+# system's limit on a name (255 bytes) with the mark and the random part added.
+NAME_IN_TEMPORARY = 100
+# Where a file system cannot hard-link, a new name is claimed by creating it exclusively instead.
+NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS, errno.EXDEV}
+
 
 @contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside target; on success it replaces target, on failure it vanishes.
+def atomic_path(target: Path, replace: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside target; on success it becomes target, on failure it vanishes.
 
-    The temporary file sits in the target's folder so that the final rename stays on one
-    file system, and it is flushed to disk first so that a crash never leaves a torn file.
+    replace=False publishes only if target does not exist at that moment (a hard link, which the
+    file system refuses atomically): FileExistsError when the file appeared while the caller
+    worked, however late. The temporary file is flushed to disk before it is published, so that a
+    crash never leaves a torn file under the target's name.
     """
     target = Path(target)
-    temporary = None
+    remove_stale_temporaries(target.parent)
+    temporary, lock = locked_temporary(target)
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        os.close(handle)
-        yield Path(temporary)
+        yield temporary
         with open(temporary, "rb+") as written:
             os.fsync(written.fileno())
         os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, target)
+        if replace:
+            os.replace(temporary, target)
+        else:
+            publish_new(temporary, target)
     except BaseException:
-        if temporary is not None:
-            with suppress(FileNotFoundError):
-                os.unlink(temporary)
+        with suppress(FileNotFoundError):
+            os.unlink(temporary)
         raise
+    finally:
+        os.close(lock)
+
+
+def locked_temporary(target: Path) -> tuple[Path, int]:
+    """A new, empty temporary file beside target, and the descriptor that holds its lock (close it
+    once the file is published or removed)."""
+    while True:
+        handle, name = tempfile.mkstemp(prefix=f".{target.name[:NAME_IN_TEMPORARY]}{TEMPORARY_MARK}",
+                                        suffix=TEMPORARY_SUFFIX, dir=target.parent)
+        lock_file(handle)
+        # A clean-up elsewhere may have taken the file for stale between its creation and the lock.
+        with suppress(FileNotFoundError):
+            if os.stat(name, follow_symlinks=False).st_ino == os.fstat(handle).st_ino:
+                return Path(name), handle
+        os.close(handle)
+
+
+def unused_temporary_name(target: Path) -> Path:
+    """A name of the temporary kind beside target that nothing has (for a second link to a file)."""
+    while True:
+        name = target.with_name(f".{target.name[:NAME_IN_TEMPORARY]}{TEMPORARY_MARK}{secrets.token_hex(4)}"
+                                f"{TEMPORARY_SUFFIX}")
+        if not os.path.lexists(name):
+            return name
+
+
+def lock_file(handle: int) -> None:
+    """Mark the file open on handle as in use, until handle is closed (or its process dies)."""
+    if fcntl is not None:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+
+
+def publish_new(temporary: Path, target: Path) -> None:
+    """Give the finished temporary file the name target, unless target exists (FileExistsError)."""
+    try:
+        os.link(temporary, target)
+    except FileExistsError:
+        raise
+    except OSError as error:
+        if error.errno not in NO_HARD_LINKS:
+            raise
+        # Claiming the name exclusively, then renaming over the empty claim, is as safe against a
+        # second writer; a reader may see the empty file for that moment.
+        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        os.replace(temporary, target)
+    else:
+        os.unlink(temporary)
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files in folder whose writer is gone (no lock held); return them."""
+    if fcntl is None:
+        return []
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(".") and TEMPORARY_MARK in name and name.endswith(TEMPORARY_SUFFIX)):
+            continue
+        with suppress(OSError):
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            handle = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises while its writer lives
+                if os.stat(entry.path, follow_symlinks=False).st_ino == os.fstat(handle).st_ino:
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+            finally:
+                os.close(handle)
+    return removed
 
 
 def _umask() -> int:

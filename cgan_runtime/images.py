@@ -48,21 +48,24 @@ def tile(images: np.ndarray, nrow: int) -> np.ndarray:
     return grid
 
 
-def write_png(path: Path, grid: np.ndarray) -> None:
+def write_png(path: Path, grid: np.ndarray, replace: bool = True) -> None:
+    """Write a uint8 picture as PNG; replace=False: FileExistsError if path exists by then."""
     from PIL import Image
 
-    with atomic_path(path) as temporary:
+    with atomic_path(path, replace=replace) as temporary:
         Image.fromarray(grid).save(temporary, format="PNG")
 
 
-def write_npy(path: Path, chunks: Iterable[np.ndarray], count: int, image_shape: tuple[int, int]) -> None:
+def write_npy(path: Path, chunks: Iterable[np.ndarray], count: int, image_shape: tuple[int, int],
+              replace: bool = True) -> None:
     """Write uint8 images [count, *image_shape] as .npy, chunk by chunk as they come (bounded memory).
 
-    The file is the one np.save would write for the whole array.
+    The file is the one np.save would write for the whole array. replace=False: FileExistsError if
+    path exists by the time it is complete.
     """
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
               "shape": (count, *image_shape)}
-    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+    with atomic_path(path, replace=replace) as temporary, open(temporary, "wb") as handle:
         np.lib.format.write_array_header_1_0(handle, header)
         written = 0
         for chunk in chunks:

@@ -4,8 +4,6 @@ traceback, and no output file left behind."""
 import errno
 import os
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,7 @@ from click.testing import CliRunner
 from cgan_runtime import DigitGenerator, cli
 from cgan_runtime.images import write_npy
 from tests.conftest import SHIPPED_MODEL
-from tests.test_runtime_cli import CGAN_RUN, cgan_run
+from tests.test_runtime_cli import cgan_run
 
 # What click prints above the error line of a usage error.
 USAGE_PRELUDE = {"Usage: cgan-run [OPTIONS]", "Try 'cgan-run --help' for help.", ""}
@@ -96,22 +94,6 @@ def default_sigint() -> None:
     """In the child: Ctrl-C as in a terminal, even when the tests run where SIGINT is ignored (a
     background job of a script), which Python would otherwise inherit."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
-def test_a_run_stopped_mid_write_leaves_no_file(tmp_path, stop):
-    process = subprocess.Popen([CGAN_RUN, "--digit", "3", "--count", "1000000", "--out", "big.npy"],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=default_sigint)
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".big.npy.*.part")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert list(tmp_path.glob(".big.npy.*.part")), "the run never started writing"
-    process.send_signal(stop)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode != 0
-    assert "Traceback" not in stderr
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_force_never_replaces_a_link_or_a_device(tmp_path):

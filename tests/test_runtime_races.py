@@ -1,0 +1,180 @@
+"""cgan-run when the world moves under it: files that appear mid-run, two runs on one --out, runs
+killed outright, signals, and closed or full streams. The output is never a clobbered or torn file."""
+
+import fcntl
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import cgan_runtime.images
+from cgan_runtime import cli
+from cgan_runtime.files import atomic_path, remove_stale_temporaries
+from tests.test_runtime_cli import CGAN_RUN, cgan_run
+from tests.test_runtime_faults import default_sigint
+
+pytestmark = pytest.mark.faults
+
+LONG_RUN = ["--digit", "3", "--count", "1000000", "--out", "big.npy"]
+
+
+def _started_writing(process: subprocess.Popen, folder: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not list(folder.glob(".big.npy.cgan-*.part")) and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    assert list(folder.glob(".big.npy.cgan-*.part")), "the run never started writing"
+
+
+def test_a_file_created_while_the_run_works_is_kept_and_the_run_fails(tmp_path, monkeypatch):
+    target = tmp_path / "x.png"
+    real_tile = cgan_runtime.images.tile  # main imports it when it runs: patched in its module
+
+    def user_saves_a_file_meanwhile(images, nrow):
+        target.write_bytes(b"the user's own picture")
+        return real_tile(images, nrow)
+
+    monkeypatch.setattr(cgan_runtime.images, "tile", user_saves_a_file_meanwhile)
+    result = CliRunner().invoke(cli.main, ["--digit", "1", "--out", str(target)])
+    assert result.exit_code == 1
+    assert f"{target} was created while this run worked; nothing written (add --force" in result.output
+    assert target.read_bytes() == b"the user's own picture"
+    assert [path.name for path in tmp_path.iterdir()] == ["x.png"]
+
+
+def test_two_runs_on_one_output_leave_one_whole_file_and_one_clear_refusal(tmp_path):
+    args = [CGAN_RUN, "--digit", "4", "--count", "20000", "--out", "same.npy"]
+    runs = [subprocess.Popen([*args, "--seed", str(seed)], cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+    results = [(run.wait(timeout=300), run.stdout.read(), run.stderr.read()) for run in runs]
+    codes = sorted(code for code, _, _ in results)
+    assert codes in ([0, 1], [0, 2]), results  # 2: the second saw the first's file before it began
+    loser = next(stderr for code, _, stderr in results if code != 0)
+    assert "same.npy exists; add --force" in loser or "was created while this run worked" in loser
+    winner_seed = 1 + [code for code, _, _ in results].index(0)
+    expected = subprocess.run([*args[:-1], "expected.npy", "--seed", str(winner_seed)], cwd=tmp_path,
+                              capture_output=True).returncode
+    assert expected == 0
+    assert (tmp_path / "same.npy").read_bytes() == (tmp_path / "expected.npy").read_bytes()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["expected.npy", "same.npy"]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT],
+                         ids=["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_stop_signal_mid_write_leaves_no_file(tmp_path, stop):
+    process = subprocess.Popen([CGAN_RUN, *LONG_RUN], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    _started_writing(process, tmp_path)
+    process.send_signal(stop)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1 and "Aborted!" in stderr
+    assert "Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_run_leaves_a_temporary_file_that_the_next_run_removes(tmp_path):
+    process = subprocess.Popen([CGAN_RUN, *LONG_RUN], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    _started_writing(process, tmp_path)
+    process.kill()
+    process.wait(timeout=60)
+    assert len(list(tmp_path.glob(".big.npy.cgan-*.part"))) == 1  # SIGKILL cannot be cleaned up after
+    result = cgan_run("--digit", "3", "--count", "2", "--out", "small.npy", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [path.name for path in tmp_path.iterdir()] == ["small.npy"]
+
+
+def test_a_temporary_file_whose_writer_still_runs_is_never_removed(tmp_path):
+    with atomic_path(tmp_path / "busy.png") as busy:  # held (and locked) by a live writer
+        stale = tmp_path / ".old.png.cgan-dead.part"
+        stale.write_bytes(b"left by a killed run")
+        assert remove_stale_temporaries(tmp_path) == [stale]
+        assert busy.exists()
+        busy.write_bytes(b"done")
+    assert (tmp_path / "busy.png").read_bytes() == b"done"
+
+
+def test_a_temporary_file_locked_by_another_process_is_never_removed(tmp_path):
+    held = tmp_path / ".x.npy.cgan-live.part"
+    held.write_bytes(b"in progress")
+    holder = subprocess.Popen(["python3", "-c", f"import fcntl, sys, time; f = open({str(held)!r}); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert remove_stale_temporaries(tmp_path) == []
+        assert held.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert remove_stale_temporaries(tmp_path) == [held]  # its writer is gone now
+
+
+def test_clean_up_leaves_files_that_are_not_its_own_temporaries(tmp_path):
+    others = [".hidden.part", "x.cgan-1.part", ".notes.cgan-draft.txt", "download.part"]
+    for name in others:
+        (tmp_path / name).write_text("not ours")
+    (tmp_path / ".link.cgan-x.part").symlink_to(tmp_path / "download.part")
+    assert remove_stale_temporaries(tmp_path) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([*others, ".link.cgan-x.part"])
+
+
+def _closed_stderr() -> None:
+    os.close(2)
+
+
+@pytest.mark.parametrize("stderr", ["closed", "full", "reader gone"])
+def test_a_closed_or_full_stderr_never_costs_the_output_file(tmp_path, stderr):
+    """A run long enough for the progress bar, whose stderr cannot be written."""
+    options = {"closed": {"preexec_fn": _closed_stderr},
+               "full": {"stderr": open("/dev/full", "w")},  # noqa: SIM115 (closed with the process)
+               "reader gone": {"stderr": subprocess.PIPE}}[stderr]
+    process = subprocess.Popen([CGAN_RUN, "--digit", "6", "--count", "60000", "--out", "many.npy"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, text=True, **options)
+    if stderr == "reader gone":
+        process.stderr.close()
+    stdout, _ = process.communicate(timeout=300)
+    assert process.returncode == 0
+    assert stdout.strip() == "many.npy"
+    assert np.load(tmp_path / "many.npy", mmap_mode="r").shape == (60000, 28, 28)
+
+
+def test_a_closed_stdout_keeps_the_file(tmp_path):
+    result = subprocess.run([CGAN_RUN, "--digit", "2", "--count", "3"], cwd=tmp_path, capture_output=True,
+                            text=True, preexec_fn=lambda: os.close(1))
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert (tmp_path / "digits_2.png").exists()
+
+
+def test_a_full_stdout_keeps_the_file_and_says_the_path_was_not_printed(tmp_path):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([CGAN_RUN, "--digit", "2", "--count", "3"], cwd=tmp_path, stdout=full,
+                                stderr=subprocess.PIPE, text=True)
+    assert result.returncode == 1
+    assert result.stderr == "Error: wrote digits_2.png, but cannot print its path: No space left on device\n"
+    assert (tmp_path / "digits_2.png").exists()
+
+
+def test_a_stdout_whose_reader_quit_keeps_the_file(tmp_path):
+    process = subprocess.Popen([CGAN_RUN, "--digit", "2", "--count", "3"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    stderr = process.stderr.read()
+    process.wait(timeout=60)
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr
+    assert (tmp_path / "digits_2.png").exists()
+
+
+def test_the_lock_of_a_temporary_file_is_an_advisory_flock(tmp_path):
+    """What the clean-up of another process relies on."""
+    with atomic_path(tmp_path / "x.png") as temporary:
+        handle = os.open(temporary, os.O_RDONLY)
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.close(handle)
+        temporary.write_bytes(b"x")
