@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,12 +13,13 @@ import numpy as np
 
 from cgan_runtime.images import to_uint8
 from cgan_runtime.providers import DeviceError, create_session
+from cgan_runtime.streams import first_line
 
 NOISE_INPUT = "z"
 LABELS_INPUT = "labels"
 IMAGES_OUTPUT = "images"
 # Images per onnxruntime call when sampling many: the fastest per image on the 2-core test
-# machine (`make bench`), and it bounds the memory of a large count to one chunk's activations.
+# machine (`make bench`), and it bounds the memory of any call to one chunk's activations.
 CHUNK_SIZE = 128
 REQUIRED_METADATA = ("latent_dim", "num_classes", "image_size", "output_range", "model_version")
 INTERFACE = (
@@ -25,6 +27,13 @@ INTERFACE = (
     "output images float32 [N, 1, image_size, image_size], metadata "
     + ", ".join(REQUIRED_METADATA)
 )
+# Metadata beyond these is not a plausible generator; the trial run would allocate by it.
+MAX_LATENT_DIM = 1 << 20
+MAX_IMAGE_SIZE = 1 << 12
+# The trial run at load: two batch sizes, so that an output that ignores N shows, and the last
+# digit, so that a label table shorter than num_classes shows.
+TRIAL_BATCH_SIZES = (1, 3)  # at most 3: the labels tried are the last digit, 0 and the middle one
+TRIAL_SEED = 0
 
 
 class ModelError(Exception):
@@ -58,16 +67,18 @@ class DigitGenerator:
         makes: worker threads sleep rather than spin (spinning speeds up repeated calls)."""
         self.model_path = Path(model_path) if model_path is not None else default_model_path()
         if not self.model_path.is_file():
-            what = "a folder" if self.model_path.is_dir() else "not found"
+            what = ("a folder" if self.model_path.is_dir() else "not a regular file"
+                    if self.model_path.exists() else "not found")
             raise ModelError(f"model file {self.model_path}: {what}")
         try:
             self.session = create_session(self.model_path, device, one_shot=one_shot)
         except DeviceError:
             raise
         except Exception as error:  # onnxruntime's load errors derive from Exception alone
-            reason = _first_line(error)
+            reason = first_line(error)
             raise ModelError(f"{self.model_path}: not a loadable ONNX model ({reason})") from error
         self.info = _read_info(self.session, self.model_path)
+        self._trial_run()
 
     @property
     def providers(self) -> list[str]:
@@ -77,10 +88,7 @@ class DigitGenerator:
     def sample(self, digit: int, count: int, seed: int | None = None) -> np.ndarray:
         """count images of digit as uint8 [count, size, size]; the same seed gives the same bytes."""
         chunks = self.sample_chunks(digit, count, seed)  # checks the arguments first
-        needed, memory = count * self.info.image_size**2, _physical_memory()
-        if memory and needed > memory:
-            raise ValueError(f"{count:,} images need {needed / 1e9:.1f} GB, more than this machine's "
-                             f"{memory / 1e9:.1f} GB of memory; use sample_chunks()")
+        _check_fits_in_memory(int(count), self.info.image_size**2, "use sample_chunks()")
         return np.concatenate(list(chunks))
 
     def sample_chunks(self, digit: int, count: int, seed: int | None = None,
@@ -98,7 +106,14 @@ class DigitGenerator:
             raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         if not _is_integer(chunk_size) or chunk_size < 1:
             raise ValueError(f"chunk_size must be an integer of at least 1, got {chunk_size!r}")
-        return self._chunks(digit, count, np.random.default_rng(seed), chunk_size)
+        # NumPy integers become Python ones here, so that no size computed from them can overflow.
+        digit, count, chunk_size = int(digit), int(count), int(chunk_size)
+        size = self.info.image_size
+        # A chunk holds its noise, the float output and the uint8 images at once.
+        _check_fits_in_memory(min(count, chunk_size), 4 * self.info.latent_dim + 5 * size * size,
+                              "use a smaller chunk_size")
+        rng = np.random.default_rng(None if seed is None else int(seed))
+        return self._chunks(digit, count, rng, chunk_size)
 
     def _chunks(self, digit: int, count: int, rng: np.random.Generator,
                 chunk_size: int) -> Iterator[np.ndarray]:
@@ -109,22 +124,62 @@ class DigitGenerator:
 
     def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Raw generator output [N, 1, size, size] in output_range, for noise float [N, latent_dim]
-        and integer labels [N]."""
+        and integer labels [N]; run CHUNK_SIZE inputs at a time, so that only the output grows with N.
+
+        Raises ModelError when the model's output breaks its contract (shape, or a value that
+        is not finite)."""
         noise, labels = np.asarray(noise), np.asarray(labels)
         if labels.ndim != 1 or labels.dtype.kind not in "iu":
             raise ValueError(f"labels must be a 1-D array of integers, got {labels.dtype} {labels.shape}")
         if noise.shape != (len(labels), self.info.latent_dim) or noise.dtype.kind != "f":
             raise ValueError(f"noise must be floats of shape ({len(labels)}, {self.info.latent_dim}) for "
                              f"{len(labels)} labels, got {noise.dtype} {noise.shape}")
+        if not np.isfinite(noise).all():
+            raise ValueError("noise must be finite: it holds NaN or infinite values")
         num_classes = self.info.num_classes
         # onnxruntime's Gather takes negative indices silently, so the range is checked here.
         if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
             raise ValueError(f"digits must be in 0-{num_classes - 1}")
+        count, size = len(labels), self.info.image_size
+        if count <= CHUNK_SIZE:
+            return self._run(noise, labels)
+        _check_fits_in_memory(count, 4 * size * size, "generate fewer at a time")
+        images = np.empty((count, 1, size, size), dtype=np.float32)
+        for start in range(0, count, CHUNK_SIZE):
+            stop = start + CHUNK_SIZE
+            images[start:stop] = self._run(noise[start:stop], labels[start:stop])
+        return images
+
+    def _run(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """One onnxruntime call, its output held to the contract."""
         feeds = {
             NOISE_INPUT: np.ascontiguousarray(noise, dtype=np.float32),
             LABELS_INPUT: np.ascontiguousarray(labels, dtype=np.int64),
         }
-        return self.session.run([IMAGES_OUTPUT], feeds)[0]
+        try:
+            (images,) = self.session.run([IMAGES_OUTPUT], feeds)
+        except Exception as error:  # onnxruntime's run errors derive from Exception alone
+            raise ModelError(f"{self.model_path}: onnxruntime fails on {len(labels)} images of digits "
+                             f"{_digits(labels)} ({first_line(error)})") from error
+        size = self.info.image_size
+        if images.shape != (len(labels), 1, size, size):
+            count = len(labels)
+            raise ModelError(f"{self.model_path}: gives images of shape {list(images.shape)} for {count} "
+                             f"inputs, not [{count}, 1, {size}, {size}]; {INTERFACE}")
+        if not np.isfinite(images).all():
+            raise ModelError(f"{self.model_path}: its output holds NaN or infinite values (digits "
+                             f"{_digits(labels)}); the model is broken")
+        return images
+
+    def _trial_run(self) -> None:
+        """Draw a few images before trusting the model: a file whose metadata disagrees with its graph,
+        or whose output is not finite, is refused at load instead of failing mid-run."""
+        rng = np.random.default_rng(TRIAL_SEED)
+        last_digit = self.info.num_classes - 1
+        for count in TRIAL_BATCH_SIZES:
+            labels = np.array([last_digit, 0, last_digit // 2][:count], dtype=np.int64)
+            noise = rng.standard_normal((count, self.info.latent_dim), dtype=np.float32)
+            self._run(noise, labels)
 
 
 def _read_info(session, path: Path) -> ModelInfo:
@@ -137,14 +192,37 @@ def _read_info(session, path: Path) -> ModelInfo:
             latent_dim=int(metadata["latent_dim"]),
             num_classes=int(metadata["num_classes"]),
             image_size=int(metadata["image_size"]),
-            output_range=tuple(float(bound) for bound in json.loads(metadata["output_range"])),
+            output_range=_read_range(metadata["output_range"]),
             model_version=metadata["model_version"],
             metadata=dict(metadata),
         )
     except (ValueError, TypeError) as error:
         raise ModelError(f"{path}: unreadable metadata ({error}); {INTERFACE}") from error
+    _check_metadata(info, path)
     _check_interface(session, info, path)
     return info
+
+
+def _check_metadata(info: ModelInfo, path: Path) -> None:
+    limits = {"latent_dim": MAX_LATENT_DIM, "num_classes": None, "image_size": MAX_IMAGE_SIZE}
+    for name, limit in limits.items():
+        value = getattr(info, name)
+        if value < 1 or (limit is not None and value > limit):
+            bound = f"1-{limit:,}" if limit is not None else "at least 1"
+            raise ModelError(f"{path}: metadata {name} is {value}, not in {bound}; {INTERFACE}")
+    low, high = info.output_range
+    if not (math.isfinite(low) and math.isfinite(high)) or low == high:
+        raise ModelError(f"{path}: metadata output_range {info.metadata['output_range']} is not two finite, "
+                         f"distinct numbers; {INTERFACE}")
+
+
+def _read_range(text: str) -> tuple[float, float]:
+    """Two numbers from JSON such as [-1, 1]; ValueError for anything else."""
+    bounds = json.loads(text)
+    if (not isinstance(bounds, list) or len(bounds) != 2
+            or not all(isinstance(bound, (int, float)) and not isinstance(bound, bool) for bound in bounds)):
+        raise ValueError(f"output_range {text} is not a list of two numbers")
+    return float(bounds[0]), float(bounds[1])
 
 
 def _check_interface(session, info: ModelInfo, path: Path) -> None:
@@ -172,6 +250,19 @@ def _shape_matches(actual: list, expected: list) -> bool:
     return all(want is None or isinstance(have, str) or have == want for have, want in pairs)
 
 
+def _check_fits_in_memory(count: int, bytes_per_image: int, advice: str) -> None:
+    """ValueError, before anything is allocated, when count images cannot fit in this machine's RAM."""
+    needed, memory = count * bytes_per_image, _physical_memory()
+    if memory and needed > memory:
+        raise ValueError(f"{count:,} images need {needed / 1e9:.1f} GB, more than this machine's "
+                         f"{memory / 1e9:.1f} GB of memory; {advice}")
+
+
+def _digits(labels: np.ndarray) -> str:
+    shown = sorted({int(label) for label in labels[:1000]})
+    return ", ".join(map(str, shown[:10])) + (", ..." if len(shown) > 10 else "")
+
+
 def _physical_memory() -> int:
     """Bytes of RAM, or 0 where the system does not say."""
     try:
@@ -182,7 +273,3 @@ def _physical_memory() -> int:
 
 def _is_integer(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
