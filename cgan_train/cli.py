@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 DEFAULT_DOWNLOAD_DIR = Path.home() / ".cache" / "cgan" / "mnist"
-INTERRUPTED_EXIT_CODE = 130  # the shell's code for a run stopped by Ctrl-C
+TORCH_SEED = click.IntRange(min=0, max=2**64 - 1)  # what torch.manual_seed takes
+SIGNAL_EXIT_BASE = 128  # the shell's code for a run stopped by signal N is 128 + N: 130 for Ctrl-C
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -40,7 +41,7 @@ def cli() -> None:
               help="Lower the learning rate linearly towards zero over the last N epochs (0 = constant).")
 @click.option("--class-loss-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Weight of an auxiliary digit classifier's loss (AC-GAN; conv design; 0 = none).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=TORCH_SEED, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 @click.option("--resume", is_flag=True,
@@ -54,6 +55,7 @@ def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, desi
     """Train (or resume) a run; every epoch writes a sample grid and a checkpoint."""
     from dataclasses import replace
 
+    from cgan_runtime.streams import note, print_result
     from cgan_train.checkpoint import CheckpointError
     from cgan_train.config import TrainConfig
     from cgan_train.data import DataError, download_mnist, load_mnist
@@ -95,17 +97,17 @@ def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, desi
             raise click.ClickException(
                 f"--resume: this training data (SHA-256 {digits.sha256[:12]}...) is not the data "
                 f"the run started on ({trainer.provenance['data_sha256'][:12]}...)")
-        click.echo(f"training {trainer.config.design} on {len(digits)} images, {torch_device}, "
-                   f"epochs {trainer.epoch + 1}..{trainer.config.epochs} -> {out_dir}", err=True)
+        note(f"training {trainer.config.design} on {len(digits)} images, {torch_device}, "
+             f"epochs {trainer.epoch + 1}..{trainer.config.epochs} -> {out_dir}")
         trainer.fit(digits, out_dir, show_progress=not quiet)
     except TrainingInterrupted as error:
-        click.echo(str(error), err=True)
-        raise click.exceptions.Exit(INTERRUPTED_EXIT_CODE) from error
+        note(str(error))
+        raise click.exceptions.Exit(SIGNAL_EXIT_BASE + error.signal_number) from error
     except (DataError, CheckpointError, TrainingDiverged, ValueError) as error:
         raise click.ClickException(str(error)) from error
     except OSError as error:  # a full disk, a folder that vanished: the previous files are intact
         raise click.ClickException(f"cannot write in {out_dir}: {error.strerror or error}") from error
-    click.echo(out_dir / CHECKPOINT_NAME)
+    print_result(str(out_dir / CHECKPOINT_NAME))
 
 
 @cli.command("judge")
@@ -114,10 +116,11 @@ def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, desi
 @click.option("--out", "out_path", type=click.Path(path_type=Path), default=Path("models/judge.pt"),
               show_default=True, help="Where to write the judge's weights.")
 @click.option("--epochs", type=click.IntRange(min=1), default=6, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=TORCH_SEED, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int, quiet: bool) -> None:
     """Train the judge: the MNIST classifier that `evaluate` scores generators with."""
+    from cgan_runtime.streams import note, print_result
     from cgan_train.data import DataError, download_mnist, load_mnist
     from cgan_train.judge import save_judge, train_judge
 
@@ -128,12 +131,12 @@ def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int,
     except DataError as error:
         raise click.ClickException(str(error)) from error
     judge, accuracy = train_judge(train, test, epochs=epochs, seed=seed, show_progress=not quiet)
-    click.echo(f"judge test accuracy: {accuracy:.2%} on {len(test)} MNIST test images", err=True)
+    note(f"judge test accuracy: {accuracy:.2%} on {len(test)} MNIST test images")
     try:
         save_judge(out_path, judge, accuracy, train, test)
     except OSError as error:
         raise click.ClickException(f"cannot write {out_path}: {error.strerror or error}") from error
-    click.echo(out_path)
+    print_result(str(out_path))
 
 
 @cli.command("evaluate")
@@ -145,7 +148,7 @@ def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int,
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=Path("evaluation.json"),
               show_default=True, help="Where to write the report as JSON.")
 @click.option("--samples-per-digit", type=click.IntRange(min=10), default=1000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Digit d is sampled with seed SEED + d.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True,
               help="Where onnxruntime samples the model.")
@@ -165,6 +168,7 @@ def evaluate_command(model: Path, judge_path: Path, data_dir: Path | None, json_
     from cgan_runtime.files import atomic_path
     from cgan_runtime.generator import ModelError
     from cgan_runtime.providers import DeviceError
+    from cgan_runtime.streams import note, print_result
     from cgan_train.data import DataError, download_mnist
     from cgan_train.evaluate import EvaluationError, compare_to_exact, evaluate, format_report
     from cgan_train.judge import JudgeError
@@ -182,10 +186,8 @@ def evaluate_command(model: Path, judge_path: Path, data_dir: Path | None, json_
             temporary.write_text(json.dumps(report, indent=2) + "\n")
     except OSError as error:
         raise click.ClickException(f"cannot write {json_path}: {error.strerror or error}") from error
-    click.echo(format_report(report))
-    click.echo(f"wrote {json_path}", err=True)
-    if comparison:
-        click.echo(comparison)
+    note(f"wrote {json_path}")
+    print_result(format_report(report) + (f"\n{comparison}" if comparison else ""))
     if not clears:
         raise click.ClickException(
             f"{model} does not clear the bar against {baseline_path}: bundle the exact model instead "
@@ -196,14 +198,23 @@ def _read_report(path: Path) -> dict:
     """A report written by `cgan-train evaluate --json`, or one line saying it is not one."""
     import json
 
+    from cgan_train.config import is_finite_number
+
     try:
         report = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise click.ClickException(f"cannot read the report {path}: {error}") from error
     keys = {"model_version", "samples_per_digit", "sample_seeds", "reference", "generated"}
-    if not isinstance(report, dict) or not keys <= report.keys():
+    try:
+        overall = report["generated"]["overall"]
+        readable = (keys <= report.keys() and isinstance(report["model_version"], str)
+                    and all(is_finite_number(overall[name]) for name in ("accuracy", "fid")))
+    except (KeyError, TypeError):
+        readable = False
+    if not readable:
         raise click.ClickException(f"{path} is not a report of cgan-train evaluate --json")
     return report
+
 
 
 def _refuse_changed_options(ctx: click.Context, config) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 LOSSES = ("bce", "hinge")
+# What a field's annotation admits in a checkpoint's config: (types, how to say it).
+FIELD_KINDS = {"int": (int, "a whole number"), "float": ((int, float), "a finite number"),
+               "str": (str, "a string")}
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,20 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
-        known = {field.name for field in fields(cls)}
-        unknown = set(values) - known
+        """The config a checkpoint recorded; ValueError for unknown fields or values of the wrong type."""
+        types = {field.name: field.type for field in fields(cls)}
+        unknown = set(values) - set(types)
         if unknown:
             raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
+        for name, value in values.items():
+            kinds, description = FIELD_KINDS[types[name]]
+            # bool is an int to Python, and an inf or NaN would pass every range check below.
+            if not isinstance(value, kinds) or isinstance(value, bool) or (
+                    isinstance(value, float) and not is_finite_number(value)):
+                raise ValueError(f"{name} is {value!r}, not {description}")
         return cls(**values)
+
+
+def is_finite_number(value) -> bool:
+    """An int or float (not a bool) that is neither infinite nor NaN: what a recorded figure must be."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

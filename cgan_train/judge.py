@@ -7,8 +7,6 @@ generated and real digits are compared (Frechet distance, precision and recall).
 from __future__ import annotations
 
 import math
-import pickle
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,9 @@ from torch import nn
 from tqdm import tqdm
 
 from cgan_runtime.files import atomic_path
+from cgan_runtime.streams import stderr
 from cgan_train.data import Digits
+from cgan_train.torch_files import UnreadableTorchFile, load_verified
 
 FORMAT = "cgan-judge-v1"
 RECORD_KEYS = ("weights", "test_accuracy", "test_images", "test_data_sha256", "training_data_sha256")
@@ -89,7 +89,7 @@ def train_judge(train: Digits, test: Digits, epochs: int = 6, batch_size: int = 
         judge.train()
         order = torch.randperm(len(train))
         bar = tqdm(range(steps_per_epoch), desc=f"judge epoch {epoch + 1}/{epochs}", unit="step",
-                   disable=not show_progress, mininterval=0.5)
+                   disable=not show_progress, mininterval=0.5, file=stderr())
         for step in bar:
             batch = order[step * batch_size : (step + 1) * batch_size]
             images = _random_shift(normalise(train.images[batch]))
@@ -135,19 +135,28 @@ def load_judge(path: Path) -> tuple[Judge, dict]:
     if not path.is_file():
         raise JudgeError(f"judge not found: {path}; train one with `cgan-train judge`")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, EOFError, OSError) as error:
-        raise JudgeError(f"{path}: not a readable judge file ({type(error).__name__})") from error
+        state = load_verified(path)
+    except UnreadableTorchFile as error:
+        raise JudgeError(f"{path}: not a readable judge file: {error}") from error
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise JudgeError(f"{path}: not a cgan judge (expected format {FORMAT})")
     missing = [key for key in RECORD_KEYS if key not in state]
     if missing:
         raise JudgeError(f"{path}: the judge's record lacks {', '.join(missing)}")
+    accuracy, images = state["test_accuracy"], state["test_images"]
+    if (not isinstance(accuracy, float) or not 0 <= accuracy <= 1 or not isinstance(images, int)
+            or not all(isinstance(state[key], str) for key in ("test_data_sha256", "training_data_sha256"))):
+        raise JudgeError(f"{path}: the judge's record (test accuracy, images, data) is not what "
+                         "`cgan-train judge` writes")
     judge = Judge()
+    weights = state.pop("weights")
     try:
-        judge.load_state_dict(state.pop("weights"))
+        judge.load_state_dict(weights)
     except (RuntimeError, TypeError, AttributeError) as error:
         raise JudgeError(
             f"{path}: its weights do not fit the judge's network ({type(error).__name__})") from error
+    if not all(torch.isfinite(tensor).all() for tensor in judge.state_dict().values()
+               if tensor.is_floating_point()):
+        raise JudgeError(f"{path}: the judge's weights hold NaN or Inf")
     judge.eval()
     return judge, state

@@ -15,7 +15,9 @@ from torch.nn.functional import cross_entropy
 from tqdm import tqdm
 
 from cgan_runtime.images import tile, to_uint8, write_png
-from cgan_train.checkpoint import load_checkpoint, save_checkpoint
+from cgan_runtime.signals import STOP_SIGNALS, stop_like_ctrl_c
+from cgan_runtime.streams import first_line, stderr
+from cgan_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from cgan_train.config import TrainConfig
 from cgan_train.data import Digits
 from cgan_train.models import build_discriminator, build_generator
@@ -30,7 +32,12 @@ class TrainingDiverged(Exception):
 
 
 class TrainingInterrupted(Exception):
-    """Ctrl-C: the run stopped between two steps and saved a checkpoint that resumes exactly."""
+    """Ctrl-C (or SIGTERM, SIGHUP): the run stopped between two steps and saved a checkpoint that
+    resumes exactly."""
+
+    def __init__(self, message: str, signal_number: int):
+        super().__init__(message)
+        self.signal_number = signal_number
 
 
 class Trainer:
@@ -54,24 +61,28 @@ class Trainer:
         self.history: list[dict] = []
         # An epoch stopped part-way by Ctrl-C: its data order, the steps done and the loss totals.
         self.epoch_progress: dict | None = None
-        self._stop_requested = False
+        self._stop_signal: int | None = None  # the stop signal received, if any
 
     @classmethod
     def resume(cls, path: Path, device: torch.device) -> Trainer:
-        state = load_checkpoint(path)
+        state = load_checkpoint(path, for_training=True)
         trainer = cls(state["config"], device, state["provenance"])
-        trainer.generator.load_state_dict(state["generator"])
-        trainer.discriminator.load_state_dict(state["discriminator"])
-        if trainer.generator_ema is not None:
-            trainer.generator_ema.load_state_dict(state["generator_ema"])
-        trainer.opt_generator.load_state_dict(state["opt_generator"])
-        trainer.opt_discriminator.load_state_dict(state["opt_discriminator"])
+        try:
+            trainer.generator.load_state_dict(state["generator"])
+            trainer.discriminator.load_state_dict(state["discriminator"])
+            if trainer.generator_ema is not None:
+                trainer.generator_ema.load_state_dict(state["generator_ema"])
+            trainer.opt_generator.load_state_dict(state["opt_generator"])
+            trainer.opt_discriminator.load_state_dict(state["opt_discriminator"])
+            torch.set_rng_state(state["rng"]["torch"])
+            if device.type == "cuda" and state["rng"]["cuda"]:
+                torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as error:
+            raise CheckpointError(f"{path}: its state does not restore this run's networks and optimisers "
+                                  f"({first_line(error)})") from error
         trainer.epoch = state["epoch"]
         trainer.history = state["history"]
         trainer.epoch_progress = state.get("epoch_progress")
-        torch.set_rng_state(state["rng"]["torch"])
-        if device.type == "cuda" and state["rng"]["cuda"]:
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         return trainer
 
     def state(self) -> dict:
@@ -97,16 +108,16 @@ class Trainer:
         """Train until config.epochs (or stop early after until_epoch; the schedule is unchanged),
         writing a grid and a checkpoint after every epoch.
 
-        Ctrl-C stops between two steps and saves the part-done epoch (raises TrainingInterrupted);
-        a second Ctrl-C stops at once.
+        Ctrl-C, SIGTERM or SIGHUP stops between two steps and saves the part-done epoch (raises
+        TrainingInterrupted); a second one stops at once.
         """
         out_dir.mkdir(parents=True, exist_ok=True)
         images = digits.images.to(self.device)
         labels = digits.labels.to(self.device)
         last_epoch = self.config.epochs if until_epoch is None else min(self.config.epochs, until_epoch)
         checkpoint = out_dir / CHECKPOINT_NAME
-        self._stop_requested = False
-        previous_handler = signal.signal(signal.SIGINT, self._request_stop)
+        self._stop_signal = None
+        previous_handlers = {stop: signal.signal(stop, self._request_stop) for stop in STOP_SIGNALS}
         try:
             while self.epoch < last_epoch:
                 metrics = self._train_epoch(images, labels, show_progress)
@@ -114,7 +125,7 @@ class Trainer:
                     save_checkpoint(checkpoint, self.state())
                     raise TrainingInterrupted(
                         f"interrupted in epoch {self.epoch + 1} after step {self.epoch_progress['step']}; "
-                        f"saved {checkpoint}: continue with --resume")
+                        f"saved {checkpoint}: continue with --resume", self._stop_signal)
                 self.epoch += 1
                 metrics["epoch"] = self.epoch
                 self.history.append(metrics)
@@ -122,15 +133,17 @@ class Trainer:
                     _standing_batch_norm_stats(self.generator_ema, self.config, self.device)
                 write_png(out_dir / f"samples_epoch_{self.epoch:03d}.png", self.sample_grid())
                 save_checkpoint(checkpoint, self.state())
-                if self._stop_requested and self.epoch < last_epoch:
+                if self._stop_signal is not None and self.epoch < last_epoch:
                     raise TrainingInterrupted(
-                        f"interrupted after epoch {self.epoch}; saved {checkpoint}: continue with --resume")
+                        f"interrupted after epoch {self.epoch}; saved {checkpoint}: continue with --resume",
+                        self._stop_signal)
         finally:
-            signal.signal(signal.SIGINT, previous_handler)
+            for stop, handler in previous_handlers.items():
+                signal.signal(stop, handler)
 
     def _request_stop(self, signum, frame) -> None:
-        self._stop_requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: at once
+        self._stop_signal = signum
+        stop_like_ctrl_c()  # a second signal: at once
 
     def _train_epoch(self, images: torch.Tensor, labels: torch.Tensor, show_progress: bool) -> dict | None:
         """The epoch's mean losses and seconds, or None when a stop was requested part-way (epoch_progress
@@ -145,6 +158,10 @@ class Trainer:
             first_step, totals = 0, torch.zeros(4, device=self.device)  # d_loss, g_loss, D(x), D(G(z))
             seconds_before = 0.0
         else:
+            if len(progress["order"]) != len(labels) or progress["step"] >= steps:
+                raise CheckpointError(
+                    f"the checkpoint's part-done epoch ({len(progress['order'])} images, step "
+                    f"{progress['step']}) does not fit this data ({len(labels)} images)")
             order, totals = progress["order"].to(self.device), progress["totals"].to(self.device)
             first_step, seconds_before = progress["step"], progress["seconds"]
         started = time.perf_counter()
@@ -156,6 +173,7 @@ class Trainer:
             unit="step",
             disable=not show_progress,
             mininterval=0.5,
+            file=stderr(),  # a closed or full stderr silences the bar, never the run
         )
         for step in bar:
             self._set_learning_rate(self.epoch * steps + step, steps)
@@ -171,7 +189,7 @@ class Trainer:
                     )
                 bar.set_postfix({"d_loss": f"{d_loss:.3f}", "g_loss": f"{g_loss:.3f}",
                                  "D(x)": f"{d_real:.3f}", "D(G(z))": f"{d_fake:.3f}"})
-            if self._stop_requested and step + 1 < steps:
+            if self._stop_signal is not None and step + 1 < steps:
                 self.epoch_progress = {"order": order.cpu(), "step": step + 1, "totals": totals.cpu(),
                                        "seconds": seconds_before + time.perf_counter() - started}
                 bar.close()

@@ -3,6 +3,7 @@ test_export.py). Each gives a clear answer and loses nothing: the last checkpoin
 and resumes exactly."""
 
 import errno
+import os
 import signal
 import subprocess
 import sys
@@ -51,12 +52,14 @@ def straight_run(tmp_path_factory) -> dict:
     return load_checkpoint(out / "checkpoint.pt")
 
 
-@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=["SIGKILL", "SIGINT", "SIGTERM", "SIGHUP"])
 def test_a_stopped_run_keeps_a_checkpoint_that_resumes_to_the_same_weights(tmp_path, straight_run, stop):
     stopped = _stop_after_first_epoch(tmp_path, stop)
-    assert stopped.returncode == (-signal.SIGKILL if stop == signal.SIGKILL else 130), stopped.stderr
+    # The shell's convention: 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM).
+    assert stopped.returncode == (-signal.SIGKILL if stop == signal.SIGKILL else 128 + stop), stopped.stderr
     assert "Traceback" not in stopped.stderr
-    if stop == signal.SIGINT:
+    if stop != signal.SIGKILL:
         assert "continue with --resume" in stopped.stderr
     kept = load_checkpoint(tmp_path / "checkpoint.pt")  # intact, whatever the moment of the signal
     assert 1 <= kept["epoch"] <= 3
@@ -67,9 +70,10 @@ def test_a_stopped_run_keeps_a_checkpoint_that_resumes_to_the_same_weights(tmp_p
     assert _same_training_state(finished, straight_run)
 
 
-def test_ctrl_c_saves_the_epoch_it_stopped_in(tmp_path):
-    stopped = _stop_after_first_epoch(tmp_path, signal.SIGINT)
-    assert stopped.returncode == 130, stopped.stderr
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
+def test_a_stop_signal_saves_the_epoch_it_stopped_in(tmp_path, stop):
+    stopped = _stop_after_first_epoch(tmp_path, stop)
+    assert stopped.returncode == 128 + stop, stopped.stderr
     kept = load_checkpoint(tmp_path / "checkpoint.pt")
     if "epoch_progress" in kept:  # stopped mid-epoch (the usual case): the steps done are kept
         steps = -(-300 // 4)
@@ -109,3 +113,12 @@ def test_a_loss_that_turns_nan_stops_the_run_with_a_message(tmp_path, monkeypatc
     assert "Traceback" not in result.output
     assert not (tmp_path / "checkpoint.pt").exists()
 
+
+
+def test_a_closed_stderr_never_stops_training(tmp_path):
+    result = subprocess.run([CGAN_TRAIN, "train", "--out", str(tmp_path), *RUN_FLAGS[:-1]],  # with its bar
+                            capture_output=False, stdout=subprocess.PIPE, text=True, timeout=300,
+                            preexec_fn=lambda: os.close(2))
+    assert result.returncode == 0
+    assert result.stdout.strip() == str(tmp_path / "checkpoint.pt")
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 3
