@@ -6,9 +6,14 @@ from pathlib import Path
 
 import click
 
+from cgan_runtime.signals import stop_like_ctrl_c
+from cgan_runtime.streams import note, print_result
 from cgan_train.checkpoint import CheckpointError
+from export.file_set import FileSetError
 from export.ship import ship
 from export.verify import PARITY_TOLERANCE, ExportVerificationError
+
+STOPPED_EXIT_CODE = 130
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,21 +22,34 @@ from export.verify import PARITY_TOLERANCE, ExportVerificationError
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
               show_default=True)
 def main(checkpoint_path: Path, out_dir: Path) -> None:
-    """Export the generator to ONNX, check it, prove parity with torch, then write OUT_DIR."""
+    """Export the generator to ONNX, check it, prove parity with torch, then write OUT_DIR.
+
+    OUT_DIR's files are written as one set: on any failure it keeps its previous files exactly.
+    """
+    stop_like_ctrl_c()  # SIGTERM and SIGHUP too: the set is rolled back, not left half-written
     try:
         shipped = ship(checkpoint_path, out_dir)
     except (CheckpointError, ExportVerificationError) as error:
         raise click.ClickException(f"export failed, nothing written: {error}") from error
-    click.echo("onnx.checker: passed")
-    for batch_size, difference in shipped.parity.items():
-        click.echo(f"parity N={batch_size:<5} max|torch - onnxruntime| = {difference:.2e} "
-                   f"(<= {PARITY_TOLERANCE:g})")
+    except FileSetError as error:
+        raise click.ClickException(f"export failed, {out_dir} unchanged: {error}") from error
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        raise click.ClickException(f"export failed, {out_dir} unchanged: cannot write {where}"
+                                   f"{error.strerror or error}") from error
+    except KeyboardInterrupt:
+        note(f"export stopped, {out_dir} unchanged")
+        raise click.exceptions.Exit(STOPPED_EXIT_CODE) from None
+    lines = ["onnx.checker: passed"]
+    lines += [f"parity N={size:<5} max|torch - onnxruntime| = {difference:.2e} (<= {PARITY_TOLERANCE:g})"
+              for size, difference in shipped.parity.items()]
     agreement = shipped.int8_agreement
-    click.echo(f"int8 form: |int8 - fp32| mean {agreement['mean']:.4f} (worst digit "
-               f"{agreement['worst_digit_mean']:.4f}), max {agreement['max']:.3f} over 1,000 images "
-               "(output range [-1, 1])")
-    click.echo(f"wrote {shipped.onnx_path} ({shipped.model_version}), {shipped.int8_path} (bundled by "
-               "the runtime) and the model card")
+    lines.append(f"int8 form: |int8 - fp32| mean {agreement['mean']:.4f} (worst digit "
+                 f"{agreement['worst_digit_mean']:.4f}), max {agreement['max']:.3f} over 1,000 images "
+                 "(output range [-1, 1])")
+    written = ", ".join(shipped.changed) or "nothing: it already held this export"
+    lines.append(f"{out_dir} ({shipped.model_version}): wrote {written}")
+    print_result("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -53,23 +53,26 @@ class FoldedConvGenerator(nn.Module):
             self._fold(generator.eval())
 
     def _fold(self, generator: ConvGenerator) -> None:
+        """The tables are computed in float64 from the float32 weights, with additions in a fixed
+        order, and rounded to float32 once: IEEE arithmetic gives the same bits on every machine,
+        which a matrix product (its summation order is the BLAS library's and the CPU's) does not."""
         self.channels, self.size = generator.start_channels, generator.start_size
-        weight = generator.project.weight  # [channels * size^2, latent + embed]
+        weight = generator.project.weight.double()  # [channels * size^2, latent + embed]
         latent_dim = weight.shape[1] - generator.label_embedding.embedding_dim
         start_scale, start_shift = _per_digit_affine(generator.norm_start)
-        label_term = (generator.label_embedding.weight @ weight[:, latent_dim:].T).view(
-            -1, self.channels, self.size**2)
-        self.register_buffer("project", _channels_last(weight[:, :latent_dim].T, self.channels))
+        label_term = _product_in_fixed_order(generator.label_embedding.weight.double(),
+                                             weight[:, latent_dim:].T).view(-1, self.channels, self.size**2)
+        self.register_buffer("project", _channels_last(weight[:, :latent_dim].T, self.channels).float())
         # Per-digit tables [digits, ...] are shaped as they broadcast against the activations.
-        self.register_buffer("start_scale", start_scale[:, None, None, :])
+        self.register_buffer("start_scale", start_scale[:, None, None, :].float())
         self.register_buffer("start_shift", _channels_last(  # the label's term, scaled and shifted
             label_term * start_scale[:, :, None] + start_shift[:, :, None], self.channels).view(
-            -1, self.size, self.size, self.channels))
+            -1, self.size, self.size, self.channels).float())
 
         half_scale, half_shift = _per_digit_affine(generator.norm_half)
         self.register_buffer("phases_weight", _phase_weight(generator.up_half.weight))
-        self.register_buffer("phases_scale", half_scale.repeat_interleave(4, dim=1)[:, None, None, :])
-        self.register_buffer("phases_shift", half_shift.repeat_interleave(4, dim=1)[:, None, None, :])
+        self.register_buffer("phases_scale", half_scale.repeat_interleave(4, dim=1)[:, None, None, :].float())
+        self.register_buffer("phases_shift", half_shift.repeat_interleave(4, dim=1)[:, None, None, :].float())
         self.register_buffer("phases_inside",
                              _inside_mask(generator.up_half.out_channels, self.size).permute(1, 2, 0))
         self.register_buffer("blocks_weight", _block_weight(generator.up_full.weight))
@@ -109,11 +112,21 @@ def _channels_last_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
 
 
 def _per_digit_affine(norm: ConditionalBatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scale and shift [num_classes, channels] of batch norm (running statistics) then the label's
-    scale and shift: norm(x) * s + t = x * scale + shift."""
-    inverse_std = torch.rsqrt(norm.norm.running_var + norm.norm.eps)
-    scale = norm.scale.weight * inverse_std
-    return scale, norm.shift.weight - norm.norm.running_mean * scale
+    """Scale and shift [num_classes, channels], in float64, of batch norm (running statistics) then
+    the label's scale and shift: norm(x) * s + t = x * scale + shift. (1 / sqrt, not rsqrt: a vector
+    rsqrt may be an approximation that differs from CPU to CPU.)"""
+    inverse_std = 1.0 / torch.sqrt(norm.norm.running_var.double() + norm.norm.eps)
+    scale = norm.scale.weight.double() * inverse_std
+    return scale, norm.shift.weight.double() - norm.norm.running_mean.double() * scale
+
+
+def _product_in_fixed_order(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """left @ right in float64, each sum taken term by term in one order. The inputs hold float32
+    values, so every product is exact and only the additions round, identically on any machine."""
+    total = torch.zeros(left.shape[0], right.shape[1], dtype=torch.float64)
+    for term in range(left.shape[1]):
+        total += left[:, term, None] * right[None, term, :]
+    return total
 
 
 def _phase_weight(weight: torch.Tensor) -> torch.Tensor:

@@ -1,10 +1,20 @@
 """int8: the exported model with its convolutions and matrix products in 8-bit integers.
 
-Static quantisation by onnxruntime.quantization in QDQ form: weights int8 per output channel,
-activations uint8 with ranges measured on the generator's own inputs (z ~ N(0, 1), every digit
-as often). It is the runtime's bundled model because it is measurably faster (`make bench`) and
-`make evaluate` shows its quality within the bar of the fp32 file (README: "Speed and size",
-"The shipped model").
+Static quantisation by onnxruntime.quantization in QDQ form: weights per output channel in 7 of
+their 8 bits (reduce_range), activations uint8 with ranges measured on the generator's own inputs
+(z ~ N(0, 1), every digit as often).
+
+- 7-bit weights: CPUs without VNNI (AVX2, AVX-512 before Cascade Lake) add uint8 x int8 products
+  in pairs into int16, which can overflow and saturate: with 8-bit weights the same file drew
+  pixels far from fp32 there that VNNI CPUs did not (`make portability` measures it). With 7-bit
+  weights no pair can overflow, and every CPU computes the same integers.
+- Ranges measured in float64 (export/float64_reference.py), not by onnxruntime's calibrator,
+  whose float32 kernels differ from CPU to CPU: the same weights give the same int8 file on
+  every machine.
+
+It is the runtime's bundled model because it is measurably faster (`make bench`) and `make
+evaluate` shows its quality within the bar of the fp32 file (README: "Speed and size", "The
+shipped model").
 """
 
 from __future__ import annotations
@@ -17,9 +27,17 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization import (
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    TensorsData,
+    quantize_static,
+    save_tensors_data,
+)
 
 from cgan_runtime.generator import LABELS_INPUT, NOISE_INPUT
+from export.float64_reference import Float64Reference
 
 QUANTISED_OPERATORS = ("Conv", "MatMul", "Gemm")
 CALIBRATION_BATCHES = 40
@@ -33,12 +51,15 @@ def quantize_int8(model: onnx.ModelProto) -> onnx.ModelProto:
     model_version that adds a digest of the int8 weights to the fp32 one (other calibration,
     other numbers, other version)."""
     metadata = {prop.key: prop.value for prop in model.metadata_props}
+    ranges = activation_ranges(model, calibration_inputs(int(metadata["latent_dim"]),
+                                                         int(metadata["num_classes"])))
     with tempfile.TemporaryDirectory() as folder, _quiet_root_logger():
         source, output = Path(folder) / "fp32.onnx", Path(folder) / "int8.onnx"
+        ranges_file = Path(folder) / "ranges.json"  # read as a calibration cache: no calibration runs
         onnx.save_model(model, source)  # given the ModelProto itself, quantize_static alters it
-        quantize_static(source, output, _CalibrationInputs(int(metadata["latent_dim"]),
-                                                          int(metadata["num_classes"])),
-                        quant_format=QuantFormat.QDQ, per_channel=True,
+        save_tensors_data(TensorsData(CalibrationMethod.MinMax, ranges), ranges_file)
+        quantize_static(source, output, calibration_data_reader=None, calibration_cache_path=ranges_file,
+                        quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         op_types_to_quantize=list(QUANTISED_OPERATORS))
         quantized = onnx.load(output)
@@ -46,6 +67,23 @@ def quantize_int8(model: onnx.ModelProto) -> onnx.ModelProto:
     metadata |= {"model_version": version, PRECISION_KEY: "int8"}
     onnx.helper.set_model_props(quantized, metadata)
     return quantized
+
+
+def activation_ranges(model: onnx.ModelProto, batches: list[dict[str, np.ndarray]]) -> dict[str, tuple]:
+    """(lowest, highest) of every activation a quantised operator reads or writes, over the batches,
+    computed in float64 and rounded to float32 (as onnxruntime's MinMax calibrator reports them)."""
+    constants = {tensor.name for tensor in model.graph.initializer}
+    names = sorted({name for node in model.graph.node if node.op_type in QUANTISED_OPERATORS
+                    for name in (*node.input, *node.output) if name and name not in constants})
+    reference = Float64Reference(model)
+    lowest = dict.fromkeys(names, np.inf)
+    highest = dict.fromkeys(names, -np.inf)
+    for feeds in batches:
+        for name, values in reference.run(feeds, names).items():
+            lowest[name] = min(lowest[name], float(values.min()))
+            highest[name] = max(highest[name], float(values.max()))
+    return {name: (np.array([lowest[name]], np.float32), np.array([highest[name]], np.float32))
+            for name in names}
 
 
 def int8_version_of(version: str) -> str:
@@ -61,19 +99,12 @@ def _weights_digest(model: onnx.ModelProto) -> str:
     return digest.hexdigest()[:8]
 
 
-class _CalibrationInputs(CalibrationDataReader):
+def calibration_inputs(latent_dim: int, num_classes: int) -> list[dict[str, np.ndarray]]:
     """The generator's inputs as sampling draws them, every digit equally, from a fixed seed."""
-
-    def __init__(self, latent_dim: int, num_classes: int):
-        rng = np.random.default_rng(CALIBRATION_SEED)
-        labels = np.arange(CALIBRATION_BATCH_SIZE, dtype=np.int64) % num_classes
-        self._batches = iter([
-            {NOISE_INPUT: rng.standard_normal((CALIBRATION_BATCH_SIZE, latent_dim), dtype=np.float32),
-             LABELS_INPUT: labels}
-            for _ in range(CALIBRATION_BATCHES)])
-
-    def get_next(self) -> dict | None:
-        return next(self._batches, None)
+    rng = np.random.default_rng(CALIBRATION_SEED)
+    labels = np.arange(CALIBRATION_BATCH_SIZE, dtype=np.int64) % num_classes
+    return [{NOISE_INPUT: rng.standard_normal((CALIBRATION_BATCH_SIZE, latent_dim), dtype=np.float32),
+             LABELS_INPUT: labels} for _ in range(CALIBRATION_BATCHES)]
 
 
 @contextmanager

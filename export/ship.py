@@ -1,31 +1,36 @@
-"""The export chain: checkpoint -> ONNX -> checked -> parity-proven -> models/ (nothing written before)."""
+"""The export chain: checkpoint -> ONNX -> checked -> parity-proven -> models/, written as one set.
+
+Nothing the set holds depends on the machine that made it: the same weights give the same files
+byte for byte on any CPU (export/inference_form.py folds in float64, export/quantize.py calibrates
+in float64, the grid is drawn in float64), so re-exporting a shipped model changes no file.
+"""
 
 from __future__ import annotations
 
-import tempfile
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
-import torch
 from torch import nn
 
-from cgan_runtime.files import atomic_path
-from cgan_runtime.generator import DigitGenerator
-from cgan_runtime.images import tile, write_png
+from cgan_runtime.generator import IMAGES_OUTPUT, LABELS_INPUT, NOISE_INPUT
+from cgan_runtime.images import tile, to_uint8
 from cgan_train.checkpoint import (
     CheckpointError,
+    checkpoint_bytes,
     generator_only,
     load_checkpoint,
-    save_checkpoint,
     shipped_generator_weights,
 )
 from cgan_train.models import build_generator
-from export.model_card import write_model_card
-from export.onnx_export import export_generator, onnx_version
+from export.file_set import publish_set
+from export.float64_reference import Float64Reference
+from export.model_card import model_card
+from export.onnx_export import OUTPUT_RANGE, export_generator, onnx_version
 from export.quantize import quantize_int8
-from export.verify import ExportVerificationError, check_int8_agreement, check_model, check_parity
+from export.verify import check_int8_agreement, check_model, check_parity
 
 ONNX_NAME = "cgan_generator.onnx"  # fp32, proven equal to torch
 INT8_NAME = "cgan_generator_int8.onnx"  # its int8 form: the runtime's bundled model
@@ -42,6 +47,7 @@ class Shipped:
     parity: dict[int, float]
     int8_agreement: dict[str, float]
     model_version: str
+    changed: list[str]  # the files of the set that were written; the others already held the same
 
 
 def ship(checkpoint_path: Path, out_dir: Path) -> Shipped:
@@ -52,7 +58,7 @@ def ship(checkpoint_path: Path, out_dir: Path) -> Shipped:
         raise CheckpointError(
             f"{checkpoint_path}: training stopped at epoch {state['epoch']} of {config.epochs}; "
             "finish it with cgan-train train --resume before exporting")
-    generator = _restore_generator(state, checkpoint_path)
+    generator = _restore_generator(state)
     provenance = {**state["provenance"], "epochs_done": state["epoch"]}
     model = export_generator(generator, config, provenance)
     check_model(model)
@@ -61,41 +67,53 @@ def ship(checkpoint_path: Path, out_dir: Path) -> Shipped:
     check_model(int8)
     agreement = check_int8_agreement(model, int8, config.latent_dim, config.num_classes)
 
-    with tempfile.TemporaryDirectory() as folder:  # the grid too is drawn before anything is written
-        onnx.save_model(int8, Path(folder) / INT8_NAME)
-        grid = sample_grid(Path(folder) / INT8_NAME, config.num_classes)
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    onnx_path, int8_path = out_dir / ONNX_NAME, out_dir / INT8_NAME
-    for path, proto in ((onnx_path, model), (int8_path, int8)):
-        with atomic_path(path) as temporary:
-            onnx.save_model(proto, temporary)
-    torch_path = out_dir / TORCH_NAME
-    if Path(checkpoint_path).resolve() != torch_path.resolve():
-        save_checkpoint(torch_path, generator_only(state))
-    write_png(out_dir / GRID_NAME, grid)
-    write_model_card(out_dir / CARD_NAME, state, parity, agreement, (ONNX_NAME, model), (INT8_NAME, int8))
-    return Shipped(onnx_path=onnx_path, int8_path=int8_path, parity=parity, int8_agreement=agreement,
-                   model_version=onnx_version(model))
+    contents = {
+        ONNX_NAME: model.SerializeToString(),  # the bytes onnx.save_model writes
+        INT8_NAME: int8.SerializeToString(),
+        GRID_NAME: _png(sample_grid(model, config.latent_dim, config.num_classes)),
+        CARD_NAME: model_card(state, (ONNX_NAME, model), (INT8_NAME, int8)).encode(),
+    }
+    if Path(checkpoint_path).resolve() != (out_dir / TORCH_NAME).resolve():
+        contents[TORCH_NAME] = checkpoint_bytes(generator_only(state))
+    # Pillow and zlib versions encode the same pixels to other bytes: a grid is as good as its pixels.
+    changed = publish_set(out_dir, contents, equivalent={GRID_NAME: _same_pixels})
+    return Shipped(onnx_path=out_dir / ONNX_NAME, int8_path=out_dir / INT8_NAME, parity=parity,
+                   int8_agreement=agreement, model_version=onnx_version(model), changed=changed)
 
 
-def sample_grid(onnx_path: Path, num_classes: int):
-    """One row per digit, drawn from an exported file through the runtime (seed = digit)."""
-    generator = DigitGenerator(onnx_path, device="cpu")
-    rows = [generator.sample(digit, GRID_COLUMNS, seed=digit) for digit in range(num_classes)]
+def sample_grid(model: onnx.ModelProto, latent_dim: int, num_classes: int) -> np.ndarray:
+    """One row per digit, with the noise the runtime draws for seed = digit, from the fp32 export
+    evaluated in float64: the same pixels on every machine."""
+    reference = Float64Reference(model)
+    rows = []
+    for digit in range(num_classes):
+        noise = np.random.default_rng(digit).standard_normal((GRID_COLUMNS, latent_dim), dtype=np.float32)
+        labels = np.full(GRID_COLUMNS, digit, dtype=np.int64)
+        images = reference.run({NOISE_INPUT: noise, LABELS_INPUT: labels}, [IMAGES_OUTPUT])[IMAGES_OUTPUT]
+        rows.append(to_uint8(images, OUTPUT_RANGE))
     return tile(np.concatenate(rows), nrow=GRID_COLUMNS)
 
 
-
-def _restore_generator(state: dict, checkpoint_path: Path) -> nn.Module:
+def _restore_generator(state: dict) -> nn.Module:
+    """The shipped weights in their network (load_checkpoint has checked that they fit it)."""
     generator = build_generator(state["config"])
-    try:
-        generator.load_state_dict(shipped_generator_weights(state))
-    except RuntimeError as error:
-        raise CheckpointError(
-            f"{checkpoint_path}: weights do not fit the {state['config'].design} design of its config"
-        ) from error
-    for name, tensor in generator.state_dict().items():
-        if not torch.isfinite(tensor).all():
-            raise ExportVerificationError(f"{checkpoint_path}: weight {name} holds NaN or Inf")
+    generator.load_state_dict(shipped_generator_weights(state))
     return generator.eval()
+
+
+def _png(picture: np.ndarray) -> bytes:
+    from PIL import Image
+
+    encoded = io.BytesIO()
+    Image.fromarray(picture).save(encoded, format="PNG")
+    return encoded.getvalue()
+
+
+def _same_pixels(old: bytes, new: bytes) -> bool:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(old)) as before, Image.open(io.BytesIO(new)) as after:
+            return before.mode == after.mode and np.array_equal(np.asarray(before), np.asarray(after))
+    except (OSError, UnidentifiedImageError, ValueError):
+        return False

@@ -1,0 +1,128 @@
+"""The export's output folder changes as one set: whatever stops the publishing (a full disk, a
+failed rename, a signal, something in the way), the previous files are there exactly as they were."""
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+import export.file_set
+from export.file_set import FileSetError, publish_set
+
+pytestmark = pytest.mark.faults
+
+NEW_SET = {"a.onnx": b"new a", "b.onnx": b"new b", "c.md": b"new c"}
+
+
+@pytest.fixture
+def previous_set(tmp_path) -> Path:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in NEW_SET:
+        (folder / name).write_bytes(b"previous " + name.encode())
+    (folder / "unrelated.txt").write_bytes(b"someone else's")
+    return folder
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    """Every entry of the folder, hidden temporary files included."""
+    return {path.name: path.read_bytes() for path in folder.iterdir()}
+
+
+def _fail_on_call(number: int, error: BaseException, real):
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == number:
+            raise error
+        return real(*args, **kwargs)
+
+    return failing
+
+
+def test_a_new_set_replaces_the_previous_one_and_nothing_else(previous_set):
+    assert publish_set(previous_set, NEW_SET) == list(NEW_SET)
+    assert _snapshot(previous_set) == {**NEW_SET, "unrelated.txt": b"someone else's"}
+
+
+def test_a_full_disk_while_writing_leaves_the_previous_set(previous_set, monkeypatch):
+    before = _snapshot(previous_set)
+    monkeypatch.setattr(export.file_set.os, "fsync",
+                        _fail_on_call(3, OSError(errno.ENOSPC, "No space left on device"), os.fsync))
+    with pytest.raises(OSError, match="No space left on device") as raised:
+        publish_set(previous_set, NEW_SET)
+    assert raised.value.filename == str(previous_set / "c.md")  # the file it was for, not a temporary name
+    assert _snapshot(previous_set) == before
+
+
+@pytest.mark.parametrize("stop", [OSError(errno.EIO, "Input/output error"), KeyboardInterrupt()],
+                         ids=["failed rename", "signal"])
+def test_a_stop_after_some_files_were_replaced_puts_them_back(previous_set, monkeypatch, stop):
+    before = _snapshot(previous_set)
+    monkeypatch.setattr(export.file_set.os, "replace", _fail_on_call(3, stop, os.replace))
+    with pytest.raises(type(stop)):
+        publish_set(previous_set, NEW_SET)
+    assert _snapshot(previous_set) == before
+
+
+def test_without_hard_links_the_previous_files_are_kept_as_copies(previous_set, monkeypatch):
+    before = _snapshot(previous_set)
+    no_links = OSError(errno.EPERM, "Operation not permitted")
+    monkeypatch.setattr(export.file_set.os, "link", _fail_on_call(1, no_links, os.link))
+    monkeypatch.setattr(export.file_set.os, "replace",
+                        _fail_on_call(3, OSError(errno.EIO, "Input/output error"), os.replace))
+    with pytest.raises(OSError):
+        publish_set(previous_set, NEW_SET)
+    assert _snapshot(previous_set) == before
+
+
+def test_files_that_already_hold_the_content_are_not_touched(previous_set):
+    publish_set(previous_set, NEW_SET)
+    stamps = {path.name: path.stat().st_mtime_ns for path in previous_set.iterdir()}
+    assert publish_set(previous_set, NEW_SET) == []
+    assert {path.name: path.stat().st_mtime_ns for path in previous_set.iterdir()} == stamps
+
+
+def test_an_equivalent_file_is_kept(previous_set):
+    same_length = {"a.onnx": lambda old, new: len(old) == len(new)}
+    changed = publish_set(previous_set, {"a.onnx": b"previous a.onn_"}, equivalent=same_length)
+    assert changed == [] and (previous_set / "a.onnx").read_bytes() == b"previous a.onnx"
+
+
+@pytest.mark.parametrize("obstacle", ["folder", "link"])
+def test_something_in_the_place_of_a_file_is_refused_before_anything_is_written(previous_set, obstacle):
+    (previous_set / "b.onnx").unlink()
+    if obstacle == "folder":
+        (previous_set / "b.onnx").mkdir()
+    else:
+        (previous_set / "b.onnx").symlink_to(previous_set / "unrelated.txt")
+    before = _snapshot(previous_set) if obstacle == "link" else None
+    with pytest.raises(FileSetError, match="b.onnx is (a folder|not a regular file); move it out of the way"):
+        publish_set(previous_set, NEW_SET)
+    assert (previous_set / "a.onnx").read_bytes() == b"previous a.onnx"
+    if before is not None:
+        assert _snapshot(previous_set) == before
+
+
+def test_a_folder_that_is_not_writable_is_refused_before_anything_is_written(previous_set, monkeypatch):
+    before = _snapshot(previous_set)
+    monkeypatch.setattr(export.file_set.os, "access", lambda path, mode: False)  # tests may run as root
+    with pytest.raises(FileSetError, match=f"folder {previous_set} is not writable"):
+        publish_set(previous_set, NEW_SET)
+    assert _snapshot(previous_set) == before
+
+
+def test_a_file_in_the_place_of_the_folder_is_refused(tmp_path):
+    (tmp_path / "models").write_text("not a folder")
+    with pytest.raises(FileSetError, match="models is a file, not a folder"):
+        publish_set(tmp_path / "models" / "inner", NEW_SET)
+
+
+def test_a_folder_created_for_a_set_that_fails_is_removed_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(export.file_set.os, "fsync",
+                        _fail_on_call(2, OSError(errno.ENOSPC, "No space left on device"), os.fsync))
+    with pytest.raises(OSError):
+        publish_set(tmp_path / "new" / "models", NEW_SET)
+    assert list(tmp_path.iterdir()) == []
