@@ -4,6 +4,8 @@ traceback, and no output file left behind."""
 import errno
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -154,3 +156,19 @@ def test_a_full_disk_while_replacing_an_image_keeps_the_old_one(tmp_path, monkey
     assert f"cannot write {tmp_path / 'x.png'}: No space left on device" in result.output
     assert (tmp_path / "x.png").read_bytes() == b"the previous image"
     assert [path.name for path in tmp_path.iterdir()] == ["x.png"]
+
+
+def test_generate_of_many_inputs_grows_by_its_output_not_by_its_activations():
+    # The model's activations are about 130 KB an image: 2.6 GB for these 20,000 in one call.
+    count = 20_000
+    code = ("import resource, numpy as np; from cgan_runtime import DigitGenerator; "
+            "generator = DigitGenerator(device='cpu'); "
+            f"noise, labels = np.zeros(({count}, 100), np.float32), np.arange({count}) % 10; "
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+            "images = generator.generate(noise, labels); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before, images.nbytes)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    growth_kb, output_bytes = map(int, result.stdout.split())
+    assert output_bytes == count * 28 * 28 * 4
+    assert growth_kb * 1024 < 2 * output_bytes
