@@ -42,6 +42,7 @@ def publish_set(folder: Path, contents: dict[str, bytes],
     _check_targets(folder, contents)
     created = _make_folder(folder)
     staged: dict[str, tuple[Path, int]] = {}
+    folder_lock = _lock_folder(folder)  # a second export into the folder waits: sets never interleave
     try:
         remove_stale_temporaries(folder)
         changed = [name for name, data in contents.items()
@@ -60,7 +61,19 @@ def publish_set(folder: Path, contents: dict[str, bytes],
     finally:
         for _, lock in staged.values():
             os.close(lock)
+        if folder_lock is not None:
+            os.close(folder_lock)
     return changed
+
+
+def _lock_folder(folder: Path) -> int | None:
+    """A descriptor holding the folder's lock (None where folders cannot be opened, as on Windows)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return None
+    lock_file(handle)
+    return handle
 
 
 def _check_targets(folder: Path, contents: dict[str, bytes]) -> None:

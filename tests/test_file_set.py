@@ -126,3 +126,20 @@ def test_a_folder_created_for_a_set_that_fails_is_removed_again(tmp_path, monkey
     with pytest.raises(OSError):
         publish_set(tmp_path / "new" / "models", NEW_SET)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_second_publisher_waits_until_the_first_set_is_in(previous_set):
+    """Two exports into one folder: each set goes in whole, never interleaved with the other."""
+    import threading
+
+    from cgan_runtime.files import lock_file
+
+    holder = os.open(previous_set, os.O_RDONLY)
+    lock_file(holder)  # as a first export holds it while it renames its files in
+    second = threading.Thread(target=publish_set, args=(previous_set, NEW_SET))
+    second.start()
+    second.join(timeout=0.5)
+    assert second.is_alive() and (previous_set / "a.onnx").read_bytes() == b"previous a.onnx"
+    os.close(holder)
+    second.join(timeout=10)
+    assert not second.is_alive() and (previous_set / "a.onnx").read_bytes() == b"new a"
