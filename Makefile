@@ -18,7 +18,7 @@ SEED_FLAGS ?= --design mlp --epochs 50 --batch-size 100 --lr 1e-4 --seed 0
 # weights, else train first.
 CHECKPOINT ?= $(firstword $(wildcard $(RUN_DIR)/checkpoint.pt models/cgan_generator.pt) $(RUN_DIR)/checkpoint.pt)
 
-.PHONY: help install test faults export train train-seed evaluate judge bench wheel lint clean
+.PHONY: help install test faults export train train-seed evaluate judge bench portability wheel lint clean
 
 help:
 	@echo "make install     development environment in $(VENV) (runtime + train + dev extras)"
@@ -30,6 +30,8 @@ help:
 	@echo "make evaluate    both exported models scored by the judge, beside real MNIST -> models/evaluation*.json"
 	@echo "make judge       retrain the judge (the MNIST classifier evaluate uses) -> models/judge.pt"
 	@echo "make bench       the runtime against PyTorch: start-up, speed, memory, size (about 3 minutes)"
+	@echo "make portability the bundled int8 model against fp32 on other CPUs under qemu (x86-64, ARM64), and"
+	@echo "                 the export run as other x86-64 CPUs -> docs/portability.md (about 15 minutes)"
 	@echo "make wheel       dist/cgan_runtime-*.whl, the torch-free runtime with the bundled model"
 
 install:
@@ -76,6 +78,12 @@ judge:
 
 bench: wheel
 	$(PY) benchmarks/bench.py $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+
+# ARM64 runs in a Debian arm64 root under proot and qemu (made once, in .portability/); without
+# debootstrap, proot or qemu-user-static the report says ARM64 was not run.
+portability:
+	-PYTHON=$(PY) benchmarks/arm64_root.sh .portability/arm64-root
+	$(PY) benchmarks/portability.py --arm64-root .portability/arm64-root
 
 wheel:
 	rm -rf build dist

@@ -1,0 +1,275 @@
+"""make portability: the bundled int8 model beside fp32 on the CPU families people run it on.
+
+onnxruntime picks its integer kernels by CPU (VNNI, AVX2, ARM's dot product or matrix multiply...),
+so one int8 file may draw other pixels on another machine. Each family runs the runtime under
+emulation (qemu: real kernels, slow) on the same inputs, and its int8 images are compared with the
+fp32 images drawn on that same CPU, and with this machine's. The x86-64 families also run the
+export of the shipped weights and compare its files byte for byte with models/.
+
+    python benchmarks/portability.py [--arm64-root DIR] [--skip-export] [--report docs/portability.md]
+
+x86-64 needs qemu-user (Debian: qemu-user); ARM64 a Debian arm64 root with Python and the runtime's
+dependencies (benchmarks/arm64_root.sh makes one) and proot with qemu-user-static.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+INT8_MODEL = REPO_ROOT / "models" / "cgan_generator_int8.onnx"
+EXACT_MODEL = REPO_ROOT / "models" / "cgan_generator.onnx"
+PER_DIGIT = 100  # 1,000 images: a minute per family under emulation
+INPUT_SEED = 0
+# A pixel this far from fp32 (a quarter of the [-1, 1] output range, 64 grey levels) is visibly off.
+FAR_OFF = 0.5
+# A family degrades when its worst digit's mean |int8 - fp32| exceeds this machine's by more than
+# this share (or the export's own bar for a broken quantisation).
+MAX_MEAN_INCREASE = 0.10
+ARM64_PYTHON = "/opt/cgan-venv/bin/python"  # in the ARM64 root (benchmarks/arm64_root.sh)
+ARM64_READY = "opt/cgan-venv/ready"  # what benchmarks/arm64_root.sh writes once the root is complete
+EXPORTED_FILES = ("cgan_generator.onnx", "cgan_generator_int8.onnx", "MODEL_CARD.md", "sample_grid.png")
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    machines: str  # what people run it on
+    kind: str  # "native", "x86-64" (qemu-x86_64 -cpu) or "arm64" (proot, QEMU_CPU)
+    cpu: str = ""
+
+
+FAMILIES = (
+    Family("this machine", "", "native"),
+    Family("x86-64 AVX2, no AVX-512", "most laptops and desktops, servers before 2017", "x86-64", "Haswell"),
+    Family("x86-64 AVX-512 without VNNI", "Intel Xeon Skylake-SP (2017-2019)", "x86-64", "Skylake-Server"),
+    Family("ARM64 without dot product", "Raspberry Pi 4 (Cortex-A72)", "arm64", "cortex-a72"),
+    Family("ARM64 with dot product", "Raspberry Pi 5, AWS Graviton2, Jetson Orin", "arm64", "neoverse-n1"),
+    Family("ARM64 with int8 matrix multiply", "AWS Graviton3, Apple M2 and later", "arm64", "max"),
+)
+
+
+@dataclass
+class Outcome:
+    family: Family
+    figures: dict | None = None
+    export_identical: bool | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def comparison_inputs(per_digit: int = PER_DIGIT) -> tuple[np.ndarray, np.ndarray]:
+    """Noise and labels every family samples: per_digit of each digit, from one seed."""
+    rng = np.random.default_rng(INPUT_SEED)
+    labels = np.repeat(np.arange(10), per_digit)
+    return rng.standard_normal((len(labels), 100), dtype=np.float32), labels
+
+
+def draw(out: Path) -> None:
+    """In the family's process: the runtime's int8 and fp32 images of the comparison inputs."""
+    from cgan_runtime import DigitGenerator
+
+    noise, labels = comparison_inputs()
+    images = {name: DigitGenerator(path, device="cpu").generate(noise, labels)
+              for name, path in (("int8", INT8_MODEL), ("fp32", EXACT_MODEL))}
+    np.savez(out, labels=labels, **images)
+
+
+def compare(int8: np.ndarray, fp32: np.ndarray, labels: np.ndarray) -> dict:
+    """How far int8 images are from the fp32 ones of the same inputs: overall, worst digit, extremes."""
+    difference = np.abs(int8.astype(np.float64) - fp32.astype(np.float64)).reshape(len(labels), -1)
+    by_digit = {int(digit): float(difference[labels == digit].mean()) for digit in np.unique(labels)}
+    worst = max(by_digit, key=by_digit.get)
+    return {"mean": float(difference.mean()), "worst_digit": worst, "worst_digit_mean": by_digit[worst],
+            "max": float(difference.max()), "far_pixels": int((difference > FAR_OFF).sum()),
+            "pixels": int(difference.size)}
+
+
+def verdict(figures: dict, reference: dict, tolerance: float) -> list[str]:
+    """What is wrong with a family's int8 images against this machine's (reference): [] when nothing."""
+    problems = []
+    if figures["worst_digit_mean"] > tolerance:
+        problems.append(f"digit {figures['worst_digit']} is {figures['worst_digit_mean']:.4f} from fp32 on "
+                        f"average, over the export's bar of {tolerance:g}")
+    if figures["worst_digit_mean"] > reference["worst_digit_mean"] * (1 + MAX_MEAN_INCREASE):
+        problems.append(f"worst digit {figures['worst_digit_mean']:.4f} from fp32 against "
+                        f"{reference['worst_digit_mean']:.4f} here")
+    if figures["far_pixels"] > 2 * reference["far_pixels"] + 10:
+        problems.append(f"{figures['far_pixels']} pixels more than {FAR_OFF} from fp32 against "
+                        f"{reference['far_pixels']} here")
+    return problems
+
+
+def _command(family: Family, arm64_root: Path | None, work: Path, args: list[str]) -> tuple[list, dict]:
+    """The command that runs python with args as the family's CPU, and its environment."""
+    environment = dict(os.environ)
+    if family.kind == "native":
+        return [sys.executable, *args], environment
+    if family.kind == "x86-64":
+        return ["qemu-x86_64", "-cpu", family.cpu, sys.executable, *args], environment
+    environment["QEMU_CPU"] = family.cpu  # qemu-user reads its CPU model from here
+    # The repository and the work folder appear in the ARM64 root under their own paths.
+    binds = ["-b", f"{REPO_ROOT}:{REPO_ROOT}", "-b", f"{work}:{work}", "-w", str(REPO_ROOT)]
+    return (["proot", "-0", "-q", "qemu-aarch64-static", "-r", str(arm64_root), *binds,
+             ARM64_PYTHON, *args], environment)
+
+
+def run_family(family: Family, arm64_root: Path | None, work: Path, check_export: bool) -> Outcome:
+    outcome = Outcome(family)
+    out = work / f"{family.cpu or 'native'}.npz"
+    command, environment = _command(family, arm64_root, work, [str(Path(__file__).resolve()), "--draw",
+                                                               str(out)])
+    result = subprocess.run(command, env=environment, capture_output=True, text=True)
+    if result.returncode != 0:
+        outcome.problems.append(f"the runtime failed: {_last_line(result.stderr)}")
+        return outcome
+    drawn = np.load(out)
+    outcome.figures = {**compare(drawn["int8"], drawn["fp32"], drawn["labels"]),
+                       "int8": drawn["int8"], "fp32": drawn["fp32"]}
+    if check_export and family.kind == "x86-64":
+        outcome.export_identical = _export_is_identical(family, work)
+    return outcome
+
+
+def _export_is_identical(family: Family, work: Path) -> bool:
+    out_dir = work / f"export-{family.cpu}"
+    command, environment = _command(family, None, work, ["-m", "export", "--checkpoint",
+                                                         str(REPO_ROOT / "models" / "cgan_generator.pt"),
+                                                         "--out-dir", str(out_dir)])
+    result = subprocess.run(command, env=environment, cwd=REPO_ROOT, capture_output=True, text=True)
+    shipped = REPO_ROOT / "models"
+    return result.returncode == 0 and all((out_dir / name).read_bytes() == (shipped / name).read_bytes()
+                                          for name in EXPORTED_FILES)
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if "TCG doesn't support" not in line]
+    return lines[-1] if lines else "no message"
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                flags = Path("/proc/cpuinfo").read_text()
+                vnni = "avx512_vnni" in flags or "avx_vnni" in flags
+                return f"{line.split(':', 1)[1].strip()}, {'with' if vnni else 'without'} VNNI"
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def report(outcomes: list[Outcome], tolerance: float) -> tuple[str, bool]:
+    """The markdown report and whether every family holds."""
+    native = outcomes[0].figures
+    rows, holds = [], True
+    for outcome in outcomes:
+        family, figures = outcome.family, outcome.figures
+        if figures is None:
+            holds = False
+            rows.append(f"| {family.name} | {family.machines} | {family.cpu or '-'} | | | | | | "
+                        f"not run: {'; '.join(outcome.problems)} |")
+            continue
+        problems = outcome.problems + verdict(figures, native, tolerance)
+        if outcome.export_identical is False:
+            problems.append("the export of the same weights gives other bytes")
+        holds = holds and not problems
+        same_int8 = np.abs(figures["int8"] - native["int8"]).max()
+        same_fp32 = np.abs(figures["fp32"] - native["fp32"]).max()
+        export = {None: "-", True: "identical", False: "**differs**"}[outcome.export_identical]
+        rows.append(
+            f"| {family.name} | {family.machines or _cpu_name()} | {family.cpu or 'native'} "
+            f"| {figures['worst_digit_mean']:.4f} ({figures['worst_digit']}) | {figures['max']:.3f} "
+            f"| {figures['far_pixels']} | {'identical' if same_int8 == 0 else f'{same_int8:.3g}'} "
+            f"| {same_fp32:.1e} | {export} | {'; '.join(problems) or 'holds'} |")
+    import onnxruntime
+
+    stamp = (f"{datetime.date.today()}, commit {_commit()}, run on {_cpu_name()}, onnxruntime "
+             f"{onnxruntime.__version__}, qemu {_qemu_version()}")
+    table = "\n".join([
+        "| family | machines | emulated CPU | worst digit's mean abs(int8 - fp32) | max | pixels off by "
+        f"more than {FAR_OFF} | int8 vs this machine (max) | fp32 vs this machine (max) | export | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *rows])
+    text = f"""# The bundled int8 model on other CPUs
+
+Written by `make portability` ({stamp}).
+
+Each family runs the runtime as that CPU under qemu on the same {10 * PER_DIGIT:,} inputs ({PER_DIGIT}
+of every digit), drawing them with the bundled int8 model and with the fp32 export. Outputs are in
+[-1, 1]; {10 * PER_DIGIT * 28 * 28:,} pixels in all. A family holds when its worst digit's mean
+difference from fp32 is within {MAX_MEAN_INCREASE:.0%} of this machine's and within the export's bar
+({tolerance:g}), and it has no more than twice as many pixels far off. *export*: the export of
+`models/cgan_generator.pt` run as that CPU, compared byte for byte with `models/`.
+
+{table}
+"""
+    return text, holds
+
+
+def _commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                            text=True)
+    return result.stdout.strip() or "unknown"
+
+
+def _qemu_version() -> str:
+    if not shutil.which("qemu-x86_64"):
+        return "not installed"
+    result = subprocess.run(["qemu-x86_64", "--version"], capture_output=True, text=True)
+    return result.stdout.split("version", 1)[-1].split()[0] if result.returncode == 0 else "unknown"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--draw", type=Path, help=argparse.SUPPRESS)  # in a family's process
+    parser.add_argument("--arm64-root", type=Path, default=REPO_ROOT / ".portability" / "arm64-root")
+    parser.add_argument("--skip-export", action="store_true", help="do not run the export as other CPUs")
+    parser.add_argument("--report", type=Path, default=REPO_ROOT / "docs" / "portability.md")
+    args = parser.parse_args()
+    if args.draw:
+        draw(args.draw)
+        return 0
+    from cgan_runtime.files import atomic_path
+    from export.verify import INT8_MEAN_TOLERANCE
+
+    missing = [tool for tool in ("qemu-x86_64", "proot", "qemu-aarch64-static") if not shutil.which(tool)]
+    if "qemu-x86_64" in missing:
+        print("portability: qemu-x86_64 not found; install qemu-user (Debian: apt-get install qemu-user)",
+              file=sys.stderr)
+        return 1
+    arm64 = not missing and (args.arm64_root / ARM64_READY).exists()
+    if not arm64:
+        print(f"portability: no ARM64 root at {args.arm64_root} (make one with benchmarks/arm64_root.sh; "
+              "it needs debootstrap, proot and qemu-user-static): ARM64 is not run", file=sys.stderr)
+    def measure(family: Family) -> Outcome:
+        if family.kind == "arm64" and not arm64:
+            return Outcome(family, problems=[f"no ARM64 root at {args.arm64_root}"])
+        return run_family(family, args.arm64_root, Path(folder), not args.skip_export)
+
+    with tempfile.TemporaryDirectory() as folder, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        outcomes = list(pool.map(measure, FAMILIES))
+    text, holds = report(outcomes, INT8_MEAN_TOLERANCE)
+    print(text)
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(args.report) as temporary:
+        temporary.write_text(text)
+    print(f"wrote {args.report}", file=sys.stderr)
+    return 0 if holds else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

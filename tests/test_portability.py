@@ -1,0 +1,74 @@
+"""The comparison `make portability` makes for each CPU family (the emulated runs themselves take
+minutes and live in the make target): what it measures, and when it calls a family degraded."""
+
+import numpy as np
+import pytest
+
+from benchmarks.portability import FAR_OFF, MAX_MEAN_INCREASE, Family, Outcome, compare, report, verdict
+
+TOLERANCE = 0.02
+LABELS = np.repeat(np.arange(10), 4)
+
+
+def _images(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-1, 1, (len(LABELS), 1, 28, 28)).astype(np.float32)
+
+
+def test_compare_measures_each_digit_and_names_the_worst():
+    fp32 = _images()
+    int8 = fp32 + 0.01 * (LABELS[:, None, None, None] == 3) + 0.002
+    figures = compare(int8, fp32, LABELS)
+    assert figures["worst_digit"] == 3
+    assert figures["worst_digit_mean"] == pytest.approx(0.012)
+    assert figures["mean"] == pytest.approx(0.002 + 0.01 / 10)
+    assert figures["far_pixels"] == 0 and figures["pixels"] == len(LABELS) * 28 * 28
+
+
+def test_compare_counts_the_pixels_far_from_fp32():
+    fp32 = _images()
+    int8 = fp32.copy()
+    int8[0, 0, :2, :3] += FAR_OFF + 0.1  # six saturated pixels
+    figures = compare(int8, fp32, LABELS)
+    assert figures["far_pixels"] == 6
+    assert figures["max"] == pytest.approx(FAR_OFF + 0.1, abs=1e-6)
+
+
+def _figures(worst_digit_mean: float, far_pixels: int) -> dict:
+    return {"worst_digit": 8, "worst_digit_mean": worst_digit_mean, "far_pixels": far_pixels}
+
+
+def test_a_family_like_this_machine_holds():
+    assert verdict(_figures(0.0121, 40), _figures(0.0121, 40), TOLERANCE) == []
+
+
+def test_a_family_further_from_fp32_than_this_machine_degrades():
+    worse = 0.0121 * (1 + MAX_MEAN_INCREASE) + 0.0005
+    assert "worst digit 0.0138 from fp32 against 0.0121 here" in verdict(_figures(worse, 40),
+                                                                         _figures(0.0121, 40), TOLERANCE)
+
+
+def test_a_family_with_many_more_far_pixels_degrades():
+    problems = verdict(_figures(0.0121, 215), _figures(0.0121, 30), TOLERANCE)
+    assert problems == [f"215 pixels more than {FAR_OFF} from fp32 against 30 here"]
+
+
+def test_a_family_over_the_exports_bar_degrades_even_if_this_machine_is_too():
+    problems = verdict(_figures(0.03, 0), _figures(0.03, 0), TOLERANCE)
+    assert problems == ["digit 8 is 0.0300 from fp32 on average, over the export's bar of 0.02"]
+
+
+def test_the_report_marks_a_degraded_family_and_fails():
+    fp32, labels = _images(), LABELS
+    native = {**compare(fp32 + 0.01, fp32, labels), "int8": fp32 + 0.01, "fp32": fp32}
+    saturated = fp32 + 0.01
+    saturated[:, 0, 0, :10] += 0.9
+    other = {**compare(saturated, fp32, labels), "int8": saturated, "fp32": fp32}
+    outcomes = [Outcome(Family("this machine", "", "native"), native),
+                Outcome(Family("x86-64 AVX2", "laptops", "x86-64", "Haswell"), other, export_identical=True),
+                Outcome(Family("ARM64", "Pi 4", "arm64", "cortex-a72"), None, problems=["no root"])]
+    text, holds = report(outcomes, TOLERANCE)
+    assert not holds
+    rows = [line for line in text.splitlines() if line.startswith("| ")][1:]
+    assert rows[0].endswith("| identical | 0.0e+00 | - | holds |")
+    assert "| identical |" in rows[1] and "400 pixels more than 0.5 from fp32 against 0 here" in rows[1]
+    assert rows[2].endswith("not run: no root |")
