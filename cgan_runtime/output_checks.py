@@ -46,5 +46,13 @@ def check_output_size(count: int, image_size: int, output_format: str, nrow: int
     needed = NPY_HEADER_BYTES + count * image_size * image_size
     free = shutil.disk_usage(folder).free
     if needed > free:
-        raise OutputError(f"{count:,} images need {needed / 1e9:.1f} GB in {folder}, which has "
-                          f"{free / 1e9:.1f} GB free")
+        raise OutputError(f"{count:,} images need {_amount(needed)} in {folder}, which has "
+                          f"{_amount(free)} free")
+
+
+def _amount(size: int) -> str:
+    """A size in the unit that shows it: 7.8 GB, 705.7 MB, 20 kB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size / 1e3:.0f} kB"

@@ -172,3 +172,15 @@ def test_generate_of_many_inputs_grows_by_its_output_not_by_its_activations():
     growth_kb, output_bytes = map(int, result.stdout.split())
     assert output_bytes == count * 28 * 28 * 4
     assert growth_kb * 1024 < 2 * output_bytes
+
+
+def test_a_small_shortfall_of_space_is_said_in_a_unit_that_shows_it(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from cgan_runtime.output_checks import OutputError, check_output_size
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(3_000_000, 2_824_000, 176_000))
+    with pytest.raises(OutputError, match=r"900 images need 706 kB in .*, which has 176 kB free"):
+        check_output_size(900, 28, "npy", 30, tmp_path)
