@@ -48,7 +48,7 @@ def atomic_path(target: Path, replace: bool = True) -> Iterator[Path]:
         yield temporary
         with open(temporary, "rb+") as written:
             os.fsync(written.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())
+        set_default_permissions(temporary)
         if replace:
             os.replace(temporary, target)
         else:
@@ -134,7 +134,8 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
     return removed
 
 
-def _umask() -> int:
+def set_default_permissions(path: Path) -> None:
+    """The permissions a new file would have (a temporary one is private to its writer)."""
     current = os.umask(0)
     os.umask(current)
-    return current
+    os.chmod(path, 0o666 & ~current)

@@ -6,14 +6,8 @@ from pathlib import Path
 
 import click
 
-from cgan_runtime.signals import stop_like_ctrl_c
+from cgan_runtime.signals import stop_like_ctrl_c, stopped_exit_code
 from cgan_runtime.streams import note, print_result
-from cgan_train.checkpoint import CheckpointError
-from export.file_set import FileSetError
-from export.ship import ship
-from export.verify import PARITY_TOLERANCE, ExportVerificationError
-
-STOPPED_EXIT_CODE = 130
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,20 +20,14 @@ def main(checkpoint_path: Path, out_dir: Path) -> None:
 
     OUT_DIR's files are written as one set: on any failure it keeps its previous files exactly.
     """
-    stop_like_ctrl_c()  # SIGTERM and SIGHUP too: the set is rolled back, not left half-written
+    stop_like_ctrl_c()  # SIGTERM and SIGHUP too (from the start): the set is never left half-written
     try:
-        shipped = ship(checkpoint_path, out_dir)
-    except (CheckpointError, ExportVerificationError) as error:
-        raise click.ClickException(f"export failed, nothing written: {error}") from error
-    except FileSetError as error:
-        raise click.ClickException(f"export failed, {out_dir} unchanged: {error}") from error
-    except OSError as error:
-        where = f"{error.filename}: " if error.filename else ""
-        raise click.ClickException(f"export failed, {out_dir} unchanged: cannot write {where}"
-                                   f"{error.strerror or error}") from error
+        shipped = _ship(checkpoint_path, out_dir)
     except KeyboardInterrupt:
         note(f"export stopped, {out_dir} unchanged")
-        raise click.exceptions.Exit(STOPPED_EXIT_CODE) from None
+        raise click.exceptions.Exit(stopped_exit_code()) from None
+    from export.verify import PARITY_TOLERANCE
+
     lines = ["onnx.checker: passed"]
     lines += [f"parity N={size:<5} max|torch - onnxruntime| = {difference:.2e} (<= {PARITY_TOLERANCE:g})"
               for size, difference in shipped.parity.items()]
@@ -50,6 +38,26 @@ def main(checkpoint_path: Path, out_dir: Path) -> None:
     written = ", ".join(shipped.changed) or "nothing: it already held this export"
     lines.append(f"{out_dir} ({shipped.model_version}): wrote {written}")
     print_result("\n".join(lines))
+
+
+def _ship(checkpoint_path: Path, out_dir: Path):
+    """ship(), its failures as one line each. Its modules are imported here, after the signal
+    handlers are in place: torch and onnx take seconds to import."""
+    from cgan_train.checkpoint import CheckpointError
+    from export.file_set import FileSetError
+    from export.ship import ship
+    from export.verify import ExportVerificationError
+
+    try:
+        return ship(checkpoint_path, out_dir)
+    except (CheckpointError, ExportVerificationError) as error:
+        raise click.ClickException(f"export failed, nothing written: {error}") from error
+    except FileSetError as error:
+        raise click.ClickException(f"export failed, {out_dir} unchanged: {error}") from error
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        raise click.ClickException(f"export failed, {out_dir} unchanged: cannot write {where}"
+                                   f"{error.strerror or error}") from error
 
 
 if __name__ == "__main__":

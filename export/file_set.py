@@ -20,6 +20,7 @@ from cgan_runtime.files import (
     lock_file,
     locked_temporary,
     remove_stale_temporaries,
+    set_default_permissions,
     unused_temporary_name,
 )
 
@@ -115,7 +116,7 @@ def _stage(target: Path, data: bytes) -> tuple[Path, int]:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())
+        set_default_permissions(temporary)
     except BaseException as error:
         os.unlink(temporary)
         os.close(lock)
@@ -172,9 +173,3 @@ def _set_aside(target: Path) -> tuple[Path, int]:
         os.close(handle)
         raise
     return backup, handle
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current

@@ -143,3 +143,59 @@ def test_a_second_publisher_waits_until_the_first_set_is_in(previous_set):
     os.close(holder)
     second.join(timeout=10)
     assert not second.is_alive() and (previous_set / "a.onnx").read_bytes() == b"new a"
+
+
+@pytest.fixture
+def models_before(trained_run, tmp_path) -> Path:
+    """An output folder holding a previous set of the export's files."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in ("cgan_generator.onnx", "cgan_generator_int8.onnx", "MODEL_CARD.md", "sample_grid.png"):
+        (folder / name).write_bytes(b"previous " + name.encode())
+    return folder
+
+
+def test_the_export_reports_a_full_disk_in_one_line_and_keeps_the_previous_set(trained_run, models_before,
+                                                                             monkeypatch):
+    from click.testing import CliRunner
+
+    from export.__main__ import main
+
+    before = _snapshot(models_before)
+    monkeypatch.setattr(export.file_set.os, "fsync",
+                        _fail_on_call(2, OSError(errno.ENOSPC, "No space left on device"), os.fsync))
+    result = CliRunner().invoke(main, ["--checkpoint", str(trained_run / "checkpoint.pt"),
+                                       "--out-dir", str(models_before)])
+    assert result.exit_code == 1
+    target = models_before / "cgan_generator_int8.onnx"
+    assert result.output.strip().splitlines() == [
+        f"Error: export failed, {models_before} unchanged: cannot write {target}: No space left on device"]
+    assert _snapshot(models_before) == before
+
+
+def test_a_signal_stops_the_export_and_keeps_the_previous_set(trained_run, models_before):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    before = _snapshot(models_before)
+    process = subprocess.Popen([sys.executable, "-m", "export", "--checkpoint",
+                                str(trained_run / "checkpoint.pt"), "--out-dir", str(models_before)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not _catches(process.pid, signal.SIGTERM) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)  # while it imports torch or exports: before the set is written
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert stderr == f"export stopped, {models_before} unchanged\n"
+    assert _snapshot(models_before) == before
+
+
+def _catches(pid: int, number: int) -> bool:
+    """Whether process pid has a handler for the signal (Linux: SigCgt in /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (number - 1) & 1)
+    return False
