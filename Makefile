@@ -31,7 +31,7 @@ help:
 	@echo "make judge       retrain the judge (the MNIST classifier evaluate uses) -> models/judge.pt"
 	@echo "make bench       the runtime against PyTorch: start-up, speed, memory, size (about 3 minutes)"
 	@echo "make portability the bundled int8 model against fp32 on other CPUs under qemu (x86-64, ARM64), and"
-	@echo "                 the export run as other x86-64 CPUs -> docs/portability.md (about 15 minutes)"
+	@echo "                 the export run as other x86-64 CPUs -> docs/portability.md (about 11 minutes)"
 	@echo "make wheel       dist/cgan_runtime-*.whl, the torch-free runtime with the bundled model"
 
 install:

@@ -42,6 +42,7 @@ FAR_OFF = 0.5
 MAX_MEAN_INCREASE = 0.10
 ARM64_PYTHON = "/opt/cgan-venv/bin/python"  # in the ARM64 root (benchmarks/arm64_root.sh)
 ARM64_READY = "opt/cgan-venv/ready"  # what benchmarks/arm64_root.sh writes once the root is complete
+GUEST_FOLDERS = ("cgan_runtime", "models", "benchmarks")  # what a family's run reads of the repository
 EXPORTED_FILES = ("cgan_generator.onnx", "cgan_generator_int8.onnx", "MODEL_CARD.md", "sample_grid.png")
 
 
@@ -79,7 +80,14 @@ def comparison_inputs(per_digit: int = PER_DIGIT) -> tuple[np.ndarray, np.ndarra
 
 
 def draw(out: Path) -> None:
-    """In the family's process: the runtime's int8 and fp32 images of the comparison inputs."""
+    """In the family's process: the runtime's int8 and fp32 images of the comparison inputs.
+
+    On one CPU: the images do not depend on the thread count (each output is summed by one
+    thread), and proot, which runs the ARM64 families, now and then lost sight of the guest's
+    files in full runs while onnxruntime's worker threads ran (never when a family ran alone).
+    """
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     from cgan_runtime import DigitGenerator
 
     noise, labels = comparison_inputs()
@@ -121,13 +129,16 @@ def _command(family: Family, arm64_root: Path | None, work: Path, args: list[str
     if family.kind == "x86-64":
         return ["qemu-x86_64", "-cpu", family.cpu, sys.executable, *args], environment
     environment["QEMU_CPU"] = family.cpu  # qemu-user reads its CPU model from here
-    # The repository and the work folder appear in the ARM64 root under their own paths.
-    binds = ["-b", f"{REPO_ROOT}:{REPO_ROOT}", "-b", f"{work}:{work}", "-w", str(REPO_ROOT)]
-    return (["proot", "-0", "-q", "qemu-aarch64-static", "-r", str(arm64_root), *binds,
+    # What the run needs appears in the ARM64 root under its own path. Not the whole repository:
+    # it holds the root itself, and proot then lost the binding mid-run now and then.
+    binds = [argument for folder in (*(REPO_ROOT / name for name in GUEST_FOLDERS), work)
+             for argument in ("-b", f"{folder}:{folder}")]
+    return (["proot", "-0", "-q", "qemu-aarch64-static", "-r", str(arm64_root), *binds, "-w", str(work),
              ARM64_PYTHON, *args], environment)
 
 
-def run_family(family: Family, arm64_root: Path | None, work: Path, check_export: bool) -> Outcome:
+def run_family(family: Family, arm64_root: Path | None, work: Path) -> Outcome:
+    """The family's int8 and fp32 images, compared."""
     outcome = Outcome(family)
     out = work / f"{family.cpu or 'native'}.npz"
     command, environment = _command(family, arm64_root, work, [str(Path(__file__).resolve()), "--draw",
@@ -139,12 +150,11 @@ def run_family(family: Family, arm64_root: Path | None, work: Path, check_export
     drawn = np.load(out)
     outcome.figures = {**compare(drawn["int8"], drawn["fp32"], drawn["labels"]),
                        "int8": drawn["int8"], "fp32": drawn["fp32"]}
-    if check_export and family.kind == "x86-64":
-        outcome.export_identical = _export_is_identical(family, work)
     return outcome
 
 
-def _export_is_identical(family: Family, work: Path) -> bool:
+def export_is_identical(family: Family, work: Path) -> bool:
+    """Whether the export of the shipped weights, run as the family's CPU, gives models/ byte for byte."""
     out_dir = work / f"export-{family.cpu}"
     command, environment = _command(family, None, work, ["-m", "export", "--checkpoint",
                                                          str(REPO_ROOT / "models" / "cgan_generator.pt"),
@@ -258,10 +268,15 @@ def main() -> int:
     def measure(family: Family) -> Outcome:
         if family.kind == "arm64" and not arm64:
             return Outcome(family, problems=[f"no ARM64 root at {args.arm64_root}"])
-        return run_family(family, args.arm64_root, Path(folder), not args.skip_export)
+        return run_family(family, args.arm64_root, Path(folder))
 
+    exported = [family for family in FAMILIES if family.kind == "x86-64" and not args.skip_export]
     with tempfile.TemporaryDirectory() as folder, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         outcomes = list(pool.map(measure, FAMILIES))
+        identical = dict(zip(exported, pool.map(lambda family: export_is_identical(family, Path(folder)),
+                                                exported), strict=True))
+    for outcome in outcomes:
+        outcome.export_identical = identical.get(outcome.family)
     text, holds = report(outcomes, INT8_MEAN_TOLERANCE)
     print(text)
     args.report.parent.mkdir(parents=True, exist_ok=True)
