@@ -16,10 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from cgan_runtime.signals import stop_requested
+
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks, so stale temporary files are not collected
     fcntl = None
+HAS_LOCKS = fcntl is not None
 
 # Temporary files are named .TARGET.cgan-RANDOM.part: hidden, and marked as ours so that the clean-up
 # of stale ones never touches anyone else's files.
@@ -46,9 +49,9 @@ def atomic_path(target: Path, replace: bool = True) -> Iterator[Path]:
     temporary, lock = locked_temporary(target)
     try:
         yield temporary
-        with open(temporary, "rb+") as written:
-            os.fsync(written.fileno())
-        set_default_permissions(temporary)
+        finish_temporary(temporary)
+        if stop_requested():  # a stop whose KeyboardInterrupt was lost on the way: publish nothing
+            raise KeyboardInterrupt
         if replace:
             os.replace(temporary, target)
         else:
@@ -58,15 +61,18 @@ def atomic_path(target: Path, replace: bool = True) -> Iterator[Path]:
             os.unlink(temporary)
         raise
     finally:
-        os.close(lock)
+        release(lock)
 
 
-def locked_temporary(target: Path) -> tuple[Path, int]:
-    """A new, empty temporary file beside target, and the descriptor that holds its lock (close it
-    once the file is published or removed)."""
+def locked_temporary(target: Path) -> tuple[Path, int | None]:
+    """A new, empty temporary file beside target, and the descriptor that holds its lock (release
+    it once the file is published or removed; None where there are no locks)."""
     while True:
-        handle, name = tempfile.mkstemp(prefix=f".{target.name[:NAME_IN_TEMPORARY]}{TEMPORARY_MARK}",
-                                        suffix=TEMPORARY_SUFFIX, dir=target.parent)
+        handle, name = tempfile.mkstemp(prefix=_temporary_start(target), suffix=TEMPORARY_SUFFIX,
+                                        dir=target.parent)
+        if fcntl is None:  # Windows: a file held open there cannot be renamed
+            os.close(handle)
+            return Path(name), None
         lock_file(handle)
         # A clean-up elsewhere may have taken the file for stale between its creation and the lock.
         with suppress(FileNotFoundError):
@@ -75,19 +81,42 @@ def locked_temporary(target: Path) -> tuple[Path, int]:
         os.close(handle)
 
 
+def finish_temporary(temporary: Path) -> None:
+    """Flush a written temporary file to disk and give it the permissions of a new file (it was
+    private to its writer until now)."""
+    with open(temporary, "rb+") as written:
+        os.fsync(written.fileno())
+    set_default_permissions(temporary)
+
+
 def unused_temporary_name(target: Path) -> Path:
     """A name of the temporary kind beside target that nothing has (for a second link to a file)."""
     while True:
-        name = target.with_name(f".{target.name[:NAME_IN_TEMPORARY]}{TEMPORARY_MARK}{secrets.token_hex(4)}"
-                                f"{TEMPORARY_SUFFIX}")
+        name = target.with_name(f"{_temporary_start(target)}{secrets.token_hex(4)}{TEMPORARY_SUFFIX}")
         if not os.path.lexists(name):
             return name
 
 
-def lock_file(handle: int) -> None:
-    """Mark the file open on handle as in use, until handle is closed (or its process dies)."""
-    if fcntl is not None:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+def _temporary_start(target: Path) -> str:
+    return f".{target.name[:NAME_IN_TEMPORARY]}{TEMPORARY_MARK}"
+
+
+def lock_file(handle: int, wait: bool = True) -> bool:
+    """Mark the file open on handle as in use until handle is closed (or its process dies); without
+    wait, False when another holds it. Always True where there are no locks."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def release(handle: int | None) -> None:
+    """Give up a lock from locked_temporary or lock_file."""
+    if handle is not None:
+        os.close(handle)
 
 
 def publish_new(temporary: Path, target: Path) -> None:
@@ -102,7 +131,11 @@ def publish_new(temporary: Path, target: Path) -> None:
         # Claiming the name exclusively, then renaming over the empty claim, is as safe against a
         # second writer; a reader may see the empty file for that moment.
         os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        os.replace(temporary, target)
+        try:
+            os.replace(temporary, target)
+        except BaseException:
+            os.unlink(target)  # the claim, empty: never left under the target's name
+            raise
     else:
         os.unlink(temporary)
 
@@ -125,8 +158,8 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
                 continue
             handle = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises while its writer lives
-                if os.stat(entry.path, follow_symlinks=False).st_ino == os.fstat(handle).st_ino:
+                if lock_file(handle, wait=False) and (  # False while its writer lives
+                        os.stat(entry.path, follow_symlinks=False).st_ino == os.fstat(handle).st_ino):
                     os.unlink(entry.path)
                     removed.append(Path(entry.path))
             finally:

@@ -2,9 +2,10 @@
 
 Every new file is written and flushed beside its target first (a full disk or a read-only folder
 fails here, before any target changes). Then each changed file replaces its target, the previous
-one kept under a hard link until the whole set is in; if a replacement fails, or a signal stops
-it, the files already replaced are put back. A file whose content is unchanged is left alone, so
-publishing the same set twice changes nothing at all.
+one kept under a second name until the whole set is in; if a replacement fails, or a stop signal
+arrives meanwhile, the previous files are put back. Stop signals wait while files are renamed, so
+a signal never leaves the renaming half done. A file whose content is unchanged is left alone, so
+publishing the same set twice changes nothing at all. Publishers of one folder take turns.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from contextlib import suppress
 from pathlib import Path
 
 from cgan_runtime.files import (
+    HAS_LOCKS,
     NO_HARD_LINKS,
+    finish_temporary,
     lock_file,
     locked_temporary,
+    release,
     remove_stale_temporaries,
-    set_default_permissions,
     unused_temporary_name,
 )
+from cgan_runtime.signals import stop_signals_held
+from cgan_runtime.streams import note
 
 Equivalent = Callable[[bytes, bytes], bool]
 
@@ -42,9 +47,10 @@ def publish_set(folder: Path, contents: dict[str, bytes],
     equivalent = equivalent or {}
     _check_targets(folder, contents)
     created = _make_folder(folder)
-    staged: dict[str, tuple[Path, int]] = {}
-    folder_lock = _lock_folder(folder)  # a second export into the folder waits: sets never interleave
+    staged: dict[str, tuple[Path, int | None]] = {}
+    folder_lock = None
     try:
+        folder_lock = _lock_folder(folder)
         remove_stale_temporaries(folder)
         changed = [name for name, data in contents.items()
                    if not _holds(folder / name, data, equivalent.get(name))]
@@ -61,19 +67,21 @@ def publish_set(folder: Path, contents: dict[str, bytes],
         raise
     finally:
         for _, lock in staged.values():
-            os.close(lock)
-        if folder_lock is not None:
-            os.close(folder_lock)
+            release(lock)
+        release(folder_lock)
     return changed
 
 
 def _lock_folder(folder: Path) -> int | None:
-    """A descriptor holding the folder's lock (None where folders cannot be opened, as on Windows)."""
+    """A descriptor holding the folder's lock, waited for, and said so, while another publisher has
+    it (None where folders cannot be opened, as on Windows)."""
     try:
         handle = os.open(folder, os.O_RDONLY)
     except OSError:
         return None
-    lock_file(handle)
+    if not lock_file(handle, wait=False):
+        note(f"waiting for another export into {folder} to finish")
+        lock_file(handle)
     return handle
 
 
@@ -83,7 +91,7 @@ def _check_targets(folder: Path, contents: dict[str, bytes]) -> None:
         if existing.exists():
             if not existing.is_dir():
                 raise FileSetError(f"{existing} is a file, not a folder")
-            if not os.access(existing, os.W_OK | os.X_OK) and existing == folder:
+            if existing == folder and not os.access(folder, os.W_OK | os.X_OK):
                 raise FileSetError(f"folder {folder} is not writable")
             break
     for name in contents:
@@ -108,18 +116,15 @@ def _holds(target: Path, data: bytes, equivalent: Equivalent | None) -> bool:
     return existing == data or (equivalent is not None and equivalent(existing, data))
 
 
-def _stage(target: Path, data: bytes) -> tuple[Path, int]:
+def _stage(target: Path, data: bytes) -> tuple[Path, int | None]:
     """data in a locked temporary file beside target, flushed to disk."""
     temporary, lock = locked_temporary(target)
     try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        set_default_permissions(temporary)
+        temporary.write_bytes(data)
+        finish_temporary(temporary)
     except BaseException as error:
         os.unlink(temporary)
-        os.close(lock)
+        release(lock)
         if isinstance(error, OSError):  # named after the file it was for, not its temporary name
             raise OSError(error.errno, error.strerror, str(target)) from error
         raise
@@ -127,49 +132,56 @@ def _stage(target: Path, data: bytes) -> tuple[Path, int]:
 
 
 def _replace_all(folder: Path, staged: dict[str, Path]) -> None:
-    """Rename every staged file over its target; on any failure put the previous files back."""
-    previous: dict[str, tuple[Path, int]] = {}
-    replaced: list[str] = []
-    try:
-        for name in staged:
-            if (folder / name).exists():
-                previous[name] = _set_aside(folder / name)
-        for name, temporary in staged.items():
-            os.replace(temporary, folder / name)
-            replaced.append(name)
-    except BaseException:
-        for name in replaced:
-            with suppress(OSError):
-                if name in previous:
-                    os.replace(previous[name][0], folder / name)
-                else:
-                    os.unlink(folder / name)
-        raise
-    finally:
-        for backup, lock in previous.values():
-            with suppress(FileNotFoundError):
-                os.unlink(backup)
-            os.close(lock)
+    """Rename every staged file over its target; on any failure, or a stop signal received
+    meanwhile, put the previous files back (the signal then takes effect, once all is tidy)."""
+    with stop_signals_held() as stop_pending:
+        previous: dict[str, tuple[Path, int | None]] = {}
+        try:
+            for name in staged:
+                if (folder / name).exists():
+                    previous[name] = _set_aside(folder / name)
+            try:
+                for name, temporary in staged.items():
+                    os.replace(temporary, folder / name)
+                if stop_pending():
+                    raise KeyboardInterrupt
+            except BaseException:
+                for name, temporary in staged.items():
+                    if temporary.exists():  # not renamed: its target still holds the previous file
+                        continue
+                    with suppress(OSError):
+                        if name in previous:
+                            os.replace(previous[name][0], folder / name)
+                        else:
+                            os.unlink(folder / name)
+                raise
+        finally:
+            for backup, lock in previous.values():
+                with suppress(FileNotFoundError):
+                    os.unlink(backup)
+                release(lock)
 
 
-def _set_aside(target: Path) -> tuple[Path, int]:
-    """A second name for target's file, the way back if the set fails, and the descriptor whose lock
-    keeps a stale clean-up from taking it (it is a temporary file by its name)."""
-    handle = os.open(target, os.O_RDONLY)
-    try:
+def _set_aside(target: Path) -> tuple[Path, int | None]:
+    """A second name for target's file, the way back if the set fails, and the lock that keeps a
+    stale clean-up from taking it (it is a temporary file by its name)."""
+    handle = None
+    if HAS_LOCKS:  # the lock is on the file itself, whatever its name
+        handle = os.open(target, os.O_RDONLY)
         lock_file(handle)
+    try:
         backup = unused_temporary_name(target)
         os.link(target, backup)
         return backup, handle
     except OSError as error:
-        os.close(handle)
+        release(handle)
         if error.errno not in NO_HARD_LINKS:
             raise
     backup, handle = locked_temporary(target)  # no hard links here: keep a copy instead
     try:
-        shutil.copyfile(target, backup)
+        shutil.copy2(target, backup)  # with its permissions and times
     except BaseException:
         os.unlink(backup)
-        os.close(handle)
+        release(handle)
         raise
     return backup, handle

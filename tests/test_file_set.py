@@ -3,6 +3,8 @@ failed rename, a signal, something in the way), the previous files are there exa
 
 import errno
 import os
+import signal
+import stat
 from pathlib import Path
 
 import pytest
@@ -25,26 +27,33 @@ def previous_set(tmp_path) -> Path:
     return folder
 
 
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    """Every entry of the folder, hidden temporary files included."""
+def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every entry of the folder, hidden temporary files included: its bytes and permissions."""
+    return {path.name: (path.read_bytes(), stat.S_IMODE(path.stat().st_mode)) for path in folder.iterdir()}
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in folder.iterdir()}
 
 
-def _fail_on_call(number: int, error: BaseException, real):
+def _fail_on_call(number: int, error: BaseException, real, after: bool = False):
+    """real, except that its call `number` raises error: instead of doing its work, or after it."""
     calls = []
 
     def failing(*args, **kwargs):
         calls.append(args)
-        if len(calls) == number:
-            raise error
-        return real(*args, **kwargs)
+        if len(calls) != number:
+            return real(*args, **kwargs)
+        if after:
+            real(*args, **kwargs)
+        raise error
 
     return failing
 
 
 def test_a_new_set_replaces_the_previous_one_and_nothing_else(previous_set):
     assert publish_set(previous_set, NEW_SET) == list(NEW_SET)
-    assert _snapshot(previous_set) == {**NEW_SET, "unrelated.txt": b"someone else's"}
+    assert _contents(previous_set) == {**NEW_SET, "unrelated.txt": b"someone else's"}
 
 
 def test_a_full_disk_while_writing_leaves_the_previous_set(previous_set, monkeypatch):
@@ -57,20 +66,49 @@ def test_a_full_disk_while_writing_leaves_the_previous_set(previous_set, monkeyp
     assert _snapshot(previous_set) == before
 
 
-@pytest.mark.parametrize("stop", [OSError(errno.EIO, "Input/output error"), KeyboardInterrupt()],
-                         ids=["failed rename", "signal"])
-def test_a_stop_after_some_files_were_replaced_puts_them_back(previous_set, monkeypatch, stop):
+@pytest.mark.parametrize("stop, after", [(OSError(errno.EIO, "Input/output error"), False),
+                                         (KeyboardInterrupt(), False), (KeyboardInterrupt(), True)],
+                         ids=["failed rename", "interrupt before a rename", "interrupt after a rename"])
+def test_a_stop_after_some_files_were_replaced_puts_them_back(previous_set, monkeypatch, stop, after):
     before = _snapshot(previous_set)
-    monkeypatch.setattr(export.file_set.os, "replace", _fail_on_call(3, stop, os.replace))
+    monkeypatch.setattr(export.file_set.os, "replace", _fail_on_call(2, stop, os.replace, after=after))
     with pytest.raises(type(stop)):
         publish_set(previous_set, NEW_SET)
     assert _snapshot(previous_set) == before
 
 
+def test_a_stop_signal_while_files_are_renamed_waits_then_puts_the_previous_set_back(previous_set,
+                                                                                    monkeypatch):
+    """A real SIGTERM sent between two renames: held until the renaming is done, then the set is
+    rolled back before the signal takes effect."""
+    before = _snapshot(previous_set)
+    real_replace, sent = os.replace, []
+
+    def rename_then_signal(*args, **kwargs):
+        real_replace(*args, **kwargs)
+        if not sent:
+            sent.append(os.kill(os.getpid(), signal.SIGTERM))
+
+    def stop(number, frame):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export.file_set.os, "replace", rename_then_signal)
+    previous_handler = signal.signal(signal.SIGTERM, stop)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            publish_set(previous_set, NEW_SET)
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+    monkeypatch.undo()
+    assert _snapshot(previous_set) == before
+
+
 def test_without_hard_links_the_previous_files_are_kept_as_copies(previous_set, monkeypatch):
     before = _snapshot(previous_set)
-    no_links = OSError(errno.EPERM, "Operation not permitted")
-    monkeypatch.setattr(export.file_set.os, "link", _fail_on_call(1, no_links, os.link))
+    def no_links(*args, **kwargs):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(export.file_set.os, "link", no_links)
     monkeypatch.setattr(export.file_set.os, "replace",
                         _fail_on_call(3, OSError(errno.EIO, "Input/output error"), os.replace))
     with pytest.raises(OSError):
@@ -174,7 +212,6 @@ def test_the_export_reports_a_full_disk_in_one_line_and_keeps_the_previous_set(t
 
 
 def test_a_signal_stops_the_export_and_keeps_the_previous_set(trained_run, models_before):
-    import signal
     import subprocess
     import sys
     import time
@@ -188,7 +225,7 @@ def test_a_signal_stops_the_export_and_keeps_the_previous_set(trained_run, model
         time.sleep(0.01)
     process.send_signal(signal.SIGTERM)  # while it imports torch or exports: before the set is written
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 128 + signal.SIGTERM
+    assert process.returncode == 128 + signal.SIGTERM, stderr
     assert stderr == f"export stopped, {models_before} unchanged\n"
     assert _snapshot(models_before) == before
 
