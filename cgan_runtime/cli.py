@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import click
@@ -41,22 +40,32 @@ Examples:
               help="An ONNX model with the cgan interface. Default: the bundled model.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
               help="auto: CUDA when onnxruntime's CUDA provider loads, else CPU.")
-def main(digit: int, count: int, seed: int | None, out_name: str | None, force: bool,
-         nrow: int | None, output_format: str | None, model_path: Path | None, device: str) -> None:
+def main(**options) -> None:
     """Draw COUNT handwritten images of DIGIT and write them as a PNG grid or an npy array.
 
     Prints the path of the file written.
     """
+    from cgan_runtime.signals import stop_like_ctrl_c, stopped_exit_code
+    from cgan_runtime.streams import note
+
+    stop_like_ctrl_c()  # SIGTERM and SIGHUP too: the writers remove their temporary file
+    try:
+        _draw(**options)
+    except KeyboardInterrupt:
+        note("Aborted!")
+        raise click.exceptions.Exit(stopped_exit_code()) from None
+
+
+def _draw(digit: int, count: int, seed: int | None, out_name: str | None, force: bool,
+          nrow: int | None, output_format: str | None, model_path: Path | None, device: str) -> None:
     import numpy as np
 
     from cgan_runtime.generator import CHUNK_SIZE, DigitGenerator, ModelError
     from cgan_runtime.images import default_nrow, tile, write_npy, write_png
     from cgan_runtime.output_checks import OutputError, check_output_path, check_output_size
     from cgan_runtime.providers import DeviceError
-    from cgan_runtime.signals import stop_like_ctrl_c
-    from cgan_runtime.streams import print_result
+    from cgan_runtime.streams import print_or_exit
 
-    stop_like_ctrl_c()  # SIGTERM and SIGHUP too: the writers remove their temporary file
     if out_name is not None and out_name.endswith(("/", os.sep)):  # Path() would drop the slash
         raise click.BadParameter(f"{out_name} names a folder; give a file name", param_hint="--out")
     out_path = Path(out_name) if out_name is not None else None
@@ -97,10 +106,7 @@ def main(digit: int, count: int, seed: int | None, out_name: str | None, force: 
                                    "(add --force to replace it)") from error
     except OSError as error:
         raise click.ClickException(f"cannot write {out_path}: {error.strerror or error}") from error
-    failure = print_result(str(out_path))
-    if failure:
-        click.echo(f"Error: wrote {out_path}, but cannot print its path: {failure}", err=True)
-        sys.exit(1)
+    print_or_exit(str(out_path), f"wrote {out_path}", "its path")
 
 
 def _with_progress(chunks, count: int):
@@ -110,7 +116,7 @@ def _with_progress(chunks, count: int):
     from cgan_runtime.streams import stderr
 
     with tqdm(total=count, unit="img", delay=PROGRESS_DELAY_SECONDS, mininterval=1.0, leave=False,
-              file=stderr()) as bar:
+              file=stderr(), dynamic_ncols=True) as bar:
         for chunk in chunks:
             yield chunk
             bar.update(len(chunk))

@@ -35,6 +35,12 @@ class BestEffortStream:
             except (OSError, ValueError):
                 self._stream = None
 
+    def fileno(self) -> int:
+        """The stream's descriptor, which tqdm asks the terminal's width of (OSError when gone)."""
+        if self._stream is None:
+            raise OSError("the stream is closed")
+        return self._stream.fileno()
+
 
 def stderr() -> BestEffortStream:
     return BestEffortStream(sys.stderr)
@@ -63,6 +69,15 @@ def print_result(text: str) -> str | None:
         _silence(stream)
         return getattr(error, "strerror", None) or str(error)
     return None
+
+
+def print_or_exit(text: str, done: str, what: str) -> None:
+    """Print the result of work that is done; when it cannot be printed, say so (the work stays
+    done) and exit 1, as a tool whose output was lost does."""
+    failure = print_result(text)
+    if failure:
+        note(f"Error: {done}, but cannot print {what}: {failure}")
+        sys.exit(1)
 
 
 def first_line(error: BaseException) -> str:

@@ -55,7 +55,7 @@ def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, desi
     """Train (or resume) a run; every epoch writes a sample grid and a checkpoint."""
     from dataclasses import replace
 
-    from cgan_runtime.streams import note, print_result
+    from cgan_runtime.streams import note, print_or_exit
     from cgan_train.checkpoint import CheckpointError
     from cgan_train.config import TrainConfig
     from cgan_train.data import DataError, download_mnist, load_mnist
@@ -107,7 +107,7 @@ def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, desi
         raise click.ClickException(str(error)) from error
     except OSError as error:  # a full disk, a folder that vanished: the previous files are intact
         raise click.ClickException(f"cannot write in {out_dir}: {error.strerror or error}") from error
-    print_result(str(out_dir / CHECKPOINT_NAME))
+    print_or_exit(str(checkpoint), f"saved {checkpoint}", "its path")
 
 
 @cli.command("judge")
@@ -120,7 +120,7 @@ def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, desi
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int, quiet: bool) -> None:
     """Train the judge: the MNIST classifier that `evaluate` scores generators with."""
-    from cgan_runtime.streams import note, print_result
+    from cgan_runtime.streams import note, print_or_exit
     from cgan_train.data import DataError, download_mnist, load_mnist
     from cgan_train.judge import save_judge, train_judge
 
@@ -136,7 +136,7 @@ def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int,
         save_judge(out_path, judge, accuracy, train, test)
     except OSError as error:
         raise click.ClickException(f"cannot write {out_path}: {error.strerror or error}") from error
-    print_result(str(out_path))
+    print_or_exit(str(out_path), f"saved {out_path}", "its path")
 
 
 @cli.command("evaluate")
@@ -168,7 +168,7 @@ def evaluate_command(model: Path, judge_path: Path, data_dir: Path | None, json_
     from cgan_runtime.files import atomic_path
     from cgan_runtime.generator import ModelError
     from cgan_runtime.providers import DeviceError
-    from cgan_runtime.streams import note, print_result
+    from cgan_runtime.streams import note, print_or_exit
     from cgan_train.data import DataError, download_mnist
     from cgan_train.evaluate import EvaluationError, compare_to_exact, evaluate, format_report
     from cgan_train.judge import JudgeError
@@ -187,7 +187,8 @@ def evaluate_command(model: Path, judge_path: Path, data_dir: Path | None, json_
     except OSError as error:
         raise click.ClickException(f"cannot write {json_path}: {error.strerror or error}") from error
     note(f"wrote {json_path}")
-    print_result(format_report(report) + (f"\n{comparison}" if comparison else ""))
+    print_or_exit(format_report(report) + (f"\n{comparison}" if comparison else ""), f"wrote {json_path}",
+                  "the report")
     if not clears:
         raise click.ClickException(
             f"{model} does not clear the bar against {baseline_path}: bundle the exact model instead "
@@ -214,7 +215,6 @@ def _read_report(path: Path) -> dict:
     if not readable:
         raise click.ClickException(f"{path} is not a report of cgan-train evaluate --json")
     return report
-
 
 
 def _refuse_changed_options(ctx: click.Context, config) -> None:

@@ -89,7 +89,8 @@ def train_judge(train: Digits, test: Digits, epochs: int = 6, batch_size: int = 
         judge.train()
         order = torch.randperm(len(train))
         bar = tqdm(range(steps_per_epoch), desc=f"judge epoch {epoch + 1}/{epochs}", unit="step",
-                   disable=not show_progress, mininterval=0.5, file=stderr())
+                   disable=not show_progress, mininterval=0.5, file=stderr(),
+                   dynamic_ncols=True)
         for step in bar:
             batch = order[step * batch_size : (step + 1) * batch_size]
             images = _random_shift(normalise(train.images[batch]))

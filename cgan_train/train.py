@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from torch.nn.functional import cross_entropy
 from tqdm import tqdm
 
 from cgan_runtime.images import tile, to_uint8, write_png
-from cgan_runtime.signals import STOP_SIGNALS, stop_like_ctrl_c
+from cgan_runtime.signals import handle_stop_signals, restore_handlers, stop_like_ctrl_c
 from cgan_runtime.streams import first_line, stderr
 from cgan_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from cgan_train.config import TrainConfig
@@ -117,7 +116,7 @@ class Trainer:
         last_epoch = self.config.epochs if until_epoch is None else min(self.config.epochs, until_epoch)
         checkpoint = out_dir / CHECKPOINT_NAME
         self._stop_signal = None
-        previous_handlers = {stop: signal.signal(stop, self._request_stop) for stop in STOP_SIGNALS}
+        previous_handlers = handle_stop_signals(self._request_stop)
         try:
             while self.epoch < last_epoch:
                 metrics = self._train_epoch(images, labels, show_progress)
@@ -138,8 +137,7 @@ class Trainer:
                         f"interrupted after epoch {self.epoch}; saved {checkpoint}: continue with --resume",
                         self._stop_signal)
         finally:
-            for stop, handler in previous_handlers.items():
-                signal.signal(stop, handler)
+            restore_handlers(previous_handlers)
 
     def _request_stop(self, signum, frame) -> None:
         self._stop_signal = signum
@@ -174,6 +172,7 @@ class Trainer:
             disable=not show_progress,
             mininterval=0.5,
             file=stderr(),  # a closed or full stderr silences the bar, never the run
+            dynamic_ncols=True,
         )
         for step in bar:
             self._set_learning_rate(self.epoch * steps + step, steps)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from cgan_runtime.signals import stop_like_ctrl_c, stopped_exit_code
-from cgan_runtime.streams import note, print_result
+from cgan_runtime.streams import note, print_or_exit
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,7 +37,7 @@ def main(checkpoint_path: Path, out_dir: Path) -> None:
                  "(output range [-1, 1])")
     written = ", ".join(shipped.changed) or "nothing: it already held this export"
     lines.append(f"{out_dir} ({shipped.model_version}): wrote {written}")
-    print_result("\n".join(lines))
+    print_or_exit("\n".join(lines), f"exported into {out_dir}", "the summary")
 
 
 def _ship(checkpoint_path: Path, out_dir: Path):

@@ -5,6 +5,7 @@ import fcntl
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def test_a_stop_signal_mid_write_leaves_no_file(tmp_path, stop):
     _started_writing(process, tmp_path)
     process.send_signal(stop)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 1 and "Aborted!" in stderr
+    assert process.returncode == 128 + stop and "Aborted!" in stderr  # the shell's code for the signal
     assert "Traceback" not in stderr
     assert list(tmp_path.iterdir()) == []
 
@@ -102,7 +103,7 @@ def test_a_temporary_file_whose_writer_still_runs_is_never_removed(tmp_path):
 def test_a_temporary_file_locked_by_another_process_is_never_removed(tmp_path):
     held = tmp_path / ".x.npy.cgan-live.part"
     held.write_bytes(b"in progress")
-    holder = subprocess.Popen(["python3", "-c", f"import fcntl, sys, time; f = open({str(held)!r}); "
+    holder = subprocess.Popen([sys.executable, "-c", f"import fcntl, sys, time; f = open({str(held)!r}); "
                                "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
     try:
@@ -178,3 +179,53 @@ def test_the_lock_of_a_temporary_file_is_an_advisory_flock(tmp_path):
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.close(handle)
         temporary.write_bytes(b"x")
+
+
+def _ignore_sighup() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def test_a_run_under_nohup_goes_on_when_the_terminal_closes(tmp_path):
+    process = subprocess.Popen([CGAN_RUN, *LONG_RUN], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, preexec_fn=_ignore_sighup)
+    _started_writing(process, tmp_path)
+    process.send_signal(signal.SIGHUP)
+    time.sleep(1)
+    assert process.poll() is None, "SIGHUP stopped a run that ignores it"
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM
+
+
+def test_without_hard_links_a_failed_publish_leaves_no_empty_claim(tmp_path, monkeypatch):
+    import errno
+
+    import cgan_runtime.files
+
+    def no_links(*args, **kwargs):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    def failing_rename(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(cgan_runtime.files.os, "link", no_links)
+    monkeypatch.setattr(cgan_runtime.files.os, "replace", failing_rename)
+    with pytest.raises(OSError, match="Input/output error"), \
+            atomic_path(tmp_path / "x.png", replace=False) as path:
+        path.write_bytes(b"picture")
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stop_signals_that_are_ignored_stay_ignored():
+    """What nohup (and cgan-train's own handler) rely on: SIGHUP set to be ignored is left so."""
+    from cgan_runtime.signals import handle_stop_signals, restore_handlers
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        replaced = handle_stop_signals(lambda number, frame: None)
+        assert signal.SIGHUP not in replaced and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        assert signal.SIGTERM in replaced
+        restore_handlers(replaced)
+    finally:
+        signal.signal(signal.SIGHUP, before)

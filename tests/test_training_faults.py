@@ -114,7 +114,6 @@ def test_a_loss_that_turns_nan_stops_the_run_with_a_message(tmp_path, monkeypatc
     assert not (tmp_path / "checkpoint.pt").exists()
 
 
-
 def test_a_closed_stderr_never_stops_training(tmp_path):
     result = subprocess.run([CGAN_TRAIN, "train", "--out", str(tmp_path), *RUN_FLAGS[:-1]],  # with its bar
                             capture_output=False, stdout=subprocess.PIPE, text=True, timeout=300,
@@ -122,3 +121,15 @@ def test_a_closed_stderr_never_stops_training(tmp_path):
     assert result.returncode == 0
     assert result.stdout.strip() == str(tmp_path / "checkpoint.pt")
     assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 3
+
+
+def test_a_full_stdout_keeps_the_checkpoint_and_says_its_path_was_not_printed(tmp_path):
+    flags = ["--data-dir", str(FIXTURE_DATA), "--epochs", "1", "--batch-size", "64", "--quiet"]
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([CGAN_TRAIN, "train", "--out", str(tmp_path), *flags], stdout=full,
+                                stderr=subprocess.PIPE, text=True, timeout=300)
+    checkpoint = tmp_path / "checkpoint.pt"
+    assert result.returncode == 1
+    assert result.stderr.endswith(
+        f"Error: saved {checkpoint}, but cannot print its path: No space left on device\n")
+    assert load_checkpoint(checkpoint)["epoch"] == 1
