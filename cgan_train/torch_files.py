@@ -21,17 +21,25 @@ class UnreadableTorchFile(Exception):
 
 
 def load_verified(path: Path) -> object:
-    """What torch.save wrote to path, once every record of its archive passes its CRC check."""
+    """What torch.save wrote to path, once every record of its archive passes its CRC check (read
+    through one open file, so that a file replaced meanwhile is not loaded unchecked)."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            damaged = archive.testzip()
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError) as error:
-        raise UnreadableTorchFile(f"truncated or corrupt ({first_line(error)})") from error
-    if damaged is not None:
-        raise UnreadableTorchFile(f"corrupt: record {damaged} fails its CRC check")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise UnreadableTorchFile("holds objects that safe loading (weights_only=True) refuses") from error
-    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
-        raise UnreadableTorchFile(f"truncated or corrupt ({first_line(error)})") from error
+        handle = open(path, "rb")  # noqa: SIM115 (closed below, on every path)
+    except OSError as error:
+        raise UnreadableTorchFile(f"cannot be read ({error.strerror or error})") from error
+    with handle:
+        try:
+            with zipfile.ZipFile(handle) as archive:
+                damaged = archive.testzip()
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError) as error:
+            raise UnreadableTorchFile(f"truncated or corrupt ({first_line(error)})") from error
+        if damaged is not None:
+            raise UnreadableTorchFile(f"corrupt: record {damaged} fails its CRC check")
+        handle.seek(0)
+        try:
+            return torch.load(handle, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:
+            raise UnreadableTorchFile("holds objects that safe loading (weights_only=True) refuses") \
+                from error
+        except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+            raise UnreadableTorchFile(f"truncated or corrupt ({first_line(error)})") from error
