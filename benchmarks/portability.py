@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 INT8_MODEL = REPO_ROOT / "models" / "cgan_generator_int8.onnx"
 EXACT_MODEL = REPO_ROOT / "models" / "cgan_generator.onnx"
-PER_DIGIT = 100  # 1,000 images: a minute per family under emulation
+PER_DIGIT = 100  # few enough that the emulated runs take minutes, not hours
 INPUT_SEED = 0
 # A pixel this far from fp32 (a quarter of the [-1, 1] output range, 64 grey levels) is visibly off.
 FAR_OFF = 0.5
@@ -68,15 +68,16 @@ FAMILIES = (
 class Outcome:
     family: Family
     figures: dict | None = None
-    export_identical: bool | None = None
+    export: str | None = None  # identical, differs or failed (x86-64 families only)
     problems: list[str] = field(default_factory=list)
 
 
-def comparison_inputs(per_digit: int = PER_DIGIT) -> tuple[np.ndarray, np.ndarray]:
+def comparison_inputs(latent_dim: int, num_classes: int,
+                      per_digit: int = PER_DIGIT) -> tuple[np.ndarray, np.ndarray]:
     """Noise and labels every family samples: per_digit of each digit, from one seed."""
     rng = np.random.default_rng(INPUT_SEED)
-    labels = np.repeat(np.arange(10), per_digit)
-    return rng.standard_normal((len(labels), 100), dtype=np.float32), labels
+    labels = np.repeat(np.arange(num_classes), per_digit)
+    return rng.standard_normal((len(labels), latent_dim), dtype=np.float32), labels
 
 
 def draw(out: Path) -> None:
@@ -90,10 +91,12 @@ def draw(out: Path) -> None:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     from cgan_runtime import DigitGenerator
 
-    noise, labels = comparison_inputs()
-    images = {name: DigitGenerator(path, device="cpu").generate(noise, labels)
-              for name, path in (("int8", INT8_MODEL), ("fp32", EXACT_MODEL))}
-    np.savez(out, labels=labels, **images)
+    generators = {name: DigitGenerator(path, device="cpu") for name, path in (("int8", INT8_MODEL),
+                                                                              ("fp32", EXACT_MODEL))}
+    info = generators["fp32"].info
+    noise, labels = comparison_inputs(info.latent_dim, info.num_classes)
+    np.savez(out, labels=labels, **{name: generator.generate(noise, labels)
+                                    for name, generator in generators.items()})
 
 
 def compare(int8: np.ndarray, fp32: np.ndarray, labels: np.ndarray) -> dict:
@@ -103,7 +106,7 @@ def compare(int8: np.ndarray, fp32: np.ndarray, labels: np.ndarray) -> dict:
     worst = max(by_digit, key=by_digit.get)
     return {"mean": float(difference.mean()), "worst_digit": worst, "worst_digit_mean": by_digit[worst],
             "max": float(difference.max()), "far_pixels": int((difference > FAR_OFF).sum()),
-            "pixels": int(difference.size)}
+            "images": len(labels), "pixels": int(difference.size)}
 
 
 def verdict(figures: dict, reference: dict, tolerance: float) -> list[str]:
@@ -153,16 +156,19 @@ def run_family(family: Family, arm64_root: Path | None, work: Path) -> Outcome:
     return outcome
 
 
-def export_is_identical(family: Family, work: Path) -> bool:
-    """Whether the export of the shipped weights, run as the family's CPU, gives models/ byte for byte."""
+def export_is_identical(family: Family, work: Path) -> str:
+    """Whether the export of the shipped weights, run as the family's CPU, gives models/ byte for
+    byte: identical, differs, or failed and why."""
     out_dir = work / f"export-{family.cpu}"
     command, environment = _command(family, None, work, ["-m", "export", "--checkpoint",
                                                          str(REPO_ROOT / "models" / "cgan_generator.pt"),
                                                          "--out-dir", str(out_dir)])
     result = subprocess.run(command, env=environment, cwd=REPO_ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        return f"failed: {_last_line(result.stderr)}"
     shipped = REPO_ROOT / "models"
-    return result.returncode == 0 and all((out_dir / name).read_bytes() == (shipped / name).read_bytes()
-                                          for name in EXPORTED_FILES)
+    same = all((out_dir / name).read_bytes() == (shipped / name).read_bytes() for name in EXPORTED_FILES)
+    return "identical" if same else "differs"
 
 
 def _last_line(text: str) -> str:
@@ -188,18 +194,19 @@ def report(outcomes: list[Outcome], tolerance: float) -> tuple[str, bool]:
     rows, holds = [], True
     for outcome in outcomes:
         family, figures = outcome.family, outcome.figures
-        if figures is None:
+        if figures is None or native is None:
             holds = False
+            why = outcome.problems if figures is None else ["this machine's own run failed"]
             rows.append(f"| {family.name} | {family.machines} | {family.cpu or '-'} | | | | | | "
-                        f"not run: {'; '.join(outcome.problems)} |")
+                        f"not run: {'; '.join(why)} |")
             continue
         problems = outcome.problems + verdict(figures, native, tolerance)
-        if outcome.export_identical is False:
-            problems.append("the export of the same weights gives other bytes")
+        if outcome.export not in (None, "identical"):
+            problems.append(f"the export of the same weights {outcome.export}")
         holds = holds and not problems
         same_int8 = np.abs(figures["int8"] - native["int8"]).max()
         same_fp32 = np.abs(figures["fp32"] - native["fp32"]).max()
-        export = {None: "-", True: "identical", False: "**differs**"}[outcome.export_identical]
+        export = outcome.export or "-"
         rows.append(
             f"| {family.name} | {family.machines or _cpu_name()} | {family.cpu or 'native'} "
             f"| {figures['worst_digit_mean']:.4f} ({figures['worst_digit']}) | {figures['max']:.3f} "
@@ -207,6 +214,7 @@ def report(outcomes: list[Outcome], tolerance: float) -> tuple[str, bool]:
             f"| {same_fp32:.1e} | {export} | {'; '.join(problems) or 'holds'} |")
     import onnxruntime
 
+    scale = next((outcome.figures for outcome in outcomes if outcome.figures), {"images": 0, "pixels": 0})
     stamp = (f"{datetime.date.today()}, commit {_commit()}, run on {_cpu_name()}, onnxruntime "
              f"{onnxruntime.__version__}, qemu {_qemu_version()}")
     table = "\n".join([
@@ -218,9 +226,9 @@ def report(outcomes: list[Outcome], tolerance: float) -> tuple[str, bool]:
 
 Written by `make portability` ({stamp}).
 
-Each family runs the runtime as that CPU under qemu on the same {10 * PER_DIGIT:,} inputs ({PER_DIGIT}
+Each family runs the runtime as that CPU under qemu on the same {scale['images']:,} inputs ({PER_DIGIT}
 of every digit), drawing them with the bundled int8 model and with the fp32 export. Outputs are in
-[-1, 1]; {10 * PER_DIGIT * 28 * 28:,} pixels in all. A family holds when its worst digit's mean
+[-1, 1]; {scale['pixels']:,} pixels in all. A family holds when its worst digit's mean
 difference from fp32 is within {MAX_MEAN_INCREASE:.0%} of this machine's and within the export's bar
 ({tolerance:g}), and it has no more than twice as many pixels far off. *export*: the export of
 `models/cgan_generator.pt` run as that CPU, compared byte for byte with `models/`.
@@ -265,18 +273,20 @@ def main() -> int:
     if not arm64:
         print(f"portability: no ARM64 root at {args.arm64_root} (make one with benchmarks/arm64_root.sh; "
               "it needs debootstrap, proot and qemu-user-static): ARM64 is not run", file=sys.stderr)
-    def measure(family: Family) -> Outcome:
-        if family.kind == "arm64" and not arm64:
-            return Outcome(family, problems=[f"no ARM64 root at {args.arm64_root}"])
-        return run_family(family, args.arm64_root, Path(folder))
-
     exported = [family for family in FAMILIES if family.kind == "x86-64" and not args.skip_export]
     with tempfile.TemporaryDirectory() as folder, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        work = Path(folder)
+
+        def measure(family: Family) -> Outcome:
+            if family.kind == "arm64" and not arm64:
+                return Outcome(family, problems=[f"no ARM64 root at {args.arm64_root}"])
+            return run_family(family, args.arm64_root, work)
+
         outcomes = list(pool.map(measure, FAMILIES))
-        identical = dict(zip(exported, pool.map(lambda family: export_is_identical(family, Path(folder)),
-                                                exported), strict=True))
+        identical = dict(zip(exported, pool.map(lambda family: export_is_identical(family, work), exported),
+                             strict=True))
     for outcome in outcomes:
-        outcome.export_identical = identical.get(outcome.family)
+        outcome.export = identical.get(outcome.family)
     text, holds = report(outcomes, INT8_MEAN_TOLERANCE)
     print(text)
     args.report.parent.mkdir(parents=True, exist_ok=True)

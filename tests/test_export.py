@@ -177,9 +177,11 @@ def test_the_inference_form_is_folded_without_a_matrix_product():
         raise AssertionError("a matrix product in the fold")
 
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("__matmul__", "matmul", "mm", "addmm", "bmm", "einsum"):
+        for name in ("__matmul__", "matmul", "mm", "addmm", "bmm", "einsum", "tensordot", "inner", "dot",
+                     "mv", "linear"):
             patch.setattr(torch.Tensor, name, refuse, raising=False)
             patch.setattr(torch, name, refuse, raising=False)
+        patch.setattr(torch.nn.functional, "linear", refuse)
         folded = inference_form(generator).state_dict()
     assert all(torch.equal(folded[name], tensor) for name, tensor in expected.items())
 

@@ -64,7 +64,7 @@ def test_the_report_marks_a_degraded_family_and_fails():
     saturated[:, 0, 0, :10] += 0.9
     other = {**compare(saturated, fp32, labels), "int8": saturated, "fp32": fp32}
     outcomes = [Outcome(Family("this machine", "", "native"), native),
-                Outcome(Family("x86-64 AVX2", "laptops", "x86-64", "Haswell"), other, export_identical=True),
+                Outcome(Family("x86-64 AVX2", "laptops", "x86-64", "Haswell"), other, export="identical"),
                 Outcome(Family("ARM64", "Pi 4", "arm64", "cortex-a72"), None, problems=["no root"])]
     text, holds = report(outcomes, TOLERANCE)
     assert not holds
@@ -72,3 +72,25 @@ def test_the_report_marks_a_degraded_family_and_fails():
     assert rows[0].endswith("| identical | 0.0e+00 | - | holds |")
     assert "| identical |" in rows[1] and "400 pixels more than 0.5 from fp32 against 0 here" in rows[1]
     assert rows[2].endswith("not run: no root |")
+
+
+def test_without_this_machines_own_run_nothing_is_compared_and_the_report_fails():
+    fp32 = _images()
+    other = {**compare(fp32, fp32, LABELS), "int8": fp32, "fp32": fp32}
+    outcomes = [Outcome(Family("this machine", "", "native"), None, problems=["the runtime failed: x"]),
+                Outcome(Family("x86-64 AVX2", "laptops", "x86-64", "Haswell"), other)]
+    text, holds = report(outcomes, TOLERANCE)
+    assert not holds
+    rows = [line for line in text.splitlines() if line.startswith("| ")][1:]
+    assert rows[0].endswith("not run: the runtime failed: x |")
+    assert rows[1].endswith("not run: this machine's own run failed |")
+
+
+def test_an_export_that_fails_is_said_to_fail_not_to_differ():
+    fp32 = _images()
+    same = {**compare(fp32, fp32, LABELS), "int8": fp32, "fp32": fp32}
+    outcomes = [Outcome(Family("this machine", "", "native"), same),
+                Outcome(Family("x86-64 AVX2", "laptops", "x86-64", "Haswell"), same,
+                        export="failed: MemoryError")]
+    text, holds = report(outcomes, TOLERANCE)
+    assert not holds and "the export of the same weights failed: MemoryError" in text
