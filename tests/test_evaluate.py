@@ -162,8 +162,27 @@ def test_evaluate_with_a_baseline_fails_with_one_line_when_the_bar_is_missed(exp
     assert "bundle the exact model instead" in result.output
 
 
-def test_a_baseline_that_is_not_a_report_is_refused(exported_dir, tmp_path):
-    (tmp_path / "junk.json").write_text("[1, 2]")
+CRAFTED_REPORT = json.dumps({"model_version": 1, "samples_per_digit": 10, "sample_seeds": "", "reference": "",
+                             "generated": {"overall": {"accuracy": "99%", "fid": 1}}})
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("junk", ["[1, 2]", CRAFTED_REPORT],
+                         ids=["not a report", "a crafted report with figures as text"])
+def test_a_baseline_that_is_not_a_report_is_refused(exported_dir, tmp_path, junk):
+    (tmp_path / "junk.json").write_text(junk)
     result = _evaluate(str(exported_dir / "cgan_generator.onnx"), "--baseline", str(tmp_path / "junk.json"))
     assert result.exit_code == 1
     assert "is not a report of cgan-train evaluate --json" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("command, seed", [("evaluate", "-5"), ("train", str(2**64)), ("judge", str(2**64))])
+def test_a_seed_out_of_range_is_a_usage_error(exported_dir, tmp_path, command, seed):
+    arguments = {"evaluate": [str(exported_dir / "cgan_generator.onnx"), "--judge", str(COMMITTED_JUDGE)],
+                 "train": ["--out", str(tmp_path / "run")], "judge": ["--out", str(tmp_path / "judge.pt")]}
+    result = CliRunner().invoke(cli, [command, *arguments[command], "--data-dir", str(FIXTURE_DATA),
+                                      "--seed", seed])
+    assert result.exit_code == 2
+    assert "Invalid value for '--seed'" in result.output and "Traceback" not in result.output

@@ -184,3 +184,15 @@ def test_a_small_shortfall_of_space_is_said_in_a_unit_that_shows_it(tmp_path, mo
     monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(3_000_000, 2_824_000, 176_000))
     with pytest.raises(OutputError, match=r"900 images need 706 kB in .*, which has 176 kB free"):
         check_output_size(900, 28, "npy", 30, tmp_path)
+
+
+def test_an_output_name_near_the_file_systems_limit_is_written(tmp_path):
+    name = "d" * 250 + ".png"  # 254 bytes: the temporary file's name must not outgrow the limit of 255
+    result = cgan_run("--digit", "1", "--count", "2", "--out", name, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [path.name for path in tmp_path.iterdir()] == [name]
+
+
+def test_sample_chunks_refuses_a_chunk_larger_than_memory_before_allocating():
+    with pytest.raises(ValueError, match="more than this machine's .* of memory; use a smaller chunk_size"):
+        DigitGenerator(device="cpu").sample_chunks(5, 10**12, chunk_size=10**11)
