@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from cgan_runtime.images import to_uint8
+from cgan_runtime.memory import check_fits_in_memory
 from cgan_runtime.providers import DeviceError, create_session
 from cgan_runtime.streams import first_line
 
@@ -88,8 +88,33 @@ class DigitGenerator:
     def sample(self, digit: int, count: int, seed: int | None = None) -> np.ndarray:
         """count images of digit as uint8 [count, size, size]; the same seed gives the same bytes."""
         chunks = self.sample_chunks(digit, count, seed)  # checks the arguments first
-        _check_fits_in_memory(int(count), self.info.image_size**2, "use sample_chunks()")
+        check_fits_in_memory(int(count), self.info.image_size**2, "use sample_chunks()")
         return np.concatenate(list(chunks))
+
+    def text(self, text: str, style: int | None = None) -> np.ndarray:
+        """text (digits and spaces) in one handwriting: uint8 [size, size * len(text)], a space a blank
+        cell. The same style gives the same hand for any text, and the same bytes for the same text;
+        None picks a random one."""
+        from cgan_runtime.handwriting import draw_rows, random_style
+
+        return draw_rows(self, text, [random_style() if style is None else style])[0]
+
+    def handwriting(self, text: str, styles) -> np.ndarray:
+        """text in several handwritings: uint8 [len(styles), size, size * len(text)], row i in
+        styles[i] (each row as text() draws it)."""
+        from cgan_runtime.handwriting import draw_rows
+
+        return draw_rows(self, text, list(styles))
+
+    def image(self, digit: int, seed: int | None = None, invert: bool = False):
+        """One digit as a PIL image (for notebooks): the bare size x size picture, white ink on black,
+        or dark ink on white with invert."""
+        from PIL import Image
+
+        from cgan_runtime.images import inverted
+
+        (picture,) = self.sample(digit, 1, seed)
+        return Image.fromarray(inverted(picture) if invert else picture)
 
     def sample_chunks(self, digit: int, count: int, seed: int | None = None,
                       chunk_size: int = CHUNK_SIZE) -> Iterator[np.ndarray]:
@@ -110,7 +135,7 @@ class DigitGenerator:
         digit, count, chunk_size = int(digit), int(count), int(chunk_size)
         size = self.info.image_size
         # A chunk holds its noise, the float output and the uint8 images at once.
-        _check_fits_in_memory(min(count, chunk_size), 4 * self.info.latent_dim + 5 * size * size,
+        check_fits_in_memory(min(count, chunk_size), 4 * self.info.latent_dim + 5 * size * size,
                               "use a smaller chunk_size")
         rng = np.random.default_rng(None if seed is None else int(seed))
         return self._chunks(digit, count, rng, chunk_size)
@@ -143,7 +168,7 @@ class DigitGenerator:
         count, size = len(labels), self.info.image_size
         if count <= CHUNK_SIZE:
             return self._run(noise, labels)
-        _check_fits_in_memory(count, 4 * size * size, "generate fewer at a time")
+        check_fits_in_memory(count, 4 * size * size, "generate fewer at a time")
         images = np.empty((count, 1, size, size), dtype=np.float32)
         for start in range(0, count, CHUNK_SIZE):
             stop = start + CHUNK_SIZE
@@ -250,25 +275,9 @@ def _shape_matches(actual: list, expected: list) -> bool:
     return all(want is None or isinstance(have, str) or have == want for have, want in pairs)
 
 
-def _check_fits_in_memory(count: int, bytes_per_image: int, advice: str) -> None:
-    """ValueError, before anything is allocated, when count images cannot fit in this machine's RAM."""
-    needed, memory = count * bytes_per_image, _physical_memory()
-    if memory and needed > memory:
-        raise ValueError(f"{count:,} images need {needed / 1e9:.1f} GB, more than this machine's "
-                         f"{memory / 1e9:.1f} GB of memory; {advice}")
-
-
 def _digits(labels: np.ndarray) -> str:
     shown = sorted({int(label) for label in labels[:1000]})
     return ", ".join(map(str, shown[:10])) + (", ..." if len(shown) > 10 else "")
-
-
-def _physical_memory() -> int:
-    """Bytes of RAM, or 0 where the system does not say."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return 0
 
 
 def _is_integer(value) -> bool:

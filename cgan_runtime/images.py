@@ -30,14 +30,19 @@ def default_nrow(count: int) -> int:
 
 def grid_shape(count: int, height: int, width: int, nrow: int) -> tuple[int, int]:
     """(height, width) in pixels of the grid tile() makes of count images of height x width."""
+    if count == 1:
+        return height, width
     columns = min(nrow, count)
     rows = math.ceil(count / columns)
     return rows * (height + GRID_PADDING) + GRID_PADDING, columns * (width + GRID_PADDING) + GRID_PADDING
 
 
 def tile(images: np.ndarray, nrow: int) -> np.ndarray:
-    """Lay out uint8 images [N, H, W] in a grid of nrow images per row, with padding between."""
+    """Lay out uint8 images [N, H, W] in a grid of nrow images per row, with padding between; one
+    image is the bare image (a single digit is a picture of its own, not a grid)."""
     count, height, width = images.shape
+    if count == 1:
+        return images[0].copy()
     columns = min(nrow, count)
     step_y, step_x = height + GRID_PADDING, width + GRID_PADDING
     grid = np.full(grid_shape(count, height, width, nrow), GRID_BACKGROUND, dtype=np.uint8)
@@ -46,6 +51,11 @@ def tile(images: np.ndarray, nrow: int) -> np.ndarray:
         left = GRID_PADDING + (index % columns) * step_x
         grid[top : top + height, left : left + width] = image
     return grid
+
+
+def inverted(picture: np.ndarray) -> np.ndarray:
+    """Dark ink on white, like paper: the uint8 picture's negative."""
+    return 255 - picture
 
 
 def write_png(path: Path, grid: np.ndarray, replace: bool = True) -> None:

@@ -38,16 +38,22 @@ def check_output_size(count: int, image_size: int, output_format: str, nrow: int
     """A PNG grid Pillow opens without a warning, or an npy file that fits in the free space."""
     if output_format == "png":
         height, width = grid_shape(count, image_size, image_size, nrow)
-        if height * width > PNG_MAX_PIXELS:
-            raise OutputError(f"a PNG grid of {count:,} images would be {width:,}x{height:,} pixels, over "
-                              f"Pillow's {PNG_MAX_PIXELS / 1e6:.0f} MP decompression-bomb threshold; "
-                              "use --format npy")
-        return
-    needed = NPY_HEADER_BYTES + count * image_size * image_size
+        check_picture_size(height, width, f"a PNG grid of {count:,} images")
+    else:
+        check_free_space(NPY_HEADER_BYTES + count * image_size * image_size, folder, f"{count:,} images")
+
+
+def check_picture_size(height: int, width: int, what: str) -> None:
+    """A PNG of height x width pixels that Pillow opens without a decompression-bomb warning."""
+    if height * width > PNG_MAX_PIXELS:
+        raise OutputError(f"{what} would be {width:,}x{height:,} pixels, over Pillow's "
+                          f"{PNG_MAX_PIXELS / 1e6:.0f} MP decompression-bomb threshold; use --format npy")
+
+
+def check_free_space(needed: int, folder: Path, what: str) -> None:
     free = shutil.disk_usage(folder).free
     if needed > free:
-        raise OutputError(f"{count:,} images need {_amount(needed)} in {folder}, which has "
-                          f"{_amount(free)} free")
+        raise OutputError(f"{what} need {_amount(needed)} in {folder}, which has {_amount(free)} free")
 
 
 def _amount(size: int) -> str:

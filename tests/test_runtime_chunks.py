@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cgan_runtime import DigitGenerator, cli
+from cgan_runtime import DigitGenerator, cli, draw_digits
 from cgan_runtime.generator import CHUNK_SIZE
 from cgan_runtime.images import write_npy
 
@@ -62,7 +62,7 @@ def test_cgan_run_streams_a_large_count_with_the_library_images(generator, tmp_p
 
 
 def test_a_progress_bar_shows_on_stderr_for_runs_of_several_chunks(tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "PROGRESS_DELAY_SECONDS", 0.0)  # as if the run took over a second
+    monkeypatch.setattr(draw_digits, "PROGRESS_DELAY_SECONDS", 0.0)  # as if the run took over a second
     result = CliRunner().invoke(cli.main, ["--digit", "1", "--count", str(COUNT), "--out",
                                            str(tmp_path / "ones.npy")])
     assert result.exit_code == 0, result.output
@@ -71,7 +71,7 @@ def test_a_progress_bar_shows_on_stderr_for_runs_of_several_chunks(tmp_path, mon
 
 
 def test_one_chunk_shows_no_progress_bar(tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "PROGRESS_DELAY_SECONDS", 0.0)
+    monkeypatch.setattr(draw_digits, "PROGRESS_DELAY_SECONDS", 0.0)
     result = CliRunner().invoke(cli.main, ["--digit", "1", "--count", "16", "--out", str(tmp_path / "a.npy")])
     assert result.exit_code == 0, result.output
     assert result.stderr == ""

@@ -42,6 +42,17 @@ pytestmark = pytest.mark.faults
         (["--digit", "1", "--model", "sub"], 1, "model file sub: a folder"),
         (["--digit", "1", "--model", "empty.onnx"], 1, "empty.onnx: not a loadable ONNX model"),
         (["--digit", "1", "--model", "truncated.onnx"], 1, "truncated.onnx: not a loadable ONNX model"),
+        ([], 2, "give either --digit (images of one digit) or --text (a number in one hand)"),
+        (["--digit", "1", "--text", "1"], 2, "give either --digit"),
+        (["--text", "20a6"], 2, "character 'a' (position 3) is not a digit the model draws (0-9) or a space"),
+        (["--text", "2\u0663"], 2, "character '\u0663' (position 2) is not a digit"),  # an Arabic-Indic 3
+        (["--text", ""], 2, "text must be a non-empty string"),
+        (["--text", "12", "--seed", "3"], 2, "--seed is for --digit; with --text, --style picks"),
+        (["--text", "12", "--nrow", "3"], 2, "--nrow is for --digit"),
+        (["--digit", "1", "--style", "3"], 2, "--style is for --text"),
+        (["--text", "12", "--style", "-1"], 2, "-1 is not in the range x>=0"),
+        (["--text", "1" * 200, "--count", "10000"], 2, "decompression-bomb threshold"),
+        (["--text", "1" * 200, "--count", str(10**9), "--format", "npy"], 2, "GB free"),
     ],
 )
 def test_each_mistake_is_one_clear_line_and_leaves_nothing(tmp_path, args, code, message):

@@ -1,0 +1,70 @@
+"""What every cgan-run job shares: the output file's name and checks, the model, publishing the file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+
+def output_target(out_name: str | None, output_format: str | None, default_stem: str) -> tuple[Path, str]:
+    """The output path and format: --format, else the --out suffix, else png; the default name is
+    DEFAULT_STEM.FORMAT in the current folder. A new file, in a writable folder, unless --force."""
+    if out_name is not None and out_name.endswith(("/", os.sep)):  # Path() would drop the slash
+        raise click.BadParameter(f"{out_name} names a folder; give a file name", param_hint="--out")
+    out_path = Path(out_name) if out_name is not None else None
+    if output_format is None:
+        output_format = "npy" if out_path is not None and out_path.suffix == ".npy" else "png"
+    if out_path is None:
+        out_path = Path(f"{default_stem}.{output_format}")
+    return out_path, output_format
+
+
+def check_target(out_path: Path, force: bool) -> None:
+    from cgan_runtime.output_checks import OutputError, check_output_path
+
+    try:
+        check_output_path(out_path, force)
+    except OutputError as error:
+        raise click.BadParameter(str(error), param_hint="--out") from error
+
+
+def check_size(check: Callable[[], None], param_hint: str) -> None:
+    """Run an output_checks size check; its OutputError becomes a usage error on param_hint."""
+    from cgan_runtime.output_checks import OutputError
+
+    try:
+        check()
+    except OutputError as error:
+        raise click.BadParameter(str(error), param_hint=param_hint) from error
+
+
+def load_generator(model_path: Path | None, device: str, one_shot: bool):
+    from cgan_runtime.generator import DigitGenerator, ModelError
+    from cgan_runtime.providers import DeviceError
+
+    try:
+        return DigitGenerator(model_path, device=device, one_shot=one_shot)
+    except (ModelError, DeviceError) as error:
+        raise click.ClickException(str(error)) from error
+
+
+def publish(out_path: Path, write: Callable[[], None]) -> None:
+    """Run write(), which writes out_path atomically, and print the path; its failures become one line.
+
+    Without --force, write() publishes only if the name is still free at the very end."""
+    from cgan_runtime.generator import ModelError
+    from cgan_runtime.streams import print_or_exit
+
+    try:
+        write()
+    except ModelError as error:
+        raise click.ClickException(str(error)) from error
+    except FileExistsError as error:
+        raise click.ClickException(f"{out_path} was created while this run worked; nothing written "
+                                   "(add --force to replace it)") from error
+    except OSError as error:
+        raise click.ClickException(f"cannot write {out_path}: {error.strerror or error}") from error
+    print_or_exit(str(out_path), f"wrote {out_path}", "its path")
