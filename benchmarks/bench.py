@@ -345,6 +345,32 @@ def large_counts(work: Path, runtime_env: Path, counts: tuple[int, int]) -> None
             table(["N", "wall time", "peak RSS", "file", "images/s"], rows))
 
 
+def data_sets(work: Path, runtime_env: Path, per_digit_counts: tuple[int, int]) -> None:
+    """cgan-dataset in each format at two sizes: memory must stay flat, speed near sampling's."""
+    rows = []
+    for per_digit in per_digit_counts:
+        images = 10 * per_digit
+        out = work / "sampled.npy"
+        sampling = cgan_run(runtime_env, "--digit", "3", "--count", str(images), "--format", "npy",
+                            "--out", str(out), "--seed", "0")
+        wall, _, rss, _ = run_measured(sampling, runtime_env)
+        out.unlink()
+        base_rate = images / wall
+        rows.append([f"{images:,}", "`cgan-run --format npy` (sampling alone)", f"{wall:.1f} s",
+                     f"{rss:.0f} MB", f"{base_rate:,.0f}", "1.00x"])
+        for dataset_format, name in (("idx", "set_idx"), ("npz", "set.npz"), ("folder", "set_folder")):
+            out = work / name
+            command = [sys.executable, str(runtime_env / "bin" / "cgan-dataset"), "--per-digit",
+                       str(per_digit), "--format", dataset_format, "--out", str(out)]
+            wall, _, rss, _ = run_measured(command, runtime_env)
+            size = folder_mb(out) if out.is_dir() else out.stat().st_size / 1e6
+            rows.append([f"{images:,}", f"`--format {dataset_format}` ({size:.1f} MB)", f"{wall:.1f} s",
+                         f"{rss:.0f} MB", f"{images / wall:,.0f}", f"{images / wall / base_rate:.2f}x"])
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+    section("Labelled data sets: `cgan-dataset --per-digit N/10` against sampling as many images",
+            table(["images", "command", "wall time", "peak RSS", "images/s", "speed vs sampling"], rows))
+
+
 def installed_size(names: list[str]) -> tuple[float, list[str]]:
     """MB of the installed distributions `names` and everything they require, in this environment."""
     seen: set[str] = set()
@@ -464,8 +490,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "mnist")
     parser.add_argument("--quick", action="store_true", help="fewer runs and shorter timings (a smoke test)")
     args = parser.parse_args()
-    quick, full = (3, 0.3, 20, (1_000, 20_000)), (7, 1.5, 200, (1_000, 200_000))
-    runs, seconds, steps, counts = quick if args.quick else full
+    quick, full = (3, 0.3, 20, (1_000, 20_000), (10, 100)), (7, 1.5, 200, (1_000, 200_000), (1_000, 10_000))
+    runs, seconds, steps, counts, per_digit_counts = quick if args.quick else full
     print(f"cgan benchmark: {os.cpu_count()} CPUs, onnxruntime "
           f"{metadata.version('onnxruntime')}, torch {torch.__version__}, model "
           f"{BUNDLED_MODEL.relative_to(REPO)}", flush=True)
@@ -477,6 +503,7 @@ def main() -> None:
         session_settings(seconds, work, runtime_env, runs)
         int8_against_fp32(rates)
         large_counts(work, runtime_env, counts)
+        data_sets(work, runtime_env, per_digit_counts)
         footprint(work, runtime_env)
         if args.data_dir.is_dir():
             training_throughput(args.data_dir, work, steps)

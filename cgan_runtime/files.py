@@ -1,4 +1,4 @@
-"""Atomic file writing: a file appears complete under its name, or not at all.
+"""Atomic file writing: a file (or a folder of files) appears complete under its name, or not at all.
 
 A temporary file sits beside its target (so that publishing it is one rename or link on one file
 system) and is held under an advisory lock for as long as its writer lives. A writer killed
@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -62,6 +63,72 @@ def atomic_path(target: Path, replace: bool = True) -> Iterator[Path]:
         raise
     finally:
         release(lock)
+
+
+@contextmanager
+def atomic_folder(target: Path, replace_if=None) -> Iterator[Path]:
+    """Yield a temporary folder beside target; on success it becomes target, on failure it vanishes.
+
+    The name target is claimed at the end (FileExistsError if it exists by then), unless
+    replace_if(target) says an existing folder there may be replaced: then the old folder is moved
+    aside, the new one put in its place, and the old one removed.
+    """
+    target = Path(target)
+    remove_stale_temporaries(target.parent)
+    temporary = Path(tempfile.mkdtemp(prefix=_temporary_start(target), suffix=TEMPORARY_SUFFIX,
+                                      dir=target.parent))
+    lock = _lock_folder(temporary)
+    try:
+        yield temporary
+        os.sync()  # the files inside reach the disk before the folder gets its name
+        if stop_requested():
+            raise KeyboardInterrupt
+        os.chmod(temporary, 0o777 & ~_umask())
+        if replace_if is not None and target.is_dir() and not target.is_symlink() and replace_if(target):
+            _replace_folder(temporary, target)
+        else:
+            os.mkdir(target)  # the claim: FileExistsError if the name is taken
+            try:
+                os.rename(temporary, target)  # over the empty claim
+            except BaseException:
+                os.rmdir(target)
+                raise
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    finally:
+        release(lock)
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    """Put the folder new in target's place; the old folder, locked (a stale one to the next run's
+    clean-up should this process die now), is removed once the new one is in."""
+    old_lock = _lock_folder(target)
+    aside = unused_temporary_name(target)
+    try:
+        os.rename(target, aside)
+        try:
+            os.rename(new, target)
+        except BaseException:
+            os.rename(aside, target)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+    finally:
+        release(old_lock)
+
+
+def _lock_folder(folder: Path) -> int | None:
+    if fcntl is None:
+        return None
+    handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    lock_file(handle)
+    return handle
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def locked_temporary(target: Path) -> tuple[Path, int | None]:
@@ -154,13 +221,17 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
         if not (name.startswith(".") and TEMPORARY_MARK in name and name.endswith(TEMPORARY_SUFFIX)):
             continue
         with suppress(OSError):
-            if not entry.is_file(follow_symlinks=False):
+            is_folder = entry.is_dir(follow_symlinks=False)
+            if not (is_folder or entry.is_file(follow_symlinks=False)):
                 continue
             handle = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
             try:
                 if lock_file(handle, wait=False) and (  # False while its writer lives
                         os.stat(entry.path, follow_symlinks=False).st_ino == os.fstat(handle).st_ino):
-                    os.unlink(entry.path)
+                    if is_folder:
+                        shutil.rmtree(entry.path)
+                    else:
+                        os.unlink(entry.path)
                     removed.append(Path(entry.path))
             finally:
                 os.close(handle)
@@ -169,6 +240,4 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
 
 def set_default_permissions(path: Path) -> None:
     """The permissions a new file would have (a temporary one is private to its writer)."""
-    current = os.umask(0)
-    os.umask(current)
-    os.chmod(path, 0o666 & ~current)
+    os.chmod(path, 0o666 & ~_umask())

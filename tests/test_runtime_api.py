@@ -84,12 +84,16 @@ def test_auto_device_falls_back_to_the_cpu():
     assert DigitGenerator(device="auto").providers == ["CPUExecutionProvider"]
 
 
-def test_the_runtime_never_imports_torch():
+def test_the_runtime_never_imports_torch(tmp_path):
     program = (
         "import sys\n"
-        "import cgan_runtime.cli\n"
+        "import cgan_runtime.cli, cgan_runtime.dataset_cli, cgan_runtime.draw_digits\n"
+        "import cgan_runtime.draw_text\n"
         "from cgan_runtime import DigitGenerator\n"
-        "DigitGenerator(device='cpu').sample(1, 2, seed=0)\n"
+        "from cgan_runtime.datasets import write_dataset\n"
+        "generator = DigitGenerator(device='cpu')\n"
+        "generator.sample(1, 2, seed=0), generator.text('12', style=0)\n"
+        f"write_dataset(generator, {str(tmp_path / 'set.npz')!r}, 'npz', per_digit=1, seed=0)\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'cgan_train')))\n"
     )
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)

@@ -1,0 +1,183 @@
+"""cgan-dataset: labelled sets in MNIST's IDX files, an ImageFolder tree and npz, read back by
+independent readers; balanced, shuffled, deterministic, bounded in memory, and written whole or
+not at all."""
+
+import gzip
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import cgan_runtime.datasets as datasets
+from cgan_runtime import DigitGenerator
+from cgan_runtime.datasets import MANIFEST, write_dataset
+from cgan_train.data import load_mnist
+from tests.conftest import SHIPPED_MODEL
+from tests.test_runtime_faults import default_sigint
+
+CGAN_DATASET = str(Path(sys.executable).parent / "cgan-dataset")
+
+
+def cgan_dataset(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([CGAN_DATASET, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return DigitGenerator(SHIPPED_MODEL)
+
+
+@pytest.fixture(scope="module")
+def three_formats(generator, tmp_path_factory):
+    """The same set (30 + 5 of every digit, seed 7) in each format."""
+    folder = tmp_path_factory.mktemp("sets")
+    for dataset_format, name in (("idx", "idx"), ("folder", "tree"), ("npz", "set.npz")):
+        write_dataset(generator, folder / name, dataset_format, per_digit=30, seed=7, test_per_digit=5)
+    return folder
+
+
+def test_idx_files_are_read_by_torchvision_and_by_our_own_data_dir(three_formats, tmp_path):
+    from torchvision.datasets import MNIST
+
+    raw = tmp_path / "MNIST" / "raw"  # where torchvision's MNIST reads the unzipped files
+    raw.mkdir(parents=True)
+    for path in (three_formats / "idx").glob("*.gz"):
+        (raw / path.name.removesuffix(".gz")).write_bytes(gzip.decompress(path.read_bytes()))
+    for train, count in ((True, 300), (False, 50)):
+        theirs = MNIST(str(tmp_path), train=train)
+        ours = load_mnist(three_formats / "idx", "train" if train else "test")  # checks SHA256SUMS
+        assert len(theirs) == len(ours) == count
+        assert np.array_equal(theirs.data.numpy(), ours.images.numpy())
+        assert np.array_equal(theirs.targets.numpy(), ours.labels.numpy())
+        assert np.bincount(ours.labels.numpy()).tolist() == [count // 10] * 10
+
+
+def test_the_three_formats_hold_the_same_labelled_images(three_formats):
+    from torchvision.datasets import ImageFolder
+
+    idx = load_mnist(three_formats / "idx", "train")
+    npz = np.load(three_formats / "set.npz")
+    assert sorted(npz.files) == ["x", "x_test", "y", "y_test"]
+    assert npz["x"].dtype == npz["y"].dtype == np.uint8 and npz["x"].shape == (300, 28, 28)
+    assert np.array_equal(npz["x"], idx.images.numpy()) and np.array_equal(npz["y"], idx.labels.numpy())
+    tree = ImageFolder(str(three_formats / "tree" / "train"))
+    assert tree.classes == [str(digit) for digit in range(10)] and len(tree) == 300
+    # ImageFolder lists files by class; the file name is the image's place in the shuffled set.
+    for path, label in tree.samples:
+        index = int(Path(path).stem)
+        assert label == npz["y"][index]
+        assert np.array_equal(np.asarray(Image.open(path)), npz["x"][index])
+    test_tree = ImageFolder(str(three_formats / "tree" / "test"))
+    assert len(test_tree) == 50
+    assert np.array_equal(npz["y_test"], load_mnist(three_formats / "idx", "test").labels)
+
+
+def test_a_set_is_shuffled_and_drawn_as_labelled(three_formats):
+    from cgan_train.judge import judge_images, load_judge
+    from tests.test_judge import COMMITTED_JUDGE
+
+    npz = np.load(three_formats / "set.npz")
+    labels = npz["y"]
+    assert (np.diff(labels.astype(int)) != 0).mean() > 0.8  # not sorted, not in runs
+    _, predicted = judge_images(load_judge(COMMITTED_JUDGE)[0], npz["x"])
+    assert (predicted == labels).mean() >= 0.97
+
+
+def test_the_same_seed_gives_the_same_bytes_and_a_test_split_leaves_the_training_one_alone(
+        generator, tmp_path):
+    def digests(folder):
+        return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in folder.glob("*.gz")}
+
+    write_dataset(generator, tmp_path / "a", "idx", per_digit=20, seed=1)
+    write_dataset(generator, tmp_path / "b", "idx", per_digit=20, seed=1, test_per_digit=3)
+    write_dataset(generator, tmp_path / "c", "idx", per_digit=20, seed=2)
+    a, b, c = digests(tmp_path / "a"), digests(tmp_path / "b"), digests(tmp_path / "c")
+    assert len(a) == 2 and len(b) == 4
+    assert all(b[name] == digest for name, digest in a.items())
+    assert a["train-images-idx3-ubyte.gz"] != c["train-images-idx3-ubyte.gz"]
+
+
+def test_memory_does_not_grow_with_the_set(generator, tmp_path):
+    peaks = []
+    for per_digit in (50, 500):
+        tracemalloc.start()
+        write_dataset(generator, tmp_path / f"{per_digit}.npz", "npz", per_digit=per_digit, seed=0)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] < 1.5 * peaks[0], peaks  # ten times the images, not ten times the memory
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("dataset_format, name", [("idx", "out"), ("folder", "out"), ("npz", "out.npz")])
+def test_a_failure_mid_set_leaves_nothing_behind(generator, tmp_path, monkeypatch, dataset_format, name):
+    calls = []
+    real = datasets.to_uint8
+
+    def fail_on_the_third_chunk(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real(*args)
+
+    monkeypatch.setattr(datasets, "to_uint8", fail_on_the_third_chunk)
+    with pytest.raises(OSError, match="No space left"):
+        write_dataset(generator, tmp_path / name, dataset_format, per_digit=100, seed=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.faults
+def test_force_replaces_only_a_set_this_command_wrote(tmp_path):
+    first = cgan_dataset("--per-digit", "2", "--out", "set", cwd=tmp_path)
+    assert first.returncode == 0 and first.stdout.strip() == "set", first.stderr
+    refused = cgan_dataset("--per-digit", "3", "--out", "set", cwd=tmp_path)
+    assert refused.returncode == 2 and "set exists; add --force to replace it" in refused.stderr
+    replaced = cgan_dataset("--per-digit", "3", "--out", "set", "--force", cwd=tmp_path)
+    assert replaced.returncode == 0, replaced.stderr
+    assert len(load_mnist(tmp_path / "set", "train")) == 30
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["set"]  # the old set is gone
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "holiday.jpg").write_bytes(b"precious")
+    kept = cgan_dataset("--per-digit", "2", "--out", "photos", "--force", cwd=tmp_path)
+    assert kept.returncode == 2 and "not a data set folder this command wrote" in kept.stderr
+    assert (tmp_path / "photos" / "holiday.jpg").read_bytes() == b"precious"
+    assert (tmp_path / "set" / MANIFEST).is_file()
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("args, message", [
+    (["--per-digit", "0", "--out", "x"], "0 is not in the range x>=1"),
+    (["--per-digit", "5"], "Missing option '--out'"),
+    (["--per-digit", "5", "--out", "missing/x"], "folder missing does not exist"),
+    (["--per-digit", "5", "--out", "x", "--format", "csv"], "'csv' is not one of"),
+    (["--per-digit", "5", "--out", "x", "--seed", "-1"], "-1 is not in the range x>=0"),
+    (["--per-digit", "5", "--out", "x", "--model", "nothing.onnx"], "model file nothing.onnx: not found"),
+])
+def test_each_mistake_is_one_line_and_writes_nothing(tmp_path, args, message):
+    result = cgan_dataset(*args, cwd=tmp_path)
+    assert result.returncode in (1, 2) and message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stopped_run_leaves_no_half_set(tmp_path, stop):
+    process = subprocess.Popen([CGAN_DATASET, "--per-digit", "100000", "--format", "folder", "--out", "big"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=default_sigint)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".big.cgan-*.part/*/*.png")) and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(stop)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + stop, stderr
+    assert os.listdir(tmp_path) == []
