@@ -74,6 +74,9 @@ def _write(per_digit: int, out_name: str, dataset_format: str | None, seed: int,
 def _check_target(out: Path, dataset_format: str, force: bool, is_dataset_folder) -> None:
     import os
 
+    if out.name in ("", ".", "..") or out.resolve() == Path.cwd().resolve():
+        raise click.BadParameter(f"{out} is the current folder or above it; name the set's own folder or "
+                                 "file", param_hint="--out")
     folder = out.parent
     if not folder.is_dir():
         raise click.BadParameter(f"folder {folder} does not exist; create it first", param_hint="--out")

@@ -159,6 +159,8 @@ def test_force_replaces_only_a_set_this_command_wrote(tmp_path):
     (["--per-digit", "5", "--out", "x", "--format", "csv"], "'csv' is not one of"),
     (["--per-digit", "5", "--out", "x", "--seed", "-1"], "-1 is not in the range x>=0"),
     (["--per-digit", "5", "--out", "x", "--model", "nothing.onnx"], "model file nothing.onnx: not found"),
+    (["--per-digit", "5", "--out", ".", "--force"], ". is the current folder or above it"),
+    (["--per-digit", "5", "--out", "..", "--force"], ".. is the current folder or above it"),
 ])
 def test_each_mistake_is_one_line_and_writes_nothing(tmp_path, args, message):
     result = cgan_dataset(*args, cwd=tmp_path)
