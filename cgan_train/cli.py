@@ -152,16 +152,22 @@ def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int,
               help="Digit d is sampled with seed SEED + d.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True,
               help="Where onnxruntime samples the model.")
+@click.option("--cas-per-digit", type=click.IntRange(min=0), default=6000, show_default=True,
+              help="Generated images of every digit to train the classification accuracy score's "
+                   "classifier on (0: no CAS, which takes most of the time).")
 @click.option("--baseline", "baseline_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The report of the exact model MODEL stands in for (its fp32 form): fail unless "
                    "MODEL's accuracy is within 0.3 points and its FID within 20% of it.")
 def evaluate_command(model: Path, judge_path: Path, data_dir: Path | None, json_path: Path,
-                     samples_per_digit: int, seed: int, device: str, baseline_path: Path | None) -> None:
+                     samples_per_digit: int, seed: int, device: str, cas_per_digit: int,
+                     baseline_path: Path | None) -> None:
     """Score the ONNX generator MODEL with the judge, beside real MNIST.
 
     Prints conditional accuracy, FID in the judge's feature space, precision and recall, overall
     and per digit, for the model and for as many real training images (the ceiling: the same
-    number of every digit); writes them as JSON.
+    number of every digit); and the classification accuracy score: a classifier trained on the
+    model's digits against one trained on real ones, both tested on real test images. Writes them
+    as JSON.
     """
     import json
 
@@ -177,7 +183,8 @@ def evaluate_command(model: Path, judge_path: Path, data_dir: Path | None, json_
     baseline = _read_report(baseline_path) if baseline_path else None
     try:
         report = evaluate(model, judge_path, data_dir or download_mnist(DEFAULT_DOWNLOAD_DIR),
-                          per_digit=samples_per_digit, seed=seed, device=device)
+                          per_digit=samples_per_digit, seed=seed, device=device,
+                          cas_per_digit=cas_per_digit, earlier=baseline)
         comparison, clears = compare_to_exact(report, baseline) if baseline else (None, True)
     except (ModelError, DeviceError, DataError, JudgeError, EvaluationError) as error:
         raise click.ClickException(str(error)) from error

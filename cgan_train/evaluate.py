@@ -15,6 +15,14 @@ import numpy as np
 import torch
 
 from cgan_runtime.generator import DigitGenerator
+from cgan_train.cas import (
+    CAS_PER_DIGIT,
+    cas_report,
+    classification_accuracy_score,
+    real_accuracy_reusable,
+    trained_accuracy,
+    worst_digit_gap,
+)
 from cgan_train.data import load_mnist
 from cgan_train.judge import Judge, judge_images, load_judge
 from cgan_train.metrics import NEAREST_NEIGHBOURS, frechet_distance, precision_recall
@@ -95,8 +103,13 @@ def _figures(candidate: JudgedImages, reference: JudgedImages) -> dict:
 
 
 def evaluate(model_path: Path, judge_path: Path, data_dir: Path,
-             per_digit: int = SAMPLES_PER_DIGIT, seed: int = SAMPLE_SEED, device: str = "cpu") -> dict:
-    """The evaluation report of one ONNX generator (see format_report for its shape)."""
+             per_digit: int = SAMPLES_PER_DIGIT, seed: int = SAMPLE_SEED, device: str = "cpu",
+             cas_per_digit: int = CAS_PER_DIGIT, earlier: dict | None = None) -> dict:
+    """The evaluation report of one ONNX generator (see format_report for its shape).
+
+    cas_per_digit: generated images of every digit to train the CAS classifier on (0: no CAS).
+    earlier: a report whose real-trained CAS figures are reused when they were made the same way.
+    """
     judge, judge_record = load_judge(judge_path)
     generator = DigitGenerator(model_path, device=device)
     info = generator.info
@@ -113,6 +126,12 @@ def evaluate(model_path: Path, judge_path: Path, data_dir: Path,
     real = judge_set(judge, train.images[subset], train.labels[subset].numpy())
     generated_scores = score(generated, reference, info.num_classes)
     real_scores = score(real, reference, info.num_classes)
+    cas = None
+    if cas_per_digit:
+        real_trained = (real_accuracy_reusable(earlier, test, train)
+                        or trained_accuracy(train, test, info.num_classes))
+        cas = cas_report(classification_accuracy_score(generator, test, cas_per_digit, seed),
+                         real_trained, cas_per_digit, test, train, seed)
     return {
         "model": str(model_path),
         "model_version": info.model_version,
@@ -131,6 +150,7 @@ def evaluate(model_path: Path, judge_path: Path, data_dir: Path,
             "recall_to_real": _ratio(generated_scores["overall"]["recall"],
                                      real_scores["overall"]["recall"]),
         },
+        "cas": cas,
     }
 
 
@@ -180,7 +200,28 @@ def format_report(report: dict) -> str:
     ratios = {name: "n/a" if ratio is None else f"{ratio:.2f}x" for name, ratio in report["ratios"].items()}
     lines += ["", f"FID {ratios['fid_to_real']} the real figure; "
                   f"recall {ratios['recall_to_real']} the real figure"]
+    if report.get("cas"):
+        lines += ["", *_cas_lines(report["cas"])]
     return "\n".join(lines)
+
+
+def _cas_lines(cas: dict) -> list[str]:
+    """The classification accuracy score: a classifier trained on generated vs on real images."""
+    generated, real = cas["generated"], cas["real"]
+    digit, gap = worst_digit_gap(cas)
+
+    def cells(values: list) -> str:
+        return "".join(f"{'-' if value is None else f'{100 * value:.2f}':>7}" for value in values)
+
+    return [
+        f"classification accuracy score: the judge's network ({cas['recipe']['epochs']} epochs) trained on "
+        f"{cas['generated_images']}, tested on the {cas['test_images']} real test images",
+        f"{'':17}{'all':>7}" + "".join(f"{d:>7}" for d in range(len(generated['per_digit']))),
+        f"{'trained on model':17}{100 * generated['overall']:>7.2f}{cells(generated['per_digit'])}",
+        f"{'trained on real':17}{100 * real['overall']:>7.2f}{cells(real['per_digit'])}",
+        f"{cas['gap_points']:.2f} points below real overall; the weakest digit, {digit}, "
+        f"{gap:.2f} points below",
+    ]
 
 
 def _row(name: str, generated: dict, real: dict) -> str:

@@ -16,7 +16,9 @@ from tests.test_judge import COMMITTED_JUDGE
 
 
 def _evaluate(*args: str):
-    return CliRunner().invoke(cli, ["evaluate", *args, "--judge", str(COMMITTED_JUDGE),
+    """evaluate on the fixture; without the classification accuracy score unless args ask for it."""
+    cas = [] if "--cas-per-digit" in args else ["--cas-per-digit", "0"]
+    return CliRunner().invoke(cli, ["evaluate", *args, *cas, "--judge", str(COMMITTED_JUDGE),
                                     "--data-dir", str(FIXTURE_DATA)])
 
 
