@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import onnx
 
+from cgan_runtime.files import atomic_path
 from cgan_train.data import is_official_mnist
+from cgan_train.evaluate import EvaluationError, compare_to_exact
+from cgan_train.quality_bar import quality_checks
 from export.onnx_export import onnx_version
 from export.verify import INT8_AGREEMENT_BATCH, INT8_MEAN_TOLERANCE, PARITY_BATCH_SIZES, PARITY_TOLERANCE
 
 
-def model_card(state: dict, exact: tuple[str, onnx.ModelProto], int8: tuple[str, onnx.ModelProto]) -> str:
-    """The card of the shipped pair: exact and int8 are (file name, model) of the two ONNX files.
+def model_card(state: dict, exact: tuple[str, onnx.ModelProto], int8: tuple[str, onnx.ModelProto],
+               folder: Path) -> str:
+    """The card of the shipped pair: exact and int8 are (file name, model) of the two ONNX files,
+    to be written into folder (whose evaluation reports, if they are of these files, give the
+    quality section).
 
     It holds nothing measured on the exporting machine (`make export` prints those figures), so
     that the same weights give the same card everywhere."""
@@ -66,12 +74,7 @@ The same weights export to the same files, byte for byte, on any machine.
 ## Samples
 ![one row per digit, seed = digit, drawn by the fp32 export in float64](sample_grid.png)
 
-## Quality
-`make evaluate` scores both files with the project's judge (an MNIST classifier) beside real
-MNIST: conditional accuracy, FID in the judge's feature space, precision and recall, overall
-and per digit. It writes `evaluation.json` (fp32) and `evaluation_int8.json` here; the README
-shows the tables.
-"""
+{quality_section(folder, onnx_version(exact_model), onnx_version(int8_model))}"""
 
 
 def _describe(model: onnx.ModelProto) -> str:
@@ -91,3 +94,85 @@ def _data_name(data_sha256: str) -> str:
     if is_official_mnist(data_sha256):
         return "the official MNIST training set (60,000 images)"
     return "a custom or partial MNIST training set (see its SHA-256 below)"
+
+
+QUALITY_HEADING = "## Quality"
+EXACT_REPORT, INT8_REPORT = "evaluation.json", "evaluation_int8.json"
+
+
+def quality_section(folder: Path, exact_version: str, int8_version: str) -> str:
+    """The card's quality section, from the evaluation reports in folder (`make evaluate`), or a
+    line saying there are none of these files yet."""
+    exact, int8 = _report(folder / EXACT_REPORT, exact_version), _report(folder / INT8_REPORT, int8_version)
+    lines = [QUALITY_HEADING, "`make evaluate` scores both files with the project's judge (an MNIST "
+             "classifier) beside real MNIST and writes `evaluation.json` and `evaluation_int8.json` "
+             "here; this section is made from them (`python -m export.model_card models`)."]
+    if exact is None or int8 is None:
+        return "\n".join([*lines, "", "Not evaluated yet: run `make evaluate`.", ""])
+    exact_checks, int8_checks = quality_checks(exact), quality_checks(int8)
+    lines += ["", "| | fp32 | int8 (bundled) | bar | met |", "|---|---|---|---|---|"]
+    for ours, theirs in zip(exact_checks, int8_checks, strict=True):
+        met = {(True, True): "yes", (True, False): "fp32 only", (False, True): "int8 only",
+               (False, False): "no"}[ours.met, theirs.met]
+        lines.append(f"| {ours.name} | {ours.value} | {theirs.value} | {ours.bar} | {met} |")
+    try:
+        comparison, _ = compare_to_exact(int8, exact)
+        lines += ["", f"int8 {comparison}."]
+    except EvaluationError as error:
+        lines += ["", f"int8 against fp32: not comparable ({error})."]
+    lines += ["", *_per_digit_table(exact), ""]
+    return "\n".join(lines)
+
+
+def _per_digit_table(report: dict) -> list[str]:
+    generated, real, cas = report["generated"], report["real_ceiling"], report.get("cas")
+    header = "| digit | accuracy % | FID | precision | recall |" + (" CAS % |" if cas else "")
+    lines = [f"Per digit, fp32, each cell *model / real* ({report['samples_per_digit']:,} samples "
+             "per digit; FID, precision and recall against that digit's test images; CAS: the "
+             "classifier trained on the model's digits / on real ones, tested on that digit's test "
+             "images):", "", header, "|" + "---|" * (header.count("|") - 1)]
+    rows = [("all", generated["overall"], real["overall"], cas and (cas["generated"]["overall"],
+                                                                     cas["real"]["overall"]))]
+    for digit, (ours, theirs) in enumerate(zip(generated["per_digit"], real["per_digit"], strict=True)):
+        rows.append((str(digit), ours, theirs, cas and (cas["generated"]["per_digit"][digit],
+                                                        cas["real"]["per_digit"][digit])))
+    for name, ours, theirs, cas_pair in rows:
+        cells = [f"{100 * ours['accuracy']:.2f} / {100 * theirs['accuracy']:.2f}",
+                 f"{ours['fid']:.2f} / {theirs['fid']:.2f}",
+                 f"{ours['precision']:.3f} / {theirs['precision']:.3f}",
+                 f"{ours['recall']:.3f} / {theirs['recall']:.3f}"]
+        if cas_pair:
+            cells.append(" / ".join("-" if value is None else f"{100 * value:.2f}" for value in cas_pair))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _report(path: Path, version: str) -> dict | None:
+    """The evaluation report at path if it is of the model version given."""
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) and report.get("model_version") == version else None
+
+
+def refresh_quality(folder: Path, card_name: str = "MODEL_CARD.md") -> bool:
+    """Rewrite the quality section of the card in folder from the reports beside it (after `make
+    evaluate`); False when the card has no such section or names no model versions."""
+    card_path = folder / card_name
+    card = card_path.read_text()
+    versions = [line.split("model_version `")[1].split("`")[0] for line in card.splitlines()
+                if "model_version `" in line]
+    if QUALITY_HEADING not in card or len(versions) != 2:
+        return False
+    head = card[: card.index(QUALITY_HEADING)]
+    with atomic_path(card_path) as temporary:
+        temporary.write_text(head + quality_section(folder, *versions))
+    return True
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "models")
+    if not refresh_quality(target):
+        sys.exit(f"{target / 'MODEL_CARD.md'}: not a card `make export` wrote (no quality section)")
+    print(target / "MODEL_CARD.md")

@@ -71,7 +71,7 @@ def ship(checkpoint_path: Path, out_dir: Path) -> Shipped:
         ONNX_NAME: model.SerializeToString(),  # the bytes onnx.save_model writes
         INT8_NAME: int8.SerializeToString(),
         GRID_NAME: _png(sample_grid(model, config.latent_dim, config.num_classes)),
-        CARD_NAME: model_card(state, (ONNX_NAME, model), (INT8_NAME, int8)).encode(),
+        CARD_NAME: model_card(state, (ONNX_NAME, model), (INT8_NAME, int8), out_dir).encode(),
     }
     if Path(checkpoint_path).resolve() != (out_dir / TORCH_NAME).resolve():
         contents[TORCH_NAME] = checkpoint_bytes(generator_only(state))
