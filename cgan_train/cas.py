@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from cgan_runtime.generator import DigitGenerator
+from cgan_train.config import is_finite_number
 from cgan_train.data import Digits
 from cgan_train.judge import judge_images, train_judge
 
@@ -49,15 +50,26 @@ def trained_accuracy(train: Digits, test: Digits, num_classes: int, recipe: dict
     }
 
 
-def real_accuracy_reusable(earlier: dict | None, test: Digits, train: Digits) -> dict | None:
+def real_accuracy_reusable(earlier: dict | None, test: Digits, train: Digits,
+                           num_classes: int = 10) -> dict | None:
     """The real-trained figures of an earlier report's CAS, if they were made by this recipe on
     this data (training on real images costs as much as on generated ones)."""
     cas = (earlier or {}).get("cas")
     if (isinstance(cas, dict) and cas.get("recipe") == CAS_RECIPE
             and cas.get("test_data_sha256") == test.sha256 and cas.get("real_data_sha256") == train.sha256
-            and isinstance(cas.get("real"), dict)):
+            and _is_accuracy_table(cas.get("real"), num_classes)):
         return cas["real"]
     return None
+
+
+def _is_accuracy_table(table, num_classes: int) -> bool:
+    """{"overall": share, "per_digit": [share or None, ...]}, as trained_accuracy writes it."""
+    def is_share(value) -> bool:
+        return is_finite_number(value) and 0 <= value <= 1
+
+    return (isinstance(table, dict) and is_share(table.get("overall"))
+            and isinstance(table.get("per_digit"), list) and len(table["per_digit"]) == num_classes
+            and all(value is None or is_share(value) for value in table["per_digit"]))
 
 
 def cas_report(generated: dict, real: dict, per_digit: int, test: Digits, train: Digits,

@@ -155,12 +155,16 @@ def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int,
 @click.option("--cas-per-digit", type=click.IntRange(min=0), default=6000, show_default=True,
               help="Generated images of every digit to train the classification accuracy score's "
                    "classifier on (0: no CAS, which takes most of the time).")
+@click.option("--real-cas-from", "real_cas_path",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A report whose real-trained CAS figures to reuse, if made the same way (recipe, "
+                   "data); --baseline's report is used so by default.")
 @click.option("--baseline", "baseline_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The report of the exact model MODEL stands in for (its fp32 form): fail unless "
                    "MODEL's accuracy is within 0.3 points and its FID within 20% of it.")
 def evaluate_command(model: Path, judge_path: Path, data_dir: Path | None, json_path: Path,
                      samples_per_digit: int, seed: int, device: str, cas_per_digit: int,
-                     baseline_path: Path | None) -> None:
+                     real_cas_path: Path | None, baseline_path: Path | None) -> None:
     """Score the ONNX generator MODEL with the judge, beside real MNIST.
 
     Prints conditional accuracy, FID in the judge's feature space, precision and recall, overall
@@ -181,10 +185,11 @@ def evaluate_command(model: Path, judge_path: Path, data_dir: Path | None, json_
 
     _check_output_path(json_path, "--json")
     baseline = _read_report(baseline_path) if baseline_path else None
+    earlier = _read_report(real_cas_path) if real_cas_path else baseline
     try:
         report = evaluate(model, judge_path, data_dir or download_mnist(DEFAULT_DOWNLOAD_DIR),
                           per_digit=samples_per_digit, seed=seed, device=device,
-                          cas_per_digit=cas_per_digit, earlier=baseline)
+                          cas_per_digit=cas_per_digit, earlier=earlier)
         comparison, clears = compare_to_exact(report, baseline) if baseline else (None, True)
     except (ModelError, DeviceError, DataError, JudgeError, EvaluationError) as error:
         raise click.ClickException(str(error)) from error

@@ -128,7 +128,7 @@ def evaluate(model_path: Path, judge_path: Path, data_dir: Path,
     real_scores = score(real, reference, info.num_classes)
     cas = None
     if cas_per_digit:
-        real_trained = (real_accuracy_reusable(earlier, test, train)
+        real_trained = (real_accuracy_reusable(earlier, test, train, info.num_classes)
                         or trained_accuracy(train, test, info.num_classes))
         cas = cas_report(classification_accuracy_score(generator, test, cas_per_digit, seed),
                          real_trained, cas_per_digit, test, train, seed)

@@ -73,3 +73,6 @@ def test_the_real_trained_figures_are_reused_only_from_a_report_made_the_same_wa
     other_data["cas"]["real_data_sha256"] = "0" * 64
     assert real_accuracy_reusable(other_data, test, train) is None
     assert real_accuracy_reusable({"cas": None}, test, train) is None
+    crafted = json.loads(json.dumps(first))
+    crafted["cas"]["real"]["per_digit"][3] = "99%"
+    assert real_accuracy_reusable(crafted, test, train) is None
