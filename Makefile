@@ -18,7 +18,7 @@ SEED_FLAGS ?= --design mlp --epochs 50 --batch-size 100 --lr 1e-4 --seed 0
 # weights, else train first.
 CHECKPOINT ?= $(firstword $(wildcard $(RUN_DIR)/checkpoint.pt models/cgan_generator.pt) $(RUN_DIR)/checkpoint.pt)
 
-.PHONY: help install test faults export train train-seed evaluate judge bench portability wheel lint clean
+.PHONY: help install test faults export train train-seed evaluate judge bench portability pictures wheel lint clean
 
 help:
 	@echo "make install     development environment in $(VENV) (runtime + train + dev extras)"
@@ -32,6 +32,7 @@ help:
 	@echo "make bench       the runtime against PyTorch: start-up, speed, memory, size (about 3 minutes)"
 	@echo "make portability the bundled int8 model against fp32 on other CPUs under qemu (x86-64, ARM64), and"
 	@echo "                 the export run as other x86-64 CPUs -> docs/portability.md (about 11 minutes)"
+	@echo "make pictures    the README's --text pictures, drawn by the bundled model -> docs/pictures/"
 	@echo "make wheel       dist/cgan_runtime-*.whl, the torch-free runtime with the bundled model"
 
 install:
@@ -72,9 +73,15 @@ evaluate:
 	$(BIN)/cgan-train evaluate models/cgan_generator_int8.onnx --judge models/judge.pt \
 		$(if $(DATA_DIR),--data-dir $(DATA_DIR)) --json models/evaluation_int8.json \
 		--baseline models/evaluation.json
+	$(PY) -m export.model_card models
 
 judge:
 	$(BIN)/cgan-train judge $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --out models/judge.pt --epochs 6 --seed 0
+
+pictures:
+	mkdir -p docs/pictures
+	$(BIN)/cgan-run --text 2026 --style 1 --count 3 --force --out docs/pictures/text_2026.png
+	$(BIN)/cgan-run --text 2026 --style 1 --count 3 --invert --force --out docs/pictures/text_2026_inverted.png
 
 bench: wheel
 	$(PY) benchmarks/bench.py $(if $(DATA_DIR),--data-dir $(DATA_DIR))
