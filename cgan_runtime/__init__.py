@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from cgan_runtime.generator import DigitGenerator, ModelError, ModelInfo
     from cgan_runtime.providers import DeviceError
 
-__all__ = ["DeviceError", "DigitGenerator", "ModelError", "ModelInfo"]
+__all__ = ["DeviceError", "DigitGenerator", "ModelError", "ModelInfo", "__version__"]
+DISTRIBUTION = "cgan-runtime"
 
 
 def __getattr__(name: str):
@@ -21,6 +22,13 @@ def __getattr__(name: str):
         from cgan_runtime import generator
 
         return getattr(generator, name)
+    if name == "__version__":  # from the installed distribution's metadata: one place for the number
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version(DISTRIBUTION)
+        except PackageNotFoundError:
+            return "unknown"
     if name == "DeviceError":
         from cgan_runtime.providers import DeviceError
 

@@ -24,6 +24,7 @@ Examples:
 
 
 @click.command(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cgan-runtime", prog_name="cgan-run")
 @click.option("--digit", type=int, default=None,
               help="The digit to draw: 0-9 (the range comes from the model).")
 @click.option("--text", default=None,

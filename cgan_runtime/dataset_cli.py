@@ -19,6 +19,7 @@ Examples:
 
 
 @click.command(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cgan-runtime", prog_name="cgan-dataset")
 @click.option("--per-digit", type=click.IntRange(min=1), required=True,
               help="Images of every digit; the set holds per-digit x the model's digits, shuffled.")
 @click.option("--out", "out_name", type=click.Path(), required=True,

@@ -14,6 +14,7 @@ SIGNAL_EXIT_BASE = 128  # the shell's code for a run stopped by signal N is 128 
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cgan-runtime", prog_name="cgan-train")
 def cli() -> None:
     """Train the cgan generator on MNIST (the digit label is the condition)."""
 
