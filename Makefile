@@ -29,7 +29,8 @@ help:
 	@echo "make train-seed  train (or resume) runs/seed with the seed design, the baseline"
 	@echo "make evaluate    both exported models scored by the judge, beside real MNIST -> models/evaluation*.json"
 	@echo "make judge       retrain the judge (the MNIST classifier evaluate uses) -> models/judge.pt"
-	@echo "make bench       the runtime against PyTorch: start-up, speed, memory, size (about 3 minutes)"
+	@echo "make bench       the runtime against PyTorch: start-up, speed, memory, size, data sets"
+	@echo "                 -> docs/benchmarks.md"
 	@echo "make portability the bundled int8 model against fp32 on other CPUs under qemu (x86-64, ARM64), and"
 	@echo "                 the export run as other x86-64 CPUs -> docs/portability.md (about 11 minutes)"
 	@echo "make pictures    the README's --text pictures, drawn by the bundled model -> docs/pictures/"
@@ -84,7 +85,7 @@ pictures:
 	$(BIN)/cgan-run --text 2026 --style 1 --count 3 --invert --force --out docs/pictures/text_2026_inverted.png
 
 bench: wheel
-	$(PY) benchmarks/bench.py $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+	$(PY) benchmarks/bench.py $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --report docs/benchmarks.md
 
 # ARM64 runs in a Debian arm64 root under proot and qemu (made once, in .portability/); without
 # debootstrap, proot or qemu-user-static the report says ARM64 was not run.

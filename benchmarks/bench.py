@@ -3,7 +3,7 @@
 Sections: cold start (wall time, peak memory, and where the time goes), throughput and
 achieved GFLOP/s of the bundled int8 model and its fp32 forms, the session settings, int8
 against fp32, large counts, footprint, and training throughput.
-Prints markdown tables (the README's "Speed and size" section is this output).
+Prints markdown tables; with --report, writes them to a file (make bench: docs/benchmarks.md).
 
     python benchmarks/bench.py [--data-dir ../shared/data/mnist] [--quick]
 """
@@ -117,8 +117,26 @@ def table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+SECTIONS: list[str] = []  # what the report file gets, in order
+
+
 def section(title: str, body: str) -> None:
-    print(f"\n### {title}\n\n{body}", flush=True)
+    text = f"\n### {title}\n\n{body}"
+    SECTIONS.append(text)
+    print(text, flush=True)
+
+
+def write_report(path: Path, heading: str) -> None:
+    """The sections printed, as a markdown file stamped with the date, commit and CPU."""
+    from benchmarks.stamp import commit, cpu_name
+    from cgan_runtime.files import atomic_path
+
+    stamp = f"{time.strftime('%Y-%m-%d')}, commit {commit()}, {cpu_name()}, {os.cpu_count()} CPUs"
+    text = (f"# Benchmarks\n\nWritten by `make bench` ({stamp}). {heading}\n\n"
+            "Machines are noisy: compare the ratios within one run, not absolute times across runs.\n"
+            + "".join(SECTIONS) + "\n")
+    with atomic_path(path) as temporary:
+        temporary.write_text(text)
 
 
 def install_runtime(work: Path) -> Path:
@@ -489,12 +507,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "mnist")
     parser.add_argument("--quick", action="store_true", help="fewer runs and shorter timings (a smoke test)")
+    parser.add_argument("--report", type=Path, help="also write the tables to this markdown file")
     args = parser.parse_args()
     quick, full = (3, 0.3, 20, (1_000, 20_000), (10, 100)), (7, 1.5, 200, (1_000, 200_000), (1_000, 10_000))
     runs, seconds, steps, counts, per_digit_counts = quick if args.quick else full
-    print(f"cgan benchmark: {os.cpu_count()} CPUs, onnxruntime "
-          f"{metadata.version('onnxruntime')}, torch {torch.__version__}, model "
-          f"{BUNDLED_MODEL.relative_to(REPO)}", flush=True)
+    heading = (f"onnxruntime {metadata.version('onnxruntime')}, torch {torch.__version__}, model "
+               f"{BUNDLED_MODEL.relative_to(REPO)}.")
+    print(f"cgan benchmark: {os.cpu_count()} CPUs, {heading}", flush=True)
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         runtime_env = install_runtime(work)
@@ -509,6 +528,9 @@ def main() -> None:
             training_throughput(args.data_dir, work, steps)
         else:
             print(f"\n(training throughput skipped: no MNIST in {args.data_dir}; pass --data-dir)")
+    if args.report:
+        write_report(args.report, heading)
+        print(f"\nwrote {args.report}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -30,6 +29,8 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks.stamp import commit, cpu_name  # noqa: E402 (after the path it is found on)
 
 INT8_MODEL = REPO_ROOT / "models" / "cgan_generator_int8.onnx"
 EXACT_MODEL = REPO_ROOT / "models" / "cgan_generator.onnx"
@@ -176,18 +177,6 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "no message"
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                flags = Path("/proc/cpuinfo").read_text()
-                vnni = "avx512_vnni" in flags or "avx_vnni" in flags
-                return f"{line.split(':', 1)[1].strip()}, {'with' if vnni else 'without'} VNNI"
-    except OSError:
-        pass
-    return platform.machine()
-
-
 def report(outcomes: list[Outcome], tolerance: float) -> tuple[str, bool]:
     """The markdown report and whether every family holds."""
     native = outcomes[0].figures
@@ -208,14 +197,14 @@ def report(outcomes: list[Outcome], tolerance: float) -> tuple[str, bool]:
         same_fp32 = np.abs(figures["fp32"] - native["fp32"]).max()
         export = outcome.export or "-"
         rows.append(
-            f"| {family.name} | {family.machines or _cpu_name()} | {family.cpu or 'native'} "
+            f"| {family.name} | {family.machines or cpu_name()} | {family.cpu or 'native'} "
             f"| {figures['worst_digit_mean']:.4f} ({figures['worst_digit']}) | {figures['max']:.3f} "
             f"| {figures['far_pixels']} | {'identical' if same_int8 == 0 else f'{same_int8:.3g}'} "
             f"| {same_fp32:.1e} | {export} | {'; '.join(problems) or 'holds'} |")
     import onnxruntime
 
     scale = next((outcome.figures for outcome in outcomes if outcome.figures), {"images": 0, "pixels": 0})
-    stamp = (f"{datetime.date.today()}, commit {_commit()}, run on {_cpu_name()}, onnxruntime "
+    stamp = (f"{datetime.date.today()}, commit {commit()}, run on {cpu_name()}, onnxruntime "
              f"{onnxruntime.__version__}, qemu {_qemu_version()}")
     table = "\n".join([
         "| family | machines | emulated CPU | worst digit's mean abs(int8 - fp32) | max | pixels off by "
@@ -236,12 +225,6 @@ difference from fp32 is within {MAX_MEAN_INCREASE:.0%} of this machine's and wit
 {table}
 """
     return text, holds
-
-
-def _commit() -> str:
-    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                            text=True)
-    return result.stdout.strip() or "unknown"
 
 
 def _qemu_version() -> str:
