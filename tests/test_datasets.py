@@ -183,3 +183,15 @@ def test_a_stopped_run_leaves_no_half_set(tmp_path, stop):
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + stop, stderr
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.faults
+def test_two_runs_on_one_out_give_one_whole_set_and_one_refusal(tmp_path):
+    command = [CGAN_DATASET, "--per-digit", "200", "--out", "same"]
+    runs = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    results = sorted((run.wait(timeout=300), run.stderr.read()) for run in runs)
+    assert results[0][0] == 0 and results[1][0] in (1, 2), results  # 2: refused at the start
+    assert "same was created while this run worked" in results[1][1] or "same exists" in results[1][1]
+    assert len(load_mnist(tmp_path / "same", "train")) == 2000
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["same"]

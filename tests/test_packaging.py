@@ -2,11 +2,11 @@
 
 import subprocess
 import sys
-import tomllib
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+import tomllib
 
 import cgan_runtime
 from tests.conftest import REPO_ROOT
