@@ -14,17 +14,21 @@ TRAIN_FLAGS ?= --design conv --loss hinge --class-loss-weight 1 --ema-decay 0.99
 	--lr-decay-epochs 29 --batch-size 64 --lr 2e-4 --beta1 0.5 --seed 0
 # The seed design, the baseline the evaluation compares with: 50 epochs, batch 100, Adam 1e-4, BCE.
 SEED_FLAGS ?= --design mlp --epochs 50 --batch-size 100 --lr 1e-4 --seed 0
+# What the runtime bundles: int8 once `make evaluate` has shown it clears the bar, else fp32;
+# BUNDLE=fp32 bundles the fp32 export whatever the evaluation says.
+BUNDLE ?= int8
 # What `make export` ships: your finished run if there is one, else the committed generator
 # weights, else train first.
 CHECKPOINT ?= $(firstword $(wildcard $(RUN_DIR)/checkpoint.pt models/cgan_generator.pt) $(RUN_DIR)/checkpoint.pt)
 
-.PHONY: help install test faults export train train-seed evaluate judge bench portability pictures wheel lint clean
+.PHONY: help install test faults export bundle train train-seed evaluate judge bench portability pictures wheel lint clean
 
 help:
 	@echo "make install     development environment in $(VENV) (runtime + train + dev extras)"
 	@echo "make test        the whole test suite, offline"
 	@echo "make faults      only the fault-injection tests: mistakes, interruptions, corrupt files"
-	@echo "make export      train if needed -> ONNX -> checker + parity -> int8 form -> models/"
+	@echo "make export      train if needed -> ONNX -> checker + parity -> int8 form -> models/ -> bundle"
+	@echo "make bundle      the runtime's model: int8 once make evaluate clears its bar, else fp32 (BUNDLE=fp32)"
 	@echo "make train       train (or resume) $(RUN_DIR) with the shipped recipe"
 	@echo "make train-seed  train (or resume) runs/seed with the seed design, the baseline"
 	@echo "make evaluate    both exported models scored by the judge, beside real MNIST -> models/evaluation*.json"
@@ -54,6 +58,10 @@ lint:
 
 export: $(CHECKPOINT)
 	$(PY) -m export --checkpoint $(CHECKPOINT) --out-dir models
+	$(PY) -m export.bundle --precision $(BUNDLE)
+
+bundle:
+	$(PY) -m export.bundle --precision $(BUNDLE)
 
 $(RUN_DIR)/checkpoint.pt:
 	$(BIN)/cgan-train train $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --out $(RUN_DIR) $(TRAIN_FLAGS)
@@ -75,6 +83,7 @@ evaluate:
 		$(if $(DATA_DIR),--data-dir $(DATA_DIR)) --json models/evaluation_int8.json \
 		--baseline models/evaluation.json
 	$(PY) -m export.model_card models
+	$(PY) -m export.bundle --precision $(BUNDLE)
 
 judge:
 	$(BIN)/cgan-train judge $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --out models/judge.pt --epochs 6 --seed 0

@@ -2,6 +2,7 @@
 int8 form stays within the bar of its exact fp32 export."""
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
@@ -9,11 +10,13 @@ import pytest
 from cgan_runtime.generator import DigitGenerator
 from cgan_train.evaluate import MAX_ACCURACY_DROP, compare_to_exact, judge_set, sample_digits
 from cgan_train.judge import load_judge
-from tests.conftest import EXACT_MODEL, REPO_ROOT, SHIPPED_MODEL
+from export.bundle import bundle_choice
+from tests.conftest import EXACT_MODEL, INT8_MODEL, REPO_ROOT, SHIPPED_MODEL
 from tests.test_judge import COMMITTED_JUDGE
 
-REPORTS = {EXACT_MODEL.name: "evaluation.json", "cgan_generator_int8.onnx": "evaluation_int8.json"}
-BUNDLES_INT8 = SHIPPED_MODEL.name != EXACT_MODEL.name
+REPORTS = {EXACT_MODEL: "evaluation.json", INT8_MODEL: "evaluation_int8.json"}
+# The one decision, as the bundled file itself records it.
+BUNDLES_INT8 = DigitGenerator(SHIPPED_MODEL, device="cpu").info.metadata.get("precision") == "int8"
 
 
 def _judged(model):
@@ -23,7 +26,7 @@ def _judged(model):
 
 
 def _report(model) -> dict:
-    return json.loads((REPO_ROOT / "models" / REPORTS[model.name]).read_text())
+    return json.loads((REPO_ROOT / "models" / REPORTS[model]).read_text())
 
 
 def test_the_shipped_model_draws_the_asked_digit_at_least_99_percent_of_the_time_for_every_digit():
@@ -35,18 +38,26 @@ def test_the_shipped_model_draws_the_asked_digit_at_least_99_percent_of_the_time
 
 @pytest.mark.skipif(not BUNDLES_INT8, reason="the runtime bundles the fp32 export itself")
 def test_the_bundled_int8_model_is_as_accurate_as_its_fp32_form_on_the_same_samples():
-    int8, exact = (_judged(model) for model in (SHIPPED_MODEL, EXACT_MODEL))
+    int8, exact = (_judged(model) for model in (INT8_MODEL, EXACT_MODEL))
     drop = np.mean(exact.predictions == exact.labels) - np.mean(int8.predictions == int8.labels)
     assert drop <= MAX_ACCURACY_DROP, f"int8 is {100 * drop:.2f} points less accurate than fp32"
 
 
 def test_the_committed_evaluations_are_of_the_shipped_files():
-    for model in {EXACT_MODEL, SHIPPED_MODEL}:
+    for model in (EXACT_MODEL, INT8_MODEL):
         version = DigitGenerator(model, device="cpu").info.model_version
         assert _report(model)["model_version"] == version, f"{model.name}'s report is stale: make evaluate"
 
 
 @pytest.mark.skipif(not BUNDLES_INT8, reason="the runtime bundles the fp32 export itself")
 def test_the_bundled_int8_model_clears_the_bar_of_its_fp32_form():
-    line, clears = compare_to_exact(_report(SHIPPED_MODEL), _report(EXACT_MODEL))
+    line, clears = compare_to_exact(_report(INT8_MODEL), _report(EXACT_MODEL))
     assert clears, line
+
+
+def test_the_bundled_file_is_the_one_the_evaluations_decide_a_real_file_in_git():
+    source, reason = bundle_choice(REPO_ROOT / "models")
+    assert SHIPPED_MODEL.read_bytes() == source.read_bytes(), f"the bundle is stale ({reason}): make bundle"
+    listing = subprocess.run(["git", "ls-files", "-s"], cwd=REPO_ROOT, capture_output=True, text=True,
+                             check=True).stdout
+    assert not [line for line in listing.splitlines() if line.startswith("120000")]  # no symlink

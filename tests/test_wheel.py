@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO_ROOT, SHIPPED_MODEL
+from tests.helpers import fresh_clone, git
 
 WHEELHOUSE = REPO_ROOT / ".wheelhouse"  # the runtime's dependencies, filled by `make install`
 
@@ -45,6 +46,21 @@ def test_wheel_carries_the_bundled_model(wheel):
     with zipfile.ZipFile(wheel) as archive:
         bundled = archive.read("cgan_runtime/models/cgan_generator.onnx")
     assert bundled == SHIPPED_MODEL.read_bytes()
+
+
+def test_a_clone_without_symlinks_builds_a_wheel_with_the_real_model(tmp_path):
+    # core.symlinks=false is Windows' default: a link in git would become a text file there.
+    committed = fresh_clone(tmp_path / "committed")
+    clone = tmp_path / "no-links"
+    git("-c", "core.symlinks=false", "clone", "--quiet", str(committed), str(clone), cwd=tmp_path)
+    dist = tmp_path / "dist"
+    build = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir",
+                dist, clone)
+    assert build.returncode == 0, build.stderr
+    (built,) = dist.glob("cgan_runtime-*.whl")
+    with zipfile.ZipFile(built) as archive:
+        assert archive.read("cgan_runtime/models/cgan_generator.onnx") == SHIPPED_MODEL.read_bytes()
+    assert SHIPPED_MODEL.stat().st_size > 1_000_000
 
 
 def test_torch_is_not_importable_in_the_edge_environment(edge_env):

@@ -1,0 +1,85 @@
+"""Which model the runtime bundles: the one decision, written as a real file into the package.
+
+The int8 form is bundled once its evaluation clears the bar against the fp32 export's (make
+evaluate); until then, or when asked (--precision fp32), the fp32 export is. The bundled file's
+own `precision` metadata says which it is: tests and benchmarks read that, nothing else.
+
+    python -m export.bundle [--precision int8|fp32] [--models models]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from cgan_runtime.files import atomic_path
+from cgan_runtime.streams import print_or_exit
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RUNTIME_MODEL = REPO_ROOT / "cgan_runtime" / "models" / "cgan_generator.onnx"
+PRECISIONS = ("int8", "fp32")
+
+
+def bundle_choice(models: Path, precision: str = "int8") -> tuple[Path, str]:
+    """The file to bundle from models/ and why."""
+    from cgan_runtime.generator import DigitGenerator
+    from cgan_train.evaluate import EvaluationError, compare_to_exact
+    from export.model_card import EXACT_REPORT, INT8_REPORT
+    from export.ship import INT8_NAME, ONNX_NAME
+
+    exact = models / ONNX_NAME
+    if precision == "fp32":
+        return exact, "asked for (--precision fp32)"
+    versions = {name: DigitGenerator(models / name, device="cpu").info.model_version
+                for name in (ONNX_NAME, INT8_NAME)}
+    reports = {}
+    for name, report_name in ((ONNX_NAME, EXACT_REPORT), (INT8_NAME, INT8_REPORT)):
+        try:
+            report = json.loads((models / report_name).read_text())
+        except (OSError, ValueError):
+            return exact, f"no readable {report_name} yet: run make evaluate to bundle the int8 form"
+        if not isinstance(report, dict) or report.get("model_version") != versions[name]:
+            return exact, f"{report_name} is not of {name}: run make evaluate to bundle the int8 form"
+        reports[name] = report
+    try:
+        line, clears = compare_to_exact(reports[INT8_NAME], reports[ONNX_NAME])
+    except (EvaluationError, KeyError, TypeError, ZeroDivisionError) as error:
+        return exact, f"the reports cannot be compared ({error})"
+    return (models / INT8_NAME, f"int8 {line}") if clears else (exact, f"int8 {line}")
+
+
+def bundle(models: Path, precision: str = "int8", target: Path = RUNTIME_MODEL) -> tuple[Path, str, bool]:
+    """Copy the chosen file to target (a real file, replaced atomically, only if it differs);
+    returns the file, why, and whether target changed."""
+    source, reason = bundle_choice(models, precision)
+    content = source.read_bytes()
+    if target.is_file() and not target.is_symlink() and target.read_bytes() == content:
+        return source, reason, False
+    with atomic_path(target) as temporary:
+        temporary.write_bytes(content)
+    return source, reason, True
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--precision", type=click.Choice(PRECISIONS), default="int8", show_default=True,
+              help="int8: the int8 form once its evaluation clears the bar, else fp32; fp32: the fp32 "
+                   "export.")
+@click.option("--models", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              default=Path("models"), show_default=True)
+def main(precision: str, models: Path) -> None:
+    """Bundle a model of MODELS into the runtime package (cgan_runtime/models/cgan_generator.onnx)."""
+    from cgan_runtime.generator import ModelError
+
+    try:
+        source, reason, changed = bundle(models, precision)
+    except (ModelError, OSError) as error:
+        raise click.ClickException(f"nothing bundled: {error}") from error
+    state = "bundled" if changed else "already bundles"
+    print_or_exit(f"{RUNTIME_MODEL.relative_to(REPO_ROOT)} {state} {source}: {reason}",
+                  f"{state} {source}", "the line")
+
+
+if __name__ == "__main__":
+    main()
