@@ -7,13 +7,10 @@ PY := $(BIN)/python
 # Training data: the offline copy beside the project when there is one, else torchvision downloads it.
 DATA_DIR ?= $(wildcard ../shared/data/mnist)
 RUN_DIR ?= runs/conv
-# The shipped recipe (README, "The shipped model"): conv generator, projection discriminator with
-# spectral norm, hinge loss + auxiliary classifier, moving average, 45 epochs (the learning rate
-# decaying linearly over the last 29).
-TRAIN_FLAGS ?= --design conv --loss hinge --class-loss-weight 1 --ema-decay 0.999 --epochs 45 \
-	--lr-decay-epochs 29 --batch-size 64 --lr 2e-4 --beta1 0.5 --seed 0
-# The seed design, the baseline the evaluation compares with: 50 epochs, batch 100, Adam 1e-4, BCE.
-SEED_FLAGS ?= --design mlp --epochs 50 --batch-size 100 --lr 1e-4 --seed 0
+# The recipes are named in cgan_train/recipes.py (the shipped model's is the default); add flags to
+# TRAIN_FLAGS to override single values.
+TRAIN_FLAGS ?= --recipe shipped --seed 0
+SEED_FLAGS ?= --recipe seed --seed 0
 # What the runtime bundles: int8 once `make evaluate` has shown it clears the bar, else fp32;
 # BUNDLE=fp32 bundles the fp32 export whatever the evaluation says.
 BUNDLE ?= int8

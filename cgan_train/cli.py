@@ -8,8 +8,13 @@ from pathlib import Path
 
 import click
 
+from cgan_train.recipes import DEFAULT_RECIPE, DESIGN_NAMES, RECIPES, recipe_settings
+
 DEFAULT_DOWNLOAD_DIR = Path.home() / ".cache" / "cgan" / "mnist"
 TORCH_SEED = click.IntRange(min=0, max=2**64 - 1)  # what torch.manual_seed takes
+# The train flags a recipe sets (cgan_train/recipes.py); each given one overrides its value.
+RECIPE_OPTIONS = ("design", "epochs", "batch_size", "lr", "beta1", "loss", "ema_decay", "lr_decay_epochs",
+                  "class_loss_weight")
 SIGNAL_EXIT_BASE = 128  # the shell's code for a run stopped by signal N is 128 + N: 130 for Ctrl-C
 
 
@@ -25,23 +30,29 @@ def cli() -> None:
                    f"into {DEFAULT_DOWNLOAD_DIR}.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("runs/cgan"),
               show_default=True, help="Folder for checkpoint.pt and the per-epoch sample grids.")
-@click.option("--design", default="mlp", show_default=True, help="Network design (models.DESIGNS).")
-@click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True,
-              help="Total epochs; with --resume, where to stop.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True)
-@click.option("--beta1", type=click.FloatRange(min=0, max=1, max_open=True), default=0.5,
-              show_default=True, help="Adam's beta1, for both networks.")
-@click.option("--loss", type=click.Choice(["bce", "hinge"]), default="bce", show_default=True,
-              help="Adversarial loss: binary cross-entropy (the seed recipe) or hinge.")
-@click.option("--ema-decay", type=click.FloatRange(min=0, max=1, max_open=True), default=0.0,
-              show_default=True,
+@click.option("--recipe", type=click.Choice(list(RECIPES)), default=DEFAULT_RECIPE, show_default=True,
+              help="shipped: the recipe of the model we ship; seed: the seed tutorial's design, the "
+                   "baseline. The flags below override single values of it.")
+@click.option("--design", type=click.Choice(DESIGN_NAMES), default=None,
+              help="Network design. Default: the recipe's.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Total epochs; with --resume, where to stop. Default: the recipe's.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Default: the recipe's.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Default: the recipe's.")
+@click.option("--beta1", type=click.FloatRange(min=0, max=1, max_open=True), default=None,
+              help="Adam's beta1, for both networks. Default: the recipe's.")
+@click.option("--loss", type=click.Choice(["bce", "hinge"]), default=None,
+              help="Adversarial loss: binary cross-entropy or hinge. Default: the recipe's.")
+@click.option("--ema-decay", type=click.FloatRange(min=0, max=1, max_open=True), default=None,
               help="Keep a moving average of the generator's weights with this decay, and ship it "
-                   "(0 = none).")
-@click.option("--lr-decay-epochs", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Lower the learning rate linearly towards zero over the last N epochs (0 = constant).")
-@click.option("--class-loss-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Weight of an auxiliary digit classifier's loss (AC-GAN; conv design; 0 = none).")
+                   "(0 = none). Default: the recipe's.")
+@click.option("--lr-decay-epochs", type=click.IntRange(min=0), default=None,
+              help="Lower the learning rate linearly towards zero over the last N epochs (0 = constant). "
+                   "Default: the recipe's.")
+@click.option("--class-loss-weight", type=click.FloatRange(min=0), default=None,
+              help="Weight of an auxiliary digit classifier's loss (AC-GAN; conv design; 0 = none). "
+                   "Default: the recipe's.")
 @click.option("--seed", type=TORCH_SEED, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
@@ -49,10 +60,11 @@ def cli() -> None:
               help="Continue from OUT/checkpoint.pt (its config wins; --epochs may extend it).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
-def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, design: str,
-                  epochs: int, batch_size: int, lr: float, beta1: float, loss: str, ema_decay: float,
-                  lr_decay_epochs: int, class_loss_weight: float, seed: int, device: str, resume: bool,
-                  quiet: bool) -> None:
+def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, recipe: str,
+                  design: str | None, epochs: int | None, batch_size: int | None, lr: float | None,
+                  beta1: float | None, loss: str | None, ema_decay: float | None,
+                  lr_decay_epochs: int | None, class_loss_weight: float | None, seed: int, device: str,
+                  resume: bool, quiet: bool) -> None:
     """Train (or resume) a run; every epoch writes a sample grid and a checkpoint."""
     from dataclasses import replace
 
@@ -87,12 +99,10 @@ def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, desi
                 f"{checkpoint} exists: add --resume to continue it, or choose another --out")
         digits = load_mnist(data_dir or download_mnist(DEFAULT_DOWNLOAD_DIR), "train")
         if not resume:
-            config = TrainConfig(design=design, epochs=epochs, batch_size=batch_size, lr=lr,
-                                 beta1=beta1, loss=loss, ema_decay=ema_decay,
-                                 lr_decay_epochs=lr_decay_epochs, class_loss_weight=class_loss_weight,
-                                 seed=seed)
+            overrides = {name: ctx.params[name] for name in RECIPE_OPTIONS if ctx.params[name] is not None}
+            config = TrainConfig(**recipe_settings(recipe, overrides), seed=seed)
             provenance = {"data_sha256": digits.sha256, "git_commit": git_commit(),
-                          "torch_version": _torch_version()}
+                          "torch_version": _torch_version(), "recipe": recipe}
             trainer = Trainer(config, torch_device, provenance)
         elif trainer.provenance["data_sha256"] != digits.sha256:
             raise click.ClickException(
@@ -232,8 +242,9 @@ def _read_report(path: Path) -> dict:
 
 def _refuse_changed_options(ctx: click.Context, config) -> None:
     """On resume the checkpoint's config wins: an explicit flag that disagrees is a mistake."""
-    for option in ("design", "batch_size", "lr", "beta1", "loss", "ema_decay", "lr_decay_epochs",
-                   "class_loss_weight", "seed"):
+    for option in (*RECIPE_OPTIONS, "seed"):
+        if option == "epochs":  # --epochs may extend a run; train_command checks it
+            continue
         if _explicit(ctx, option) and ctx.params[option] != getattr(config, option):
             raise click.UsageError(
                 f"--{option.replace('_', '-')} {ctx.params[option]} differs from the checkpoint's "

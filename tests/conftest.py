@@ -30,12 +30,14 @@ def export_untrained(config, path: Path) -> None:
 
 
 def train_cli(*args: str):
-    """Run `cgan-train train ...` in-process; returns click's Result."""
+    """Run `cgan-train train ...` in-process; returns click's Result. The seed recipe (the small
+    mlp design) unless args name another: the fixture runs test the loop, not the recipe."""
     from click.testing import CliRunner
 
     from cgan_train.cli import cli
 
-    return CliRunner().invoke(cli, ["train", "--data-dir", str(FIXTURE_DATA), *args])
+    recipe = [] if "--recipe" in args else ["--recipe", "seed"]
+    return CliRunner().invoke(cli, ["train", "--data-dir", str(FIXTURE_DATA), *recipe, *args])
 
 
 @pytest.fixture(scope="session")

@@ -223,3 +223,29 @@ def test_learning_rate_is_constant_then_falls_linearly_over_the_decay_epochs(tmp
     # 300 fixture images in batches of 64: 5 steps per epoch; the last step runs at 1/5 of lr.
     for optimiser in ("opt_generator", "opt_discriminator"):
         assert state[optimiser]["param_groups"][0]["lr"] == pytest.approx(2e-4 / 5)
+
+
+def test_train_defaults_to_the_shipped_recipe_and_records_it(tmp_path):
+    from cgan_train.recipes import RECIPES
+
+    # One epoch of the shipped recipe on the fixture (its decay shortened to fit one epoch).
+    result = train_cli("--out", str(tmp_path / "run"), "--recipe", "shipped", "--epochs", "1",
+                       "--lr-decay-epochs", "0", "--quiet")
+    assert result.exit_code == 0, result.output
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    expected = {**RECIPES["shipped"], "epochs": 1, "lr_decay_epochs": 0}
+    assert {name: getattr(state["config"], name) for name in expected} == expected
+    assert state["provenance"]["recipe"] == "shipped"
+
+
+def test_the_default_recipe_is_the_shipped_one_and_designs_are_a_choice(tmp_path):
+    from click.testing import CliRunner
+
+    from cgan_train.cli import cli
+    from cgan_train.models import DESIGNS
+    from cgan_train.recipes import DEFAULT_RECIPE, DESIGN_NAMES
+
+    assert DEFAULT_RECIPE == "shipped" and set(DESIGN_NAMES) == set(DESIGNS)
+    result = CliRunner().invoke(cli, ["train", "--out", str(tmp_path / "run"), "--design", "gan"])
+    assert result.exit_code == 2 and "'gan' is not one of 'mlp', 'conv'" in result.output
+    assert not (tmp_path / "run").exists()
