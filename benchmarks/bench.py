@@ -73,8 +73,11 @@ def run_measured(command: list[str], python_path: Path = REPO) -> tuple[float, f
     """Run a process that imports from python_path; its wall seconds, CPU seconds (user + sys),
     peak RSS in MB, and stderr."""
     env = {**os.environ, "PYTHONPATH": str(python_path)}
-    result = json.loads(subprocess.run([sys.executable, "-c", LAUNCHER, *command], env=env,
-                                       capture_output=True, text=True, check=True).stdout)
+    result = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", LAUNCHER, *command], env=env, capture_output=True, text=True, check=True
+        ).stdout
+    )
     if result["code"] != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result['stderr']}")
     return result["wall"], result["cpu"], result["rss"], result["stderr"]
@@ -132,9 +135,12 @@ def write_report(path: Path, heading: str) -> None:
     from cgan_runtime.files import atomic_path
 
     stamp = f"{time.strftime('%Y-%m-%d')}, commit {commit()}, {cpu_name()}, {os.cpu_count()} CPUs"
-    text = (f"# Benchmarks\n\nWritten by `make bench` ({stamp}). {heading}\n\n"
-            "Machines are noisy: compare the ratios within one run, not absolute times across runs.\n"
-            + "".join(SECTIONS) + "\n")
+    text = (
+        f"# Benchmarks\n\nWritten by `make bench` ({stamp}). {heading}\n\n"
+        "Machines are noisy: compare the ratios within one run, not absolute times across runs.\n"
+        + "".join(SECTIONS)
+        + "\n"
+    )
     with atomic_path(path) as temporary:
         temporary.write_text(text)
 
@@ -149,8 +155,22 @@ def install_runtime(work: Path) -> Path:
 
 def install_offline(requirement: str, target: Path) -> Path:
     """pip install of requirement into the empty folder target, from the wheels `make install` kept."""
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--find-links",
-                    str(REPO / ".wheelhouse"), "--target", str(target), requirement], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-index",
+            "--find-links",
+            str(REPO / ".wheelhouse"),
+            "--target",
+            str(target),
+            requirement,
+        ],
+        check=True,
+    )
     return target
 
 
@@ -165,26 +185,41 @@ def cgan_run(runtime_env: Path, *args: str) -> list[str]:
 
 def cold_start(work: Path, runtime_env: Path, runs: int) -> None:
     png = str(work / "digits.png")
-    runtime = median_run(cgan_run(runtime_env, "--digit", "5", "--count", "16", "--seed", "0", "--out", png,
-                                  "--force"), runs, runtime_env)
+    runtime = median_run(
+        cgan_run(runtime_env, "--digit", "5", "--count", "16", "--seed", "0", "--out", png, "--force"),
+        runs,
+        runtime_env,
+    )
     torch_script = [sys.executable, str(REPO / "benchmarks" / "torch_sample.py"), str(TORCH_MODEL), png]
     baseline = median_run(torch_script, runs)
     interpreter = median_run([sys.executable, "-c", "pass"], runs)
-    rows = [["`cgan-run --digit 5 --count 16`", f"{runtime['wall']:.3f} s", f"{runtime['rss']:.0f} MB"],
-            ["PyTorch script (`benchmarks/torch_sample.py`)", f"{baseline['wall']:.3f} s",
-             f"{baseline['rss']:.0f} MB"],
-            ["**torch / runtime**", f"**{baseline['wall'] / runtime['wall']:.1f}x**",
-             f"**{baseline['rss'] / runtime['rss']:.1f}x**"],
-            ["(bare `python -c pass`)", f"{interpreter['wall']:.3f} s", f"{interpreter['rss']:.0f} MB"]]
-    section(f"Cold start: process start to PNG written (median of {runs} runs)",
-            table(["job", "wall time", "peak RSS"], rows))
+    rows = [
+        ["`cgan-run --digit 5 --count 16`", f"{runtime['wall']:.3f} s", f"{runtime['rss']:.0f} MB"],
+        [
+            "PyTorch script (`benchmarks/torch_sample.py`)",
+            f"{baseline['wall']:.3f} s",
+            f"{baseline['rss']:.0f} MB",
+        ],
+        [
+            "**torch / runtime**",
+            f"**{baseline['wall'] / runtime['wall']:.1f}x**",
+            f"**{baseline['rss'] / runtime['rss']:.1f}x**",
+        ],
+        ["(bare `python -c pass`)", f"{interpreter['wall']:.3f} s", f"{interpreter['rss']:.0f} MB"],
+    ]
+    section(
+        f"Cold start: process start to PNG written (median of {runs} runs)",
+        table(["job", "wall time", "peak RSS"], rows),
+    )
 
     ours = median_phases([sys.executable, "-c", RUNTIME_PHASES, png], runs, runtime_env)
     theirs = median_phases([*torch_script, "--timings"], runs)
     rows = [[name, f"{1000 * ours[name]:.1f} ms", f"{1000 * theirs[name]:.1f} ms"] for name in ours]
-    section("Where the cold start goes (median, in-process timers; the rest of the wall time is the "
-            "interpreter starting and exiting)",
-            table(["phase", "runtime", "PyTorch script"], rows))
+    section(
+        "Where the cold start goes (median, in-process timers; the rest of the wall time is the "
+        "interpreter starting and exiting)",
+        table(["phase", "runtime", "PyTorch script"], rows),
+    )
 
 
 def load_torch_generator() -> torch.nn.Module:
@@ -228,10 +263,11 @@ def throughput(seconds: float, work: Path) -> dict[int, dict[str, float]]:
     threads = physical_cores()
     torch.set_num_threads(threads)
     generator = load_torch_generator()
-    runtimes = {"int8": DigitGenerator(INT8_MODEL, device="cpu"),
-                "fp32": DigitGenerator(EXACT_MODEL, device="cpu"),
-                "as trained": DigitGenerator(export_as_trained(generator, work / "as_trained.onnx"),
-                                             device="cpu")}
+    runtimes = {
+        "int8": DigitGenerator(INT8_MODEL, device="cpu"),
+        "fp32": DigitGenerator(EXACT_MODEL, device="cpu"),
+        "as trained": DigitGenerator(export_as_trained(generator, work / "as_trained.onnx"), device="cpu"),
+    }
     flops = flops_per_image(generator)
     executed = flops_per_image(inference_form(generator))
     rows, measured = [], {}
@@ -241,40 +277,63 @@ def throughput(seconds: float, work: Path) -> dict[int, dict[str, float]]:
         for count in (1, 16, 1024):
             noise = np.random.default_rng(0).standard_normal((count, 100), dtype=np.float32)
             labels = np.full(count, 5)
-            samplers = {name: (partial(runtime.generate, noise, labels), count)
-                        for name, runtime in runtimes.items()}
-            rates = interleaved_rates({
-                **samplers,
-                "torch": (partial(generator, torch.from_numpy(noise), torch.from_numpy(labels)), count),
-                "matmul": (partial(torch.matmul, left, right), 2 * size**3),
-            }, 5 * seconds)
+            samplers = {
+                name: (partial(runtime.generate, noise, labels), count) for name, runtime in runtimes.items()
+            }
+            rates = interleaved_rates(
+                {
+                    **samplers,
+                    "torch": (partial(generator, torch.from_numpy(noise), torch.from_numpy(labels)), count),
+                    "matmul": (partial(torch.matmul, left, right), 2 * size**3),
+                },
+                5 * seconds,
+            )
             torch_rate = rates["torch"]
-            rows.append([count, *(f"{rates[name]:,.0f}" for name in (*runtimes, "torch")),
-                         f"**{rates['int8'] / torch_rate:.2f}x**", f"{rates['fp32'] / torch_rate:.2f}x",
-                         f"{rates['as trained'] / torch_rate:.2f}x"])
+            rows.append(
+                [
+                    count,
+                    *(f"{rates[name]:,.0f}" for name in (*runtimes, "torch")),
+                    f"**{rates['int8'] / torch_rate:.2f}x**",
+                    f"{rates['fp32'] / torch_rate:.2f}x",
+                    f"{rates['as trained'] / torch_rate:.2f}x",
+                ]
+            )
             measured[count] = rates
     large = measured[1024]
     flops_of = {"int8": executed, "fp32": executed, "as trained": flops, "torch": flops}
     achieved = {name: large[name] * flops_of[name] / 1e9 for name in flops_of}
     matmul = large["matmul"] / 1e9
     bundled = {INT8_MODEL: " (bundled)", EXACT_MODEL: ""}.get(BUNDLED_MODEL, "")
-    section(f"Throughput, images/s ({threads} threads for all, same weights, same process)",
-            table(["N", f"runtime int8{bundled}", "runtime fp32", "fp32 as trained", "torch eager",
-                   "int8 / torch", "fp32 / torch", "as trained / torch"], rows)
-            + f"\n\nint8 is `models/cgan_generator_int8.onnx`; fp32 is "
-              "`models/cgan_generator.onnx`, the export proven equal to torch; *as trained* is the same "
-              "generator traced with its transposed convolutions and batch norms, before the export's "
-              f"inference form (export/inference_form.py). cgan-run bundles `{BUNDLED_MODEL.name}`.\n\n"
-              f"The generator as trained costs {flops / 1e6:.1f} MFLOP per image (torch's FlopCounterMode); "
-              f"its inference form executes {executed / 1e6:.1f} (its phase grid has a border row and "
-              "column beyond the 7x7 map, and the composed last layer multiplies some zeros) in fewer, "
-              f"larger operators. At N = 1024 fp32 executes **{achieved['fp32']:.0f} GFLOP/s**, as trained "
-              f"{achieved['as trained']:.0f} and torch eager {achieved['torch']:.0f}; a {size}x{size} fp32 "
-              f"matrix product (torch) reaches **{matmul:.0f} GFLOP/s** here, so fp32 sampling runs at "
-              f"{100 * achieved['fp32'] / matmul:.0f}% of it. int8 executes the same work at "
-              f"{achieved['int8']:.0f} fp32-equivalent GFLOP/s, {achieved['int8'] / matmul:.1f}x that "
-              "product: a CPU's int8 dot-product instructions (AVX-512 VNNI here) do four times the "
-              "multiply-adds of fp32 ones.")
+    section(
+        f"Throughput, images/s ({threads} threads for all, same weights, same process)",
+        table(
+            [
+                "N",
+                f"runtime int8{bundled}",
+                "runtime fp32",
+                "fp32 as trained",
+                "torch eager",
+                "int8 / torch",
+                "fp32 / torch",
+                "as trained / torch",
+            ],
+            rows,
+        )
+        + f"\n\nint8 is `models/cgan_generator_int8.onnx`; fp32 is "
+        "`models/cgan_generator.onnx`, the export proven equal to torch; *as trained* is the same "
+        "generator traced with its transposed convolutions and batch norms, before the export's "
+        f"inference form (export/inference_form.py). cgan-run bundles `{BUNDLED_MODEL.name}`.\n\n"
+        f"The generator as trained costs {flops / 1e6:.1f} MFLOP per image (torch's FlopCounterMode); "
+        f"its inference form executes {executed / 1e6:.1f} (its phase grid has a border row and "
+        "column beyond the 7x7 map, and the composed last layer multiplies some zeros) in fewer, "
+        f"larger operators. At N = 1024 fp32 executes **{achieved['fp32']:.0f} GFLOP/s**, as trained "
+        f"{achieved['as trained']:.0f} and torch eager {achieved['torch']:.0f}; a {size}x{size} fp32 "
+        f"matrix product (torch) reaches **{matmul:.0f} GFLOP/s** here, so fp32 sampling runs at "
+        f"{100 * achieved['fp32'] / matmul:.0f}% of it. int8 executes the same work at "
+        f"{achieved['int8']:.0f} fp32-equivalent GFLOP/s, {achieved['int8'] / matmul:.1f}x that "
+        "product: a CPU's int8 dot-product instructions (AVX-512 VNNI here) do four times the "
+        "multiply-adds of fp32 ones.",
+    )
     return measured
 
 
@@ -292,12 +351,16 @@ def session_settings(seconds: float, work: Path, runtime_env: Path, runs: int) -
         return onnxruntime.InferenceSession(str(BUNDLED_MODEL), options, providers=["CPUExecutionProvider"])
 
     def feeds(count: int) -> dict[str, np.ndarray]:
-        return {"z": np.random.default_rng(0).standard_normal((count, 100), dtype=np.float32),
-                "labels": np.full(count, 5, dtype=np.int64)}
+        return {
+            "z": np.random.default_rng(0).standard_normal((count, 100), dtype=np.float32),
+            "labels": np.full(count, 5, dtype=np.int64),
+        }
 
     def runs_of(sessions: dict, count: int) -> dict[str, float]:
-        return interleaved_rates({name: (partial(sess.run, ["images"], feeds(count)), count)
-                                  for name, sess in sessions.items()}, len(sessions) * seconds)
+        return interleaved_rates(
+            {name: (partial(sess.run, ["images"], feeds(count)), count) for name, sess in sessions.items()},
+            len(sessions) * seconds,
+        )
 
     cores = physical_cores()
     levels = ("ORT_DISABLE_ALL", "ORT_ENABLE_BASIC", "ORT_ENABLE_EXTENDED", "ORT_ENABLE_ALL")
@@ -309,58 +372,98 @@ def session_settings(seconds: float, work: Path, runtime_env: Path, runs: int) -
     thread_counts = sorted({1, cores, os.cpu_count() or 1})
     rates = runs_of({threads: session("ORT_ENABLE_ALL", threads, True) for threads in thread_counts}, 128)
     rows = [[threads, f"{rates[threads]:,.0f}"] for threads in thread_counts]
-    section(f"Intra-op threads (images/s at N = 128; {cores} physical cores, {os.cpu_count()} CPUs)",
-            table(["threads", "images/s"], rows))
+    section(
+        f"Intra-op threads (images/s at N = 128; {cores} physical cores, {os.cpu_count()} CPUs)",
+        table(["threads", "images/s"], rows),
+    )
 
     chunk_sizes = (32, 64, 128, 256, 512)
     bundled = session("ORT_ENABLE_ALL", cores, True)
-    rates = interleaved_rates({size: (partial(bundled.run, ["images"], feeds(size)), size)
-                               for size in chunk_sizes}, len(chunk_sizes) * seconds)
+    rates = interleaved_rates(
+        {size: (partial(bundled.run, ["images"], feeds(size)), size) for size in chunk_sizes},
+        len(chunk_sizes) * seconds,
+    )
     rows = [[size, f"{rates[size]:,.0f}"] for size in chunk_sizes]
-    section("Images per onnxruntime call (images/s; cgan-run samples in chunks of "
-            f"{CHUNK_SIZE})", table(["images per call", "images/s"], rows))
+    section(
+        f"Images per onnxruntime call (images/s; cgan-run samples in chunks of {CHUNK_SIZE})",
+        table(["images per call", "images/s"], rows),
+    )
 
     sustained = runs_of({spin: session("ORT_ENABLE_ALL", cores, spin) for spin in (True, False)}, 128)
     rows = []
     for spinning in (True, False):
         one_call = RUNTIME_PHASES.replace("one_shot=True", f"one_shot={not spinning}")
         cold = median_run([sys.executable, "-c", one_call, str(work / "spin.png")], runs, runtime_env)
-        rows.append(["on" if spinning else "off", f"{cold['wall']:.3f} s", f"{cold['cpu']:.3f} s",
-                     f"{sustained[spinning]:,.0f}"])
-    section("Spinning worker threads: one 16-image run (median) vs repeated calls",
-            table(["spinning", "one run: wall", "one run: CPU time", "repeated N = 128: images/s"], rows))
+        rows.append(
+            [
+                "on" if spinning else "off",
+                f"{cold['wall']:.3f} s",
+                f"{cold['cpu']:.3f} s",
+                f"{sustained[spinning]:,.0f}",
+            ]
+        )
+    section(
+        "Spinning worker threads: one 16-image run (median) vs repeated calls",
+        table(["spinning", "one run: wall", "one run: CPU time", "repeated N = 128: images/s"], rows),
+    )
 
 
 def int8_against_fp32(rates: dict[int, dict[str, float]]) -> None:
     """The bundled int8 model beside its fp32 form: size, quality (`make evaluate`), speed (above)."""
-    reports = {name: json.loads((REPO / "models" / report).read_text())
-               for name, report in (("fp32", "evaluation.json"), ("int8", "evaluation_int8.json"))}
+    reports = {
+        name: json.loads((REPO / "models" / report).read_text())
+        for name, report in (("fp32", "evaluation.json"), ("int8", "evaluation_int8.json"))
+    }
     rows = []
     for name, path in (("fp32", EXACT_MODEL), ("int8", INT8_MODEL)):
         overall = reports[name]["generated"]["overall"]
-        rows.append([f"`{path.name}`", f"{path.stat().st_size / 1e6:.1f} MB", f"{overall['accuracy']:.2%}",
-                     f"{overall['fid']:.2f}", f"{rates[16][name]:,.0f}", f"{rates[1024][name]:,.0f}"])
+        rows.append(
+            [
+                f"`{path.name}`",
+                f"{path.stat().st_size / 1e6:.1f} MB",
+                f"{overall['accuracy']:.2%}",
+                f"{overall['fid']:.2f}",
+                f"{rates[16][name]:,.0f}",
+                f"{rates[1024][name]:,.0f}",
+            ]
+        )
     fp32, int8 = (reports[name]["generated"]["overall"] for name in ("fp32", "int8"))
-    section("int8 against fp32 (quality: `make evaluate`, models/evaluation*.json; speed: the table above)",
-            table(["model", "size", "accuracy", "FID", "images/s N = 16", "images/s N = 1024"], rows)
-            + f"\n\nint8: accuracy {100 * (int8['accuracy'] - fp32['accuracy']):+.2f} points, FID "
-              f"{100 * (int8['fid'] / fp32['fid'] - 1):+.1f}% (bar: at most 0.3 points lower, 20% higher), "
-              f"{rates[16]['int8'] / rates[16]['fp32']:.2f}x as fast at N = 16.")
+    section(
+        "int8 against fp32 (quality: `make evaluate`, models/evaluation*.json; speed: the table above)",
+        table(["model", "size", "accuracy", "FID", "images/s N = 16", "images/s N = 1024"], rows)
+        + f"\n\nint8: accuracy {100 * (int8['accuracy'] - fp32['accuracy']):+.2f} points, FID "
+        f"{100 * (int8['fid'] / fp32['fid'] - 1):+.1f}% (bar: at most 0.3 points lower, 20% higher), "
+        f"{rates[16]['int8'] / rates[16]['fp32']:.2f}x as fast at N = 16.",
+    )
 
 
 def large_counts(work: Path, runtime_env: Path, counts: tuple[int, int]) -> None:
     rows = []
     for count in counts:
         out = work / f"threes_{count}.npy"
-        command = cgan_run(runtime_env, "--digit", "3", "--count", str(count), "--format", "npy",
-                           "--out", str(out), "--seed", "0")
+        command = cgan_run(
+            runtime_env,
+            "--digit",
+            "3",
+            "--count",
+            str(count),
+            "--format",
+            "npy",
+            "--out",
+            str(out),
+            "--seed",
+            "0",
+        )
         wall, _, rss, _ = run_measured(command, runtime_env)
         size = out.stat().st_size
-        rows.append([f"{count:,}", f"{wall:.1f} s", f"{rss:.0f} MB", f"{size / 1e6:.1f} MB",
-                     f"{count / wall:,.0f}"])
+        rows.append(
+            [f"{count:,}", f"{wall:.1f} s", f"{rss:.0f} MB", f"{size / 1e6:.1f} MB", f"{count / wall:,.0f}"]
+        )
         out.unlink()
-    section("Large counts: `cgan-run --digit 3 --count N --format npy`",
-            table(["N", "wall time", "peak RSS", "file", "images/s"], rows))
+    section(
+        "Large counts: `cgan-run --digit 3 --count N --format npy`",
+        table(["N", "wall time", "peak RSS", "file", "images/s"], rows),
+    )
 
 
 def data_sets(work: Path, runtime_env: Path, per_digit_counts: tuple[int, int]) -> None:
@@ -369,24 +472,61 @@ def data_sets(work: Path, runtime_env: Path, per_digit_counts: tuple[int, int]) 
     for per_digit in per_digit_counts:
         images = 10 * per_digit
         out = work / "sampled.npy"
-        sampling = cgan_run(runtime_env, "--digit", "3", "--count", str(images), "--format", "npy",
-                            "--out", str(out), "--seed", "0")
+        sampling = cgan_run(
+            runtime_env,
+            "--digit",
+            "3",
+            "--count",
+            str(images),
+            "--format",
+            "npy",
+            "--out",
+            str(out),
+            "--seed",
+            "0",
+        )
         wall, _, rss, _ = run_measured(sampling, runtime_env)
         out.unlink()
         base_rate = images / wall
-        rows.append([f"{images:,}", "`cgan-run --format npy` (sampling alone)", f"{wall:.1f} s",
-                     f"{rss:.0f} MB", f"{base_rate:,.0f}", "1.00x"])
+        rows.append(
+            [
+                f"{images:,}",
+                "`cgan-run --format npy` (sampling alone)",
+                f"{wall:.1f} s",
+                f"{rss:.0f} MB",
+                f"{base_rate:,.0f}",
+                "1.00x",
+            ]
+        )
         for dataset_format, name in (("idx", "set_idx"), ("npz", "set.npz"), ("folder", "set_folder")):
             out = work / name
-            command = [sys.executable, str(runtime_env / "bin" / "cgan-dataset"), "--per-digit",
-                       str(per_digit), "--format", dataset_format, "--out", str(out)]
+            command = [
+                sys.executable,
+                str(runtime_env / "bin" / "cgan-dataset"),
+                "--per-digit",
+                str(per_digit),
+                "--format",
+                dataset_format,
+                "--out",
+                str(out),
+            ]
             wall, _, rss, _ = run_measured(command, runtime_env)
             size = folder_mb(out) if out.is_dir() else out.stat().st_size / 1e6
-            rows.append([f"{images:,}", f"`--format {dataset_format}` ({size:.1f} MB)", f"{wall:.1f} s",
-                         f"{rss:.0f} MB", f"{images / wall:,.0f}", f"{images / wall / base_rate:.2f}x"])
+            rows.append(
+                [
+                    f"{images:,}",
+                    f"`--format {dataset_format}` ({size:.1f} MB)",
+                    f"{wall:.1f} s",
+                    f"{rss:.0f} MB",
+                    f"{images / wall:,.0f}",
+                    f"{images / wall / base_rate:.2f}x",
+                ]
+            )
             shutil.rmtree(out) if out.is_dir() else out.unlink()
-    section("Labelled data sets: `cgan-dataset --per-digit N/10` against sampling as many images",
-            table(["images", "command", "wall time", "peak RSS", "images/s", "speed vs sampling"], rows))
+    section(
+        "Labelled data sets: `cgan-dataset --per-digit N/10` against sampling as many images",
+        table(["images", "command", "wall time", "peak RSS", "images/s", "speed vs sampling"], rows),
+    )
 
 
 def installed_size(names: list[str]) -> tuple[float, list[str]]:
@@ -414,8 +554,11 @@ def installed_size(names: list[str]) -> tuple[float, list[str]]:
 
 def footprint(work: Path, runtime_env: Path) -> None:
     wheel = sorted((REPO / "dist").glob("cgan_runtime-*.whl"))[-1]
-    onnxruntime_version = next(dist.version for dist in metadata.distributions(path=[str(runtime_env)])
-                               if dist.metadata["Name"] == "onnxruntime")
+    onnxruntime_version = next(
+        dist.version
+        for dist in metadata.distributions(path=[str(runtime_env)])
+        if dist.metadata["Name"] == "onnxruntime"
+    )
     onnxruntime_env = install_offline(f"onnxruntime=={onnxruntime_version}", work / "onnxruntime-only")
     sizes: dict[str, int] = {}
     for path in runtime_env.rglob("*"):  # everything pip wrote, its .pyc files included
@@ -427,19 +570,26 @@ def footprint(work: Path, runtime_env: Path) -> None:
     compiled_mb = folder_mb(runtime_env, "__pycache__/*.pyc")
     largest = sorted(sizes.items(), key=lambda item: -item[1])[:3]
     torch_mb, torch_dists = installed_size(["torch", "torchvision"])
-    rows = [["runtime: `pip install` of the wheel, offline, into an empty folder",
-             f"**{runtime_mb:.0f} MB**"],
-            *[[f"... of which `{name}`", f"{size / 1e6:.0f} MB"] for name, size in largest],
-            ["... of which the .pyc files pip compiles at install (all packages)", f"{compiled_mb:.0f} MB"],
-            ["runtime without those .pyc files (as `pip install --no-compile` leaves it)",
-             f"{runtime_mb - compiled_mb:.0f} MB"],
-            [f"onnxruntime {onnxruntime_version} alone, with its own dependencies (numpy, protobuf, ...), "
-             "installed the same way: the floor of any runtime on it",
-             f"{folder_mb(onnxruntime_env):.0f} MB ({folder_mb(onnxruntime_env, '*.pyc'):.0f} of it .pyc)"],
-            [f"torch + torchvision and their {len(torch_dists) - 2} dependencies, as installed here",
-             f"{torch_mb:,.0f} MB"],
-            ["ratio", f"{torch_mb / runtime_mb:.0f}x"],
-            [f"the wheel, `{wheel.name}`", f"{wheel.stat().st_size / 1e6:.1f} MB"]]
+    rows = [
+        ["runtime: `pip install` of the wheel, offline, into an empty folder", f"**{runtime_mb:.0f} MB**"],
+        *[[f"... of which `{name}`", f"{size / 1e6:.0f} MB"] for name, size in largest],
+        ["... of which the .pyc files pip compiles at install (all packages)", f"{compiled_mb:.0f} MB"],
+        [
+            "runtime without those .pyc files (as `pip install --no-compile` leaves it)",
+            f"{runtime_mb - compiled_mb:.0f} MB",
+        ],
+        [
+            f"onnxruntime {onnxruntime_version} alone, with its own dependencies (numpy, protobuf, ...), "
+            "installed the same way: the floor of any runtime on it",
+            f"{folder_mb(onnxruntime_env):.0f} MB ({folder_mb(onnxruntime_env, '*.pyc'):.0f} of it .pyc)",
+        ],
+        [
+            f"torch + torchvision and their {len(torch_dists) - 2} dependencies, as installed here",
+            f"{torch_mb:,.0f} MB",
+        ],
+        ["ratio", f"{torch_mb / runtime_mb:.0f}x"],
+        [f"the wheel, `{wheel.name}`", f"{wheel.stat().st_size / 1e6:.1f} MB"],
+    ]
     section("Footprint", table(["what", "size"], rows))
 
 
@@ -464,14 +614,19 @@ def training_throughput(data_dir: Path, work: Path, steps: int) -> None:
     # The seed tutorial: torchvision's MNIST through a DataLoader, ToTensor + Normalize per image.
     raw = work / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",  # torchvision checks all four
-                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",  # torchvision checks all four
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         source = data_dir / name if (data_dir / name).exists() else data_dir / f"{name}.gz"
         opener = gzip.open if source.suffix == ".gz" else open
         with opener(source, "rb") as packed, open(raw / name, "wb") as unpacked:
             shutil.copyfileobj(packed, unpacked)
-    transform = torchvision.transforms.Compose([torchvision.transforms.ToTensor(),
-                                                torchvision.transforms.Normalize((0.5,), (0.5,))])
+    transform = torchvision.transforms.Compose(
+        [torchvision.transforms.ToTensor(), torchvision.transforms.Normalize((0.5,), (0.5,))]
+    )
     dataset = torchvision.datasets.MNIST(str(work), train=True, transform=transform, download=False)
     loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True)
     torch.manual_seed(0)
@@ -496,11 +651,15 @@ def training_throughput(data_dir: Path, work: Path, steps: int) -> None:
         bce(discriminator(fake, fake_labels), ones).backward()
         opt_g.step()
     theirs = steps / (time.perf_counter() - started)
-    rows = [["this project's loop (whole-tensor batches from one uint8 tensor)", f"{ours:.1f}"],
-            ["seed tutorial's loop (DataLoader, per-image ToTensor + Normalize)", f"{theirs:.1f}"],
-            ["**ratio**", f"**{ours / theirs:.2f}x**"]]
-    section(f"Training throughput: the seed design (`mlp`), batch 100, {steps} steps each",
-            table(["loop", "steps/s"], rows))
+    rows = [
+        ["this project's loop (whole-tensor batches from one uint8 tensor)", f"{ours:.1f}"],
+        ["seed tutorial's loop (DataLoader, per-image ToTensor + Normalize)", f"{theirs:.1f}"],
+        ["**ratio**", f"**{ours / theirs:.2f}x**"],
+    ]
+    section(
+        f"Training throughput: the seed design (`mlp`), batch 100, {steps} steps each",
+        table(["loop", "steps/s"], rows),
+    )
 
 
 def main() -> None:
@@ -511,8 +670,10 @@ def main() -> None:
     args = parser.parse_args()
     quick, full = (3, 0.3, 20, (1_000, 20_000), (10, 100)), (7, 1.5, 200, (1_000, 200_000), (1_000, 10_000))
     runs, seconds, steps, counts, per_digit_counts = quick if args.quick else full
-    heading = (f"onnxruntime {metadata.version('onnxruntime')}, torch {torch.__version__}, model "
-               f"{BUNDLED_MODEL.relative_to(REPO)}.")
+    heading = (
+        f"onnxruntime {metadata.version('onnxruntime')}, torch {torch.__version__}, model "
+        f"{BUNDLED_MODEL.relative_to(REPO)}."
+    )
     print(f"cgan benchmark: {os.cpu_count()} CPUs, {heading}", flush=True)
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)

@@ -73,8 +73,9 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
 
 
-def comparison_inputs(latent_dim: int, num_classes: int,
-                      per_digit: int = PER_DIGIT) -> tuple[np.ndarray, np.ndarray]:
+def comparison_inputs(
+    latent_dim: int, num_classes: int, per_digit: int = PER_DIGIT
+) -> tuple[np.ndarray, np.ndarray]:
     """Noise and labels every family samples: per_digit of each digit, from one seed."""
     rng = np.random.default_rng(INPUT_SEED)
     labels = np.repeat(np.arange(num_classes), per_digit)
@@ -92,12 +93,17 @@ def draw(out: Path) -> None:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     from cgan_runtime import DigitGenerator
 
-    generators = {name: DigitGenerator(path, device="cpu") for name, path in (("int8", INT8_MODEL),
-                                                                              ("fp32", EXACT_MODEL))}
+    generators = {
+        name: DigitGenerator(path, device="cpu")
+        for name, path in (("int8", INT8_MODEL), ("fp32", EXACT_MODEL))
+    }
     info = generators["fp32"].info
     noise, labels = comparison_inputs(info.latent_dim, info.num_classes)
-    np.savez(out, labels=labels, **{name: generator.generate(noise, labels)
-                                    for name, generator in generators.items()})
+    np.savez(
+        out,
+        labels=labels,
+        **{name: generator.generate(noise, labels) for name, generator in generators.items()},
+    )
 
 
 def compare(int8: np.ndarray, fp32: np.ndarray, labels: np.ndarray) -> dict:
@@ -105,23 +111,35 @@ def compare(int8: np.ndarray, fp32: np.ndarray, labels: np.ndarray) -> dict:
     difference = np.abs(int8.astype(np.float64) - fp32.astype(np.float64)).reshape(len(labels), -1)
     by_digit = {int(digit): float(difference[labels == digit].mean()) for digit in np.unique(labels)}
     worst = max(by_digit, key=by_digit.get)
-    return {"mean": float(difference.mean()), "worst_digit": worst, "worst_digit_mean": by_digit[worst],
-            "max": float(difference.max()), "far_pixels": int((difference > FAR_OFF).sum()),
-            "images": len(labels), "pixels": int(difference.size)}
+    return {
+        "mean": float(difference.mean()),
+        "worst_digit": worst,
+        "worst_digit_mean": by_digit[worst],
+        "max": float(difference.max()),
+        "far_pixels": int((difference > FAR_OFF).sum()),
+        "images": len(labels),
+        "pixels": int(difference.size),
+    }
 
 
 def verdict(figures: dict, reference: dict, tolerance: float) -> list[str]:
     """What is wrong with a family's int8 images against this machine's (reference): [] when nothing."""
     problems = []
     if figures["worst_digit_mean"] > tolerance:
-        problems.append(f"digit {figures['worst_digit']} is {figures['worst_digit_mean']:.4f} from fp32 on "
-                        f"average, over the export's bar of {tolerance:g}")
+        problems.append(
+            f"digit {figures['worst_digit']} is {figures['worst_digit_mean']:.4f} from fp32 on "
+            f"average, over the export's bar of {tolerance:g}"
+        )
     if figures["worst_digit_mean"] > reference["worst_digit_mean"] * (1 + MAX_MEAN_INCREASE):
-        problems.append(f"worst digit {figures['worst_digit_mean']:.4f} from fp32 against "
-                        f"{reference['worst_digit_mean']:.4f} here")
+        problems.append(
+            f"worst digit {figures['worst_digit_mean']:.4f} from fp32 against "
+            f"{reference['worst_digit_mean']:.4f} here"
+        )
     if figures["far_pixels"] > 2 * reference["far_pixels"] + 10:
-        problems.append(f"{figures['far_pixels']} pixels more than {FAR_OFF} from fp32 against "
-                        f"{reference['far_pixels']} here")
+        problems.append(
+            f"{figures['far_pixels']} pixels more than {FAR_OFF} from fp32 against "
+            f"{reference['far_pixels']} here"
+        )
     return problems
 
 
@@ -135,25 +153,46 @@ def _command(family: Family, arm64_root: Path | None, work: Path, args: list[str
     environment["QEMU_CPU"] = family.cpu  # qemu-user reads its CPU model from here
     # What the run needs appears in the ARM64 root under its own path. Not the whole repository:
     # it holds the root itself, and proot then lost the binding mid-run now and then.
-    binds = [argument for folder in (*(REPO_ROOT / name for name in GUEST_FOLDERS), work)
-             for argument in ("-b", f"{folder}:{folder}")]
-    return (["proot", "-0", "-q", "qemu-aarch64-static", "-r", str(arm64_root), *binds, "-w", str(work),
-             ARM64_PYTHON, *args], environment)
+    binds = [
+        argument
+        for folder in (*(REPO_ROOT / name for name in GUEST_FOLDERS), work)
+        for argument in ("-b", f"{folder}:{folder}")
+    ]
+    return (
+        [
+            "proot",
+            "-0",
+            "-q",
+            "qemu-aarch64-static",
+            "-r",
+            str(arm64_root),
+            *binds,
+            "-w",
+            str(work),
+            ARM64_PYTHON,
+            *args,
+        ],
+        environment,
+    )
 
 
 def run_family(family: Family, arm64_root: Path | None, work: Path) -> Outcome:
     """The family's int8 and fp32 images, compared."""
     outcome = Outcome(family)
     out = work / f"{family.cpu or 'native'}.npz"
-    command, environment = _command(family, arm64_root, work, [str(Path(__file__).resolve()), "--draw",
-                                                               str(out)])
+    command, environment = _command(
+        family, arm64_root, work, [str(Path(__file__).resolve()), "--draw", str(out)]
+    )
     result = subprocess.run(command, env=environment, capture_output=True, text=True)
     if result.returncode != 0:
         outcome.problems.append(f"the runtime failed: {_last_line(result.stderr)}")
         return outcome
     drawn = np.load(out)
-    outcome.figures = {**compare(drawn["int8"], drawn["fp32"], drawn["labels"]),
-                       "int8": drawn["int8"], "fp32": drawn["fp32"]}
+    outcome.figures = {
+        **compare(drawn["int8"], drawn["fp32"], drawn["labels"]),
+        "int8": drawn["int8"],
+        "fp32": drawn["fp32"],
+    }
     return outcome
 
 
@@ -161,9 +200,19 @@ def export_is_identical(family: Family, work: Path) -> str:
     """Whether the export of the shipped weights, run as the family's CPU, gives models/ byte for
     byte: identical, differs, or failed and why."""
     out_dir = work / f"export-{family.cpu}"
-    command, environment = _command(family, None, work, ["-m", "export", "--checkpoint",
-                                                         str(REPO_ROOT / "models" / "cgan_generator.pt"),
-                                                         "--out-dir", str(out_dir)])
+    command, environment = _command(
+        family,
+        None,
+        work,
+        [
+            "-m",
+            "export",
+            "--checkpoint",
+            str(REPO_ROOT / "models" / "cgan_generator.pt"),
+            "--out-dir",
+            str(out_dir),
+        ],
+    )
     result = subprocess.run(command, env=environment, cwd=REPO_ROOT, capture_output=True, text=True)
     if result.returncode != 0:
         return f"failed: {_last_line(result.stderr)}"
@@ -186,8 +235,10 @@ def report(outcomes: list[Outcome], tolerance: float) -> tuple[str, bool]:
         if figures is None or native is None:
             holds = False
             why = outcome.problems if figures is None else ["this machine's own run failed"]
-            rows.append(f"| {family.name} | {family.machines} | {family.cpu or '-'} | | | | | | "
-                        f"not run: {'; '.join(why)} |")
+            rows.append(
+                f"| {family.name} | {family.machines} | {family.cpu or '-'} | | | | | | "
+                f"not run: {'; '.join(why)} |"
+            )
             continue
         problems = outcome.problems + verdict(figures, native, tolerance)
         if outcome.export not in (None, "identical"):
@@ -200,24 +251,31 @@ def report(outcomes: list[Outcome], tolerance: float) -> tuple[str, bool]:
             f"| {family.name} | {family.machines or cpu_name()} | {family.cpu or 'native'} "
             f"| {figures['worst_digit_mean']:.4f} ({figures['worst_digit']}) | {figures['max']:.3f} "
             f"| {figures['far_pixels']} | {'identical' if same_int8 == 0 else f'{same_int8:.3g}'} "
-            f"| {same_fp32:.1e} | {export} | {'; '.join(problems) or 'holds'} |")
+            f"| {same_fp32:.1e} | {export} | {'; '.join(problems) or 'holds'} |"
+        )
     import onnxruntime
 
     scale = next((outcome.figures for outcome in outcomes if outcome.figures), {"images": 0, "pixels": 0})
-    stamp = (f"{datetime.date.today()}, commit {commit()}, run on {cpu_name()}, onnxruntime "
-             f"{onnxruntime.__version__}, qemu {_qemu_version()}")
-    table = "\n".join([
-        "| family | machines | emulated CPU | worst digit's mean abs(int8 - fp32) | max | pixels off by "
-        f"more than {FAR_OFF} | int8 vs this machine (max) | fp32 vs this machine (max) | export | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        *rows])
+    stamp = (
+        f"{datetime.date.today()}, commit {commit()}, run on {cpu_name()}, onnxruntime "
+        f"{onnxruntime.__version__}, qemu {_qemu_version()}"
+    )
+    table = "\n".join(
+        [
+            "| family | machines | emulated CPU | worst digit's mean abs(int8 - fp32) | max | "
+            f"pixels off by more than {FAR_OFF} | int8 vs this machine (max) | fp32 vs this machine (max) | "
+            "export | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            *rows,
+        ]
+    )
     text = f"""# The bundled int8 model on other CPUs
 
 Written by `make portability` ({stamp}).
 
-Each family runs the runtime as that CPU under qemu on the same {scale['images']:,} inputs ({PER_DIGIT}
+Each family runs the runtime as that CPU under qemu on the same {scale["images"]:,} inputs ({PER_DIGIT}
 of every digit), drawing them with the bundled int8 model and with the fp32 export. Outputs are in
-[-1, 1]; {scale['pixels']:,} pixels in all. A family holds when its worst digit's mean
+[-1, 1]; {scale["pixels"]:,} pixels in all. A family holds when its worst digit's mean
 difference from fp32 is within {MAX_MEAN_INCREASE:.0%} of this machine's and within the export's bar
 ({tolerance:g}), and it has no more than twice as many pixels far off. *export*: the export of
 `models/cgan_generator.pt` run as that CPU, compared byte for byte with `models/`.
@@ -249,13 +307,18 @@ def main() -> int:
 
     missing = [tool for tool in ("qemu-x86_64", "proot", "qemu-aarch64-static") if not shutil.which(tool)]
     if "qemu-x86_64" in missing:
-        print("portability: qemu-x86_64 not found; install qemu-user (Debian: apt-get install qemu-user)",
-              file=sys.stderr)
+        print(
+            "portability: qemu-x86_64 not found; install qemu-user (Debian: apt-get install qemu-user)",
+            file=sys.stderr,
+        )
         return 1
     arm64 = not missing and (args.arm64_root / ARM64_READY).exists()
     if not arm64:
-        print(f"portability: no ARM64 root at {args.arm64_root} (make one with benchmarks/arm64_root.sh; "
-              "it needs debootstrap, proot and qemu-user-static): ARM64 is not run", file=sys.stderr)
+        print(
+            f"portability: no ARM64 root at {args.arm64_root} (make one with benchmarks/arm64_root.sh; "
+            "it needs debootstrap, proot and qemu-user-static): ARM64 is not run",
+            file=sys.stderr,
+        )
     exported = [family for family in FAMILIES if family.kind == "x86-64" and not args.skip_export]
     with tempfile.TemporaryDirectory() as folder, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         work = Path(folder)
@@ -266,8 +329,9 @@ def main() -> int:
             return run_family(family, args.arm64_root, work)
 
         outcomes = list(pool.map(measure, FAMILIES))
-        identical = dict(zip(exported, pool.map(lambda family: export_is_identical(family, work), exported),
-                             strict=True))
+        identical = dict(
+            zip(exported, pool.map(lambda family: export_is_identical(family, work), exported), strict=True)
+        )
     for outcome in outcomes:
         outcome.export = identical.get(outcome.family)
     text, holds = report(outcomes, INT8_MEAN_TOLERANCE)

@@ -40,8 +40,12 @@ def main(checkpoint: str, out_path: str, digit: int = 5, count: int = 16, seed: 
     grid = tile(to_uint8(images.numpy(), (-1.0, 1.0)), default_nrow(count))
     Image.fromarray(grid).save(out_path, format="PNG")
     written = time.perf_counter()
-    return {"imports": IMPORTED - STARTED, "load model": loaded - started,
-            "inference": sampled - loaded, "PNG": written - sampled}
+    return {
+        "imports": IMPORTED - STARTED,
+        "load model": loaded - started,
+        "inference": sampled - loaded,
+        "PNG": written - sampled,
+    }
 
 
 if __name__ == "__main__":

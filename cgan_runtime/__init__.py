@@ -1,7 +1,7 @@
 """cgan_runtime: handwritten digits on demand from a cgan ONNX model, through onnxruntime (no torch).
 
-    from cgan_runtime import DigitGenerator
-    images = DigitGenerator().sample(digit=5, count=16, seed=0)  # uint8 [16, image_size, image_size]
+from cgan_runtime import DigitGenerator
+images = DigitGenerator().sample(digit=5, count=16, seed=0)  # uint8 [16, image_size, image_size]
 """
 
 from __future__ import annotations

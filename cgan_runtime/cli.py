@@ -25,33 +25,73 @@ Examples:
 
 @click.command(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cgan-runtime", prog_name="cgan-run")
-@click.option("--digit", type=int, default=None,
-              help="The digit to draw: 0-9 (the range comes from the model).")
-@click.option("--text", default=None,
-              help="Instead of --digit: a number to write in one handwriting, such as 2026 (digits, "
-                   "and spaces for blank cells).")
-@click.option("--count", type=click.IntRange(min=1), default=None,
-              help=f"How many images of --digit (default {DEFAULT_DIGIT_COUNT}), or rows of --text, "
-                   "one handwriting each (default 1).")
-@click.option("--seed", type=click.IntRange(min=0), default=None,
-              help="Random seed of --digit; the same seed gives byte-identical output. Default: random.")
-@click.option("--style", type=click.IntRange(min=0), default=None,
-              help="The handwriting of --text: the same style writes any text in the same hand, and "
-                   "the same text in the same bytes; rows use STYLE, STYLE+1, ... Default: random.")
+@click.option(
+    "--digit", type=int, default=None, help="The digit to draw: 0-9 (the range comes from the model)."
+)
+@click.option(
+    "--text",
+    default=None,
+    help="Instead of --digit: a number to write in one handwriting, such as 2026 (digits, "
+    "and spaces for blank cells).",
+)
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"How many images of --digit (default {DEFAULT_DIGIT_COUNT}), or rows of --text, "
+    "one handwriting each (default 1).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Random seed of --digit; the same seed gives byte-identical output. Default: random.",
+)
+@click.option(
+    "--style",
+    type=click.IntRange(min=0),
+    default=None,
+    help="The handwriting of --text: the same style writes any text in the same hand, and "
+    "the same text in the same bytes; rows use STYLE, STYLE+1, ... Default: random.",
+)
 @click.option("--invert", is_flag=True, help="Dark ink on white, like paper.")
-@click.option("--out", "out_name", type=click.Path(dir_okay=False), default=None,
-              help="Output file. Default: digits_DIGIT.png or text_TEXT.png (or .npy) in the current "
-                   "folder. An existing file is refused unless --force.")
+@click.option(
+    "--out",
+    "out_name",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Output file. Default: digits_DIGIT.png or text_TEXT.png (or .npy) in the current "
+    "folder. An existing file is refused unless --force.",
+)
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
-@click.option("--nrow", type=click.IntRange(min=1), default=None,
-              help="Images per row of the --digit PNG grid. Default: a near-square grid.")
-@click.option("--format", "output_format", type=click.Choice(["png", "npy"]), default=None,
-              help="png: a picture (a grid of --digit images, or --text rows); npy: the uint8 array "
-                   "[count, height, width]. Default: from the --out suffix, else png.")
-@click.option("--model", "model_path", type=click.Path(path_type=Path), default=None,
-              help="An ONNX model with the cgan interface. Default: the bundled model.")
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
-              help="auto: CUDA when onnxruntime's CUDA provider loads, else CPU.")
+@click.option(
+    "--nrow",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Images per row of the --digit PNG grid. Default: a near-square grid.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["png", "npy"]),
+    default=None,
+    help="png: a picture (a grid of --digit images, or --text rows); npy: the uint8 array "
+    "[count, height, width]. Default: from the --out suffix, else png.",
+)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="An ONNX model with the cgan interface. Default: the bundled model.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(DEVICES),
+    default="auto",
+    show_default=True,
+    help="auto: CUDA when onnxruntime's CUDA provider loads, else CPU.",
+)
 def main(**options) -> None:
     """Draw handwritten digits: COUNT images of DIGIT, or TEXT in one handwriting; write them as a
     PNG or an npy array.
@@ -69,13 +109,22 @@ def main(**options) -> None:
         raise click.exceptions.Exit(stopped_exit_code()) from None
 
 
-def _run(digit: int | None, text: str | None, count: int | None, seed: int | None, style: int | None,
-         nrow: int | None, **common) -> None:
+def _run(
+    digit: int | None,
+    text: str | None,
+    count: int | None,
+    seed: int | None,
+    style: int | None,
+    nrow: int | None,
+    **common,
+) -> None:
     if (digit is None) == (text is None):
         raise click.UsageError("give either --digit (images of one digit) or --text (a number in one hand)")
     if text is not None:
-        for name, value, instead in (("--seed", seed, "--style picks the handwriting"),
-                                     ("--nrow", nrow, "each row is one handwriting")):
+        for name, value, instead in (
+            ("--seed", seed, "--style picks the handwriting"),
+            ("--nrow", nrow, "each row is one handwriting"),
+        ):
             if value is not None:
                 raise click.UsageError(f"{name} is for --digit; with --text, {instead}")
         from cgan_runtime.draw_text import draw_text

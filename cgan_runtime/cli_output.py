@@ -63,8 +63,9 @@ def publish(out_path: Path, write: Callable[[], None]) -> None:
     except ModelError as error:
         raise click.ClickException(str(error)) from error
     except FileExistsError as error:
-        raise click.ClickException(f"{out_path} was created while this run worked; nothing written "
-                                   "(add --force to replace it)") from error
+        raise click.ClickException(
+            f"{out_path} was created while this run worked; nothing written (add --force to replace it)"
+        ) from error
     except OSError as error:
         raise click.ClickException(f"cannot write {out_path}: {error.strerror or error}") from error
     print_or_exit(str(out_path), f"wrote {out_path}", "its path")

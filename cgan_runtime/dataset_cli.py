@@ -20,24 +20,51 @@ Examples:
 
 @click.command(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cgan-runtime", prog_name="cgan-dataset")
-@click.option("--per-digit", type=click.IntRange(min=1), required=True,
-              help="Images of every digit; the set holds per-digit x the model's digits, shuffled.")
-@click.option("--out", "out_name", type=click.Path(), required=True,
-              help="The folder to create (idx, folder), or the .npz file. An existing one is refused "
-                   "unless --force.")
-@click.option("--format", "dataset_format", type=click.Choice(["idx", "folder", "npz"]), default=None,
-              help="idx: MNIST's gzip IDX files; folder: a folder of PNGs per digit; npz: arrays x and "
-                   "y. Default: npz for an --out ending in .npz, else idx.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="The same seed and model give the same set.")
-@click.option("--test-per-digit", type=click.IntRange(min=0), default=0, show_default=True,
-              help="A test split too, of this many images of every digit (idx: t10k-* files, which "
-                   "torchvision's MNIST needs beside train-*; folder: OUT/train and OUT/test; npz: "
-                   "x_test and y_test).")
-@click.option("--force", is_flag=True,
-              help="Replace an existing .npz file, or a folder this command wrote.")
-@click.option("--model", "model_path", type=click.Path(path_type=Path), default=None,
-              help="An ONNX model with the cgan interface. Default: the bundled model.")
+@click.option(
+    "--per-digit",
+    type=click.IntRange(min=1),
+    required=True,
+    help="Images of every digit; the set holds per-digit x the model's digits, shuffled.",
+)
+@click.option(
+    "--out",
+    "out_name",
+    type=click.Path(),
+    required=True,
+    help="The folder to create (idx, folder), or the .npz file. An existing one is refused unless --force.",
+)
+@click.option(
+    "--format",
+    "dataset_format",
+    type=click.Choice(["idx", "folder", "npz"]),
+    default=None,
+    help="idx: MNIST's gzip IDX files; folder: a folder of PNGs per digit; npz: arrays x and "
+    "y. Default: npz for an --out ending in .npz, else idx.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="The same seed and model give the same set.",
+)
+@click.option(
+    "--test-per-digit",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="A test split too, of this many images of every digit (idx: t10k-* files, which "
+    "torchvision's MNIST needs beside train-*; folder: OUT/train and OUT/test; npz: "
+    "x_test and y_test).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing .npz file, or a folder this command wrote.")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="An ONNX model with the cgan interface. Default: the bundled model.",
+)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 def main(**options) -> None:
     """Write a balanced, shuffled, labelled set of generated digits: PER_DIGIT of each.
@@ -55,9 +82,16 @@ def main(**options) -> None:
         raise click.exceptions.Exit(stopped_exit_code()) from None
 
 
-def _write(per_digit: int, out_name: str, dataset_format: str | None, seed: int, test_per_digit: int,
-           force: bool,
-           model_path: Path | None, device: str) -> None:
+def _write(
+    per_digit: int,
+    out_name: str,
+    dataset_format: str | None,
+    seed: int,
+    test_per_digit: int,
+    force: bool,
+    model_path: Path | None,
+    device: str,
+) -> None:
     from cgan_runtime.cli_output import load_generator, publish
     from cgan_runtime.datasets import is_dataset_folder, write_dataset
 
@@ -68,16 +102,21 @@ def _write(per_digit: int, out_name: str, dataset_format: str | None, seed: int,
     generator = load_generator(model_path, device, one_shot=False)
     total = (per_digit + test_per_digit) * generator.info.num_classes
     with _progress(total) as bar:
-        publish(out, lambda: write_dataset(generator, out, dataset_format, per_digit, seed, test_per_digit,
-                                           force, progress=bar.update))
+        publish(
+            out,
+            lambda: write_dataset(
+                generator, out, dataset_format, per_digit, seed, test_per_digit, force, progress=bar.update
+            ),
+        )
 
 
 def _check_target(out: Path, dataset_format: str, force: bool, is_dataset_folder) -> None:
     import os
 
     if out.name in ("", ".", "..") or out.resolve() == Path.cwd().resolve():
-        raise click.BadParameter(f"{out} is the current folder or above it; name the set's own folder or "
-                                 "file", param_hint="--out")
+        raise click.BadParameter(
+            f"{out} is the current folder or above it; name the set's own folder or file", param_hint="--out"
+        )
     folder = out.parent
     if not folder.is_dir():
         raise click.BadParameter(f"folder {folder} does not exist; create it first", param_hint="--out")
@@ -91,8 +130,11 @@ def _check_target(out: Path, dataset_format: str, force: bool, is_dataset_folder
         if out.is_symlink() or not out.is_file():
             raise click.BadParameter(f"{out} is not a regular file; give a new name", param_hint="--out")
     elif out.is_symlink() or not out.is_dir() or not is_dataset_folder(out):
-        raise click.BadParameter(f"{out} is not a data set folder this command wrote; --force replaces "
-                                 "only those: give a new name", param_hint="--out")
+        raise click.BadParameter(
+            f"{out} is not a data set folder this command wrote; --force replaces "
+            "only those: give a new name",
+            param_hint="--out",
+        )
 
 
 def _progress(total: int):
@@ -100,5 +142,6 @@ def _progress(total: int):
 
     from cgan_runtime.streams import stderr
 
-    return tqdm(total=total, unit="img", delay=1.0, mininterval=1.0, leave=False, file=stderr(),
-                dynamic_ncols=True)
+    return tqdm(
+        total=total, unit="img", delay=1.0, mininterval=1.0, leave=False, file=stderr(), dynamic_ncols=True
+    )

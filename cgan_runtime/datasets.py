@@ -33,8 +33,9 @@ MANIFEST = "cgan-dataset.json"
 GZIP_LEVEL = 6  # zlib's default: most of level 9's size at a fraction of its time
 
 
-def generate_set(generator: DigitGenerator, labels: np.ndarray,
-                 rng: np.random.Generator) -> Iterator[np.ndarray]:
+def generate_set(
+    generator: DigitGenerator, labels: np.ndarray, rng: np.random.Generator
+) -> Iterator[np.ndarray]:
     """The images of labels, in order, as uint8 chunks of at most CHUNK_SIZE."""
     info = generator.info
     for start in range(0, len(labels), CHUNK_SIZE):
@@ -43,9 +44,16 @@ def generate_set(generator: DigitGenerator, labels: np.ndarray,
         yield to_uint8(generator.generate(noise, chunk_labels.astype(np.int64)), info.output_range)
 
 
-def write_dataset(generator: DigitGenerator, out: Path, dataset_format: str, per_digit: int, seed: int,
-                  test_per_digit: int = 0, force: bool = False,
-                  progress: Callable[[int], None] | None = None) -> int:
+def write_dataset(
+    generator: DigitGenerator,
+    out: Path,
+    dataset_format: str,
+    per_digit: int,
+    seed: int,
+    test_per_digit: int = 0,
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Write the set (a training split, and a test split when test_per_digit); return its number of
     images. progress(n) hears of every n images written.
 
@@ -53,8 +61,11 @@ def write_dataset(generator: DigitGenerator, out: Path, dataset_format: str, per
     folder this function wrote)."""
     if dataset_format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {dataset_format!r}")
-    for name, value, least in (("per_digit", per_digit, 1), ("test_per_digit", test_per_digit, 0),
-                               ("seed", seed, 0)):
+    for name, value, least in (
+        ("per_digit", per_digit, 1),
+        ("test_per_digit", test_per_digit, 0),
+        ("seed", seed, 0),
+    ):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
             raise ValueError(f"{name} must be an integer of at least {least}, got {value!r}")
     counts = {"train": int(per_digit), **({"test": int(test_per_digit)} if test_per_digit else {})}
@@ -64,8 +75,13 @@ def write_dataset(generator: DigitGenerator, out: Path, dataset_format: str, per
         with atomic_path(out, replace=force) as temporary:
             _write_npz(temporary, splits, size)
         return num_classes * sum(counts.values())
-    manifest = {"format": dataset_format, "per_digit": counts, "seed": int(seed),
-                "model_version": generator.info.model_version, "image_size": size}
+    manifest = {
+        "format": dataset_format,
+        "per_digit": counts,
+        "seed": int(seed),
+        "model_version": generator.info.model_version,
+        "image_size": size,
+    }
     with atomic_folder(out, replace_if=is_dataset_folder if force else None) as temporary:
         for split, labels, chunks in splits:
             if dataset_format == "idx":
@@ -80,8 +96,9 @@ def write_dataset(generator: DigitGenerator, out: Path, dataset_format: str, per
     return num_classes * sum(counts.values())
 
 
-def _splits(generator: DigitGenerator, counts: dict[str, int], seed: int,
-            progress: Callable[[int], None] | None) -> Iterator[tuple[str, np.ndarray, Iterator[np.ndarray]]]:
+def _splits(
+    generator: DigitGenerator, counts: dict[str, int], seed: int, progress: Callable[[int], None] | None
+) -> Iterator[tuple[str, np.ndarray, Iterator[np.ndarray]]]:
     """(split, labels, image chunks) of each split in turn, from one random stream: consume each
     split's chunks before asking for the next split. The training split does not depend on
     whether a test split follows."""
@@ -104,15 +121,18 @@ def _reporting(chunks: Iterator[np.ndarray], progress: Callable[[int], None] | N
             progress(len(chunk))
 
 
-def _write_idx(folder: Path, prefix: str, labels: np.ndarray, chunks: Iterator[np.ndarray],
-               size: int) -> None:
+def _write_idx(
+    folder: Path, prefix: str, labels: np.ndarray, chunks: Iterator[np.ndarray], size: int
+) -> None:
     """MNIST's two gzip files of one split."""
     count = len(labels)
-    _write_gzip(folder / f"{prefix}-labels-idx1-ubyte.gz",
-                [struct.pack(">II", IDX_LABELS, count), labels.tobytes()])
+    _write_gzip(
+        folder / f"{prefix}-labels-idx1-ubyte.gz", [struct.pack(">II", IDX_LABELS, count), labels.tobytes()]
+    )
     header = struct.pack(">IIII", IDX_IMAGES, count, size, size)
-    _write_gzip(folder / f"{prefix}-images-idx3-ubyte.gz",
-                chain([header], (chunk.tobytes() for chunk in chunks)))
+    _write_gzip(
+        folder / f"{prefix}-images-idx3-ubyte.gz", chain([header], (chunk.tobytes() for chunk in chunks))
+    )
 
 
 def _write_checksums(folder: Path) -> None:
@@ -130,14 +150,17 @@ def _write_checksums(folder: Path) -> None:
 def _write_gzip(path: Path, pieces) -> None:
     """Write the pieces of bytes gzip-compressed (no name or time in the header, so that the same
     set gives the same bytes)."""
-    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                                                compresslevel=GZIP_LEVEL) as compressed:
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=GZIP_LEVEL) as compressed,
+    ):
         for piece in pieces:
             compressed.write(piece)
 
 
-def _write_image_folder(folder: Path, labels: np.ndarray, chunks: Iterator[np.ndarray],
-                        num_classes: int) -> None:
+def _write_image_folder(
+    folder: Path, labels: np.ndarray, chunks: Iterator[np.ndarray], num_classes: int
+) -> None:
     """FOLDER/DIGIT/INDEX.png, INDEX the image's place in the shuffled set."""
     from PIL import Image
 
@@ -160,8 +183,11 @@ def _write_npz(path: Path, splits, size: int) -> None:
             with archive.open(f"y{suffix}.npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, labels, allow_pickle=False)
             with archive.open(f"x{suffix}.npy", "w", force_zip64=True) as member:
-                header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
-                          "shape": (len(labels), size, size)}
+                header = {
+                    "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+                    "fortran_order": False,
+                    "shape": (len(labels), size, size),
+                }
                 np.lib.format.write_array_header_1_0(member, header)
                 for chunk in chunks:
                     member.write(np.ascontiguousarray(chunk).tobytes())

@@ -11,9 +11,18 @@ from cgan_runtime.cli_output import check_size, check_target, load_generator, ou
 PROGRESS_DELAY_SECONDS = 1.0  # shorter runs show no bar
 
 
-def draw_digits(digit: int, count: int, seed: int | None, out_name: str | None, force: bool,
-                nrow: int | None, output_format: str | None, invert: bool, model_path: Path | None,
-                device: str) -> None:
+def draw_digits(
+    digit: int,
+    count: int,
+    seed: int | None,
+    out_name: str | None,
+    force: bool,
+    nrow: int | None,
+    output_format: str | None,
+    invert: bool,
+    model_path: Path | None,
+    device: str,
+) -> None:
     import numpy as np
 
     from cgan_runtime.generator import CHUNK_SIZE
@@ -37,6 +46,7 @@ def draw_digits(digit: int, count: int, seed: int | None, out_name: str | None, 
             chunks = (inverted(chunk) for chunk in chunks)
         publish(out_path, lambda: write_npy(out_path, chunks, count, (size, size), replace=force))
     else:
+
         def write() -> None:
             grid = tile(np.concatenate(list(chunks)), nrow)
             # The whole picture inverted: dark digits on white, apart by light grey lines.
@@ -51,8 +61,15 @@ def _with_progress(chunks, count: int):
 
     from cgan_runtime.streams import stderr
 
-    with tqdm(total=count, unit="img", delay=PROGRESS_DELAY_SECONDS, mininterval=1.0, leave=False,
-              file=stderr(), dynamic_ncols=True) as bar:
+    with tqdm(
+        total=count,
+        unit="img",
+        delay=PROGRESS_DELAY_SECONDS,
+        mininterval=1.0,
+        leave=False,
+        file=stderr(),
+        dynamic_ncols=True,
+    ) as bar:
         for chunk in chunks:
             yield chunk
             bar.update(len(chunk))

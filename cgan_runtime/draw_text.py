@@ -12,8 +12,17 @@ from cgan_runtime.cli_output import check_size, check_target, load_generator, ou
 NAME_CHARACTERS = 40  # of the text, in the default file name
 
 
-def draw_text(text: str, count: int, style: int | None, out_name: str | None, force: bool,
-              output_format: str | None, invert: bool, model_path: Path | None, device: str) -> None:
+def draw_text(
+    text: str,
+    count: int,
+    style: int | None,
+    out_name: str | None,
+    force: bool,
+    output_format: str | None,
+    invert: bool,
+    model_path: Path | None,
+    device: str,
+) -> None:
     from cgan_runtime.handwriting import draw_rows, parse_text, random_style
     from cgan_runtime.images import inverted, write_npy, write_png
     from cgan_runtime.output_checks import NPY_HEADER_BYTES, check_free_space, check_picture_size
@@ -32,11 +41,18 @@ def draw_text(text: str, count: int, style: int | None, out_name: str | None, fo
     size = generator.info.image_size
     height, width = count * size, len(text) * size
     if output_format == "png":
-        check_size(lambda: check_picture_size(height, width, f"{count:,} rows of {len(text)} characters"),
-                   "--count")
+        check_size(
+            lambda: check_picture_size(height, width, f"{count:,} rows of {len(text)} characters"), "--count"
+        )
     else:
-        check_size(lambda: check_free_space(NPY_HEADER_BYTES + height * width, out_path.parent,
-                                            f"{count:,} rows of {len(text)} characters"), "--count")
+        check_size(
+            lambda: check_free_space(
+                NPY_HEADER_BYTES + height * width,
+                out_path.parent,
+                f"{count:,} rows of {len(text)} characters",
+            ),
+            "--count",
+        )
     first_style = random_style() if style is None else style
     try:
         rows = draw_rows(generator, text, range(first_style, first_style + count))

@@ -75,8 +75,9 @@ def atomic_folder(target: Path, replace_if=None) -> Iterator[Path]:
     """
     target = Path(target)
     remove_stale_temporaries(target.parent)
-    temporary = Path(tempfile.mkdtemp(prefix=_temporary_start(target), suffix=TEMPORARY_SUFFIX,
-                                      dir=target.parent))
+    temporary = Path(
+        tempfile.mkdtemp(prefix=_temporary_start(target), suffix=TEMPORARY_SUFFIX, dir=target.parent)
+    )
     lock = _lock_folder(temporary)
     try:
         yield temporary
@@ -135,8 +136,9 @@ def locked_temporary(target: Path) -> tuple[Path, int | None]:
     """A new, empty temporary file beside target, and the descriptor that holds its lock (release
     it once the file is published or removed; None where there are no locks)."""
     while True:
-        handle, name = tempfile.mkstemp(prefix=_temporary_start(target), suffix=TEMPORARY_SUFFIX,
-                                        dir=target.parent)
+        handle, name = tempfile.mkstemp(
+            prefix=_temporary_start(target), suffix=TEMPORARY_SUFFIX, dir=target.parent
+        )
         if fcntl is None:  # Windows: a file held open there cannot be renamed
             os.close(handle)
             return Path(name), None
@@ -227,7 +229,8 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
             handle = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
             try:
                 if lock_file(handle, wait=False) and (  # False while its writer lives
-                        os.stat(entry.path, follow_symlinks=False).st_ino == os.fstat(handle).st_ino):
+                    os.stat(entry.path, follow_symlinks=False).st_ino == os.fstat(handle).st_ino
+                ):
                     if is_folder:
                         shutil.rmtree(entry.path)
                     else:

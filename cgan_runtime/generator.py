@@ -24,8 +24,7 @@ CHUNK_SIZE = 128
 REQUIRED_METADATA = ("latent_dim", "num_classes", "image_size", "output_range", "model_version")
 INTERFACE = (
     "expected a cgan generator: inputs z float32 [N, latent_dim] and labels int64 [N], "
-    "output images float32 [N, 1, image_size, image_size], metadata "
-    + ", ".join(REQUIRED_METADATA)
+    "output images float32 [N, 1, image_size, image_size], metadata " + ", ".join(REQUIRED_METADATA)
 )
 # Metadata beyond these is not a plausible generator; the trial run would allocate by it.
 MAX_LATENT_DIM = 1 << 20
@@ -61,14 +60,18 @@ def default_model_path() -> Path:
 class DigitGenerator:
     """A loaded generator: `sample(digit, count, seed)` gives uint8 images [count, size, size]."""
 
-    def __init__(self, model_path: Path | str | None = None, device: str = "auto",
-                 one_shot: bool = False):
+    def __init__(self, model_path: Path | str | None = None, device: str = "auto", one_shot: bool = False):
         """one_shot: tune the session for a single onnxruntime call, as a CLI run of one chunk
         makes: worker threads sleep rather than spin (spinning speeds up repeated calls)."""
         self.model_path = Path(model_path) if model_path is not None else default_model_path()
         if not self.model_path.is_file():
-            what = ("a folder" if self.model_path.is_dir() else "not a regular file"
-                    if self.model_path.exists() else "not found")
+            what = (
+                "a folder"
+                if self.model_path.is_dir()
+                else "not a regular file"
+                if self.model_path.exists()
+                else "not found"
+            )
             raise ModelError(f"model file {self.model_path}: {what}")
         try:
             self.session = create_session(self.model_path, device, one_shot=one_shot)
@@ -116,8 +119,9 @@ class DigitGenerator:
         (picture,) = self.sample(digit, 1, seed)
         return Image.fromarray(inverted(picture) if invert else picture)
 
-    def sample_chunks(self, digit: int, count: int, seed: int | None = None,
-                      chunk_size: int = CHUNK_SIZE) -> Iterator[np.ndarray]:
+    def sample_chunks(
+        self, digit: int, count: int, seed: int | None = None, chunk_size: int = CHUNK_SIZE
+    ) -> Iterator[np.ndarray]:
         """sample() in consecutive pieces of at most chunk_size images, for counts too large to hold.
 
         The noise comes from one random stream, so the images do not depend on the chunk size.
@@ -135,13 +139,15 @@ class DigitGenerator:
         digit, count, chunk_size = int(digit), int(count), int(chunk_size)
         size = self.info.image_size
         # A chunk holds its noise, the float output and the uint8 images at once.
-        check_fits_in_memory(min(count, chunk_size), 4 * self.info.latent_dim + 5 * size * size,
-                              "use a smaller chunk_size")
+        check_fits_in_memory(
+            min(count, chunk_size), 4 * self.info.latent_dim + 5 * size * size, "use a smaller chunk_size"
+        )
         rng = np.random.default_rng(None if seed is None else int(seed))
         return self._chunks(digit, count, rng, chunk_size)
 
-    def _chunks(self, digit: int, count: int, rng: np.random.Generator,
-                chunk_size: int) -> Iterator[np.ndarray]:
+    def _chunks(
+        self, digit: int, count: int, rng: np.random.Generator, chunk_size: int
+    ) -> Iterator[np.ndarray]:
         for start in range(0, count, chunk_size):
             size = min(chunk_size, count - start)
             noise = rng.standard_normal((size, self.info.latent_dim), dtype=np.float32)
@@ -157,8 +163,10 @@ class DigitGenerator:
         if labels.ndim != 1 or labels.dtype.kind not in "iu":
             raise ValueError(f"labels must be a 1-D array of integers, got {labels.dtype} {labels.shape}")
         if noise.shape != (len(labels), self.info.latent_dim) or noise.dtype.kind != "f":
-            raise ValueError(f"noise must be floats of shape ({len(labels)}, {self.info.latent_dim}) for "
-                             f"{len(labels)} labels, got {noise.dtype} {noise.shape}")
+            raise ValueError(
+                f"noise must be floats of shape ({len(labels)}, {self.info.latent_dim}) for "
+                f"{len(labels)} labels, got {noise.dtype} {noise.shape}"
+            )
         if not np.isfinite(noise).all():
             raise ValueError("noise must be finite: it holds NaN or infinite values")
         num_classes = self.info.num_classes
@@ -184,16 +192,22 @@ class DigitGenerator:
         try:
             (images,) = self.session.run([IMAGES_OUTPUT], feeds)
         except Exception as error:  # onnxruntime's run errors derive from Exception alone
-            raise ModelError(f"{self.model_path}: onnxruntime fails on {len(labels)} images of digits "
-                             f"{_digits(labels)} ({first_line(error)})") from error
+            raise ModelError(
+                f"{self.model_path}: onnxruntime fails on {len(labels)} images of digits "
+                f"{_digits(labels)} ({first_line(error)})"
+            ) from error
         size = self.info.image_size
         if images.shape != (len(labels), 1, size, size):
             count = len(labels)
-            raise ModelError(f"{self.model_path}: gives images of shape {list(images.shape)} for {count} "
-                             f"inputs, not [{count}, 1, {size}, {size}]; {INTERFACE}")
+            raise ModelError(
+                f"{self.model_path}: gives images of shape {list(images.shape)} for {count} "
+                f"inputs, not [{count}, 1, {size}, {size}]; {INTERFACE}"
+            )
         if not np.isfinite(images).all():
-            raise ModelError(f"{self.model_path}: its output holds NaN or infinite values (digits "
-                             f"{_digits(labels)}); the model is broken")
+            raise ModelError(
+                f"{self.model_path}: its output holds NaN or infinite values (digits "
+                f"{_digits(labels)}); the model is broken"
+            )
         return images
 
     def _trial_run(self) -> None:
@@ -237,15 +251,20 @@ def _check_metadata(info: ModelInfo, path: Path) -> None:
             raise ModelError(f"{path}: metadata {name} is {value}, not in {bound}; {INTERFACE}")
     low, high = info.output_range
     if not (math.isfinite(low) and math.isfinite(high)) or low == high:
-        raise ModelError(f"{path}: metadata output_range {info.metadata['output_range']} is not two finite, "
-                         f"distinct numbers; {INTERFACE}")
+        raise ModelError(
+            f"{path}: metadata output_range {info.metadata['output_range']} is not two finite, "
+            f"distinct numbers; {INTERFACE}"
+        )
 
 
 def _read_range(text: str) -> tuple[float, float]:
     """Two numbers from JSON such as [-1, 1]; ValueError for anything else."""
     bounds = json.loads(text)
-    if (not isinstance(bounds, list) or len(bounds) != 2
-            or not all(isinstance(bound, (int, float)) and not isinstance(bound, bool) for bound in bounds)):
+    if (
+        not isinstance(bounds, list)
+        or len(bounds) != 2
+        or not all(isinstance(bound, (int, float)) and not isinstance(bound, bool) for bound in bounds)
+    ):
         raise ValueError(f"output_range {text} is not a list of two numbers")
     return float(bounds[0]), float(bounds[1])
 

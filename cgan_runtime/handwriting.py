@@ -36,8 +36,10 @@ def parse_text(text: str, num_classes: int) -> list[int | None]:
         elif character.isascii() and character.isdigit() and int(character) < num_classes:
             digits.append(int(character))
         else:
-            raise ValueError(f"character {character!r} (position {position}) is not a digit the model "
-                             f"draws (0-{num_classes - 1}) or a space")
+            raise ValueError(
+                f"character {character!r} (position {position}) is not a digit the model "
+                f"draws (0-{num_classes - 1}) or a space"
+            )
     return digits
 
 

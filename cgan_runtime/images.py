@@ -66,15 +66,19 @@ def write_png(path: Path, grid: np.ndarray, replace: bool = True) -> None:
         Image.fromarray(grid).save(temporary, format="PNG")
 
 
-def write_npy(path: Path, chunks: Iterable[np.ndarray], count: int, image_shape: tuple[int, int],
-              replace: bool = True) -> None:
+def write_npy(
+    path: Path, chunks: Iterable[np.ndarray], count: int, image_shape: tuple[int, int], replace: bool = True
+) -> None:
     """Write uint8 images [count, *image_shape] as .npy, chunk by chunk as they come (bounded memory).
 
     The file is the one np.save would write for the whole array. replace=False: FileExistsError if
     path exists by the time it is complete.
     """
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
-              "shape": (count, *image_shape)}
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+        "fortran_order": False,
+        "shape": (count, *image_shape),
+    }
     with atomic_path(path, replace=replace) as temporary, open(temporary, "wb") as handle:
         np.lib.format.write_array_header_1_0(handle, header)
         written = 0

@@ -9,8 +9,10 @@ def check_fits_in_memory(count: int, bytes_per_item: int, advice: str) -> None:
     """ValueError, before anything is allocated, when count images cannot fit in this machine's RAM."""
     needed, memory = count * bytes_per_item, physical_memory()
     if memory and needed > memory:
-        raise ValueError(f"{count:,} images need {needed / 1e9:.1f} GB, more than this machine's "
-                         f"{memory / 1e9:.1f} GB of memory; {advice}")
+        raise ValueError(
+            f"{count:,} images need {needed / 1e9:.1f} GB, more than this machine's "
+            f"{memory / 1e9:.1f} GB of memory; {advice}"
+        )
 
 
 def physical_memory() -> int:

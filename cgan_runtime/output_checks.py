@@ -46,8 +46,10 @@ def check_output_size(count: int, image_size: int, output_format: str, nrow: int
 def check_picture_size(height: int, width: int, what: str) -> None:
     """A PNG of height x width pixels that Pillow opens without a decompression-bomb warning."""
     if height * width > PNG_MAX_PIXELS:
-        raise OutputError(f"{what} would be {width:,}x{height:,} pixels, over Pillow's "
-                          f"{PNG_MAX_PIXELS / 1e6:.0f} MP decompression-bomb threshold; use --format npy")
+        raise OutputError(
+            f"{what} would be {width:,}x{height:,} pixels, over Pillow's "
+            f"{PNG_MAX_PIXELS / 1e6:.0f} MP decompression-bomb threshold; use --format npy"
+        )
 
 
 def check_free_space(needed: int, folder: Path, what: str) -> None:

@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 # Ctrl-C, a polite kill (what schedulers and container stops send), and the terminal closing.
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
-                     if hasattr(signal, name))
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 _received: list[int] = []  # the stop signals received, in order
 
@@ -18,8 +19,11 @@ _received: list[int] = []  # the stop signals received, in order
 def handle_stop_signals(handler: Callable) -> dict:
     """Give the stop signals to handler, all but those ignored (a run under nohup keeps ignoring
     SIGHUP); return the handlers they had, for restore_handlers."""
-    return {stop: signal.signal(stop, handler) for stop in STOP_SIGNALS
-            if signal.getsignal(stop) is not signal.SIG_IGN}
+    return {
+        stop: signal.signal(stop, handler)
+        for stop in STOP_SIGNALS
+        if signal.getsignal(stop) is not signal.SIG_IGN
+    }
 
 
 def restore_handlers(previous: dict) -> None:

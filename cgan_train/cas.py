@@ -23,16 +23,20 @@ CAS_RECIPE = {"network": "judge", "epochs": 2, "batch_size": 128, "lr": 2e-3, "s
 CAS_SEED_OFFSET = 100
 
 
-def classification_accuracy_score(generator: DigitGenerator, test: Digits, per_digit: int,
-                                  seed: int, recipe: dict = CAS_RECIPE) -> dict:
+def classification_accuracy_score(
+    generator: DigitGenerator, test: Digits, per_digit: int, seed: int, recipe: dict = CAS_RECIPE
+) -> dict:
     """Accuracy on the real test set of the recipe trained on per_digit generated images of every
     digit (drawn with seeds seed + CAS_SEED_OFFSET + d), overall and per digit."""
     from cgan_train.evaluate import sample_digits
 
     images, labels = sample_digits(generator, per_digit, seed + CAS_SEED_OFFSET)
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
-    generated = Digits(images=torch.from_numpy(images)[order],
-                       labels=torch.from_numpy(labels).long()[order], sha256="generated")
+    generated = Digits(
+        images=torch.from_numpy(images)[order],
+        labels=torch.from_numpy(labels).long()[order],
+        sha256="generated",
+    )
     return trained_accuracy(generated, test, generator.info.num_classes, recipe)
 
 
@@ -45,35 +49,46 @@ def trained_accuracy(train: Digits, test: Digits, num_classes: int, recipe: dict
     correct = predictions == truth
     return {
         "overall": float(correct.mean()),
-        "per_digit": [float(correct[truth == digit].mean()) if (truth == digit).any() else None
-                      for digit in range(num_classes)],
+        "per_digit": [
+            float(correct[truth == digit].mean()) if (truth == digit).any() else None
+            for digit in range(num_classes)
+        ],
     }
 
 
-def real_accuracy_reusable(earlier: dict | None, test: Digits, train: Digits,
-                           num_classes: int = 10) -> dict | None:
+def real_accuracy_reusable(
+    earlier: dict | None, test: Digits, train: Digits, num_classes: int = 10
+) -> dict | None:
     """The real-trained figures of an earlier report's CAS, if they were made by this recipe on
     this data (training on real images costs as much as on generated ones)."""
     cas = (earlier or {}).get("cas")
-    if (isinstance(cas, dict) and cas.get("recipe") == CAS_RECIPE
-            and cas.get("test_data_sha256") == test.sha256 and cas.get("real_data_sha256") == train.sha256
-            and _is_accuracy_table(cas.get("real"), num_classes)):
+    if (
+        isinstance(cas, dict)
+        and cas.get("recipe") == CAS_RECIPE
+        and cas.get("test_data_sha256") == test.sha256
+        and cas.get("real_data_sha256") == train.sha256
+        and _is_accuracy_table(cas.get("real"), num_classes)
+    ):
         return cas["real"]
     return None
 
 
 def _is_accuracy_table(table, num_classes: int) -> bool:
     """{"overall": share, "per_digit": [share or None, ...]}, as trained_accuracy writes it."""
+
     def is_share(value) -> bool:
         return is_finite_number(value) and 0 <= value <= 1
 
-    return (isinstance(table, dict) and is_share(table.get("overall"))
-            and isinstance(table.get("per_digit"), list) and len(table["per_digit"]) == num_classes
-            and all(value is None or is_share(value) for value in table["per_digit"]))
+    return (
+        isinstance(table, dict)
+        and is_share(table.get("overall"))
+        and isinstance(table.get("per_digit"), list)
+        and len(table["per_digit"]) == num_classes
+        and all(value is None or is_share(value) for value in table["per_digit"])
+    )
 
 
-def cas_report(generated: dict, real: dict, per_digit: int, test: Digits, train: Digits,
-               seed: int) -> dict:
+def cas_report(generated: dict, real: dict, per_digit: int, test: Digits, train: Digits, seed: int) -> dict:
     return {
         "recipe": CAS_RECIPE,
         "generated_images": f"{per_digit} of every digit (seed {seed} + {CAS_SEED_OFFSET} + d)",
@@ -90,6 +105,9 @@ def cas_report(generated: dict, real: dict, per_digit: int, test: Digits, train:
 def worst_digit_gap(report_cas: dict) -> tuple[int, float]:
     """(digit, points) of the digit whose generated-trained accuracy falls furthest below real."""
     pairs = zip(report_cas["generated"]["per_digit"], report_cas["real"]["per_digit"], strict=True)
-    gaps = {digit: 100 * (real - generated) for digit, (generated, real) in enumerate(pairs)
-            if generated is not None and real is not None}
+    gaps = {
+        digit: 100 * (real - generated)
+        for digit, (generated, real) in enumerate(pairs)
+        if generated is not None and real is not None
+    }
     return max(gaps.items(), key=lambda item: item[1])

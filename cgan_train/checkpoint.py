@@ -83,8 +83,10 @@ def _check_contents(state: dict, for_training: bool) -> None:
     missing = [key for key in required if key not in state]
     if missing:
         if for_training and not set(TRAINING_KEYS) - set(missing):
-            raise KeyError("holds a generator only (no discriminator, optimisers or random state), so "
-                           "training cannot resume from it")
+            raise KeyError(
+                "holds a generator only (no discriminator, optimisers or random state), so "
+                "training cannot resume from it"
+            )
         raise KeyError(f"lacks {', '.join(missing)}")
     config = state["config"] = TrainConfig.from_dict(_of_type(state, "config", dict))
     epoch = _of_type(state, "epoch", int)
@@ -119,17 +121,31 @@ def _check_training_state(state: dict) -> None:
             raise ValueError(f"{name} is not an optimiser's state")
     rng = _of_type(state, "rng", dict)
     generator_state = rng.get("torch")
-    if not isinstance(generator_state, torch.Tensor) or generator_state.dtype != torch.uint8 \
-            or not isinstance(rng.get("cuda"), list):
+    if (
+        not isinstance(generator_state, torch.Tensor)
+        or generator_state.dtype != torch.uint8
+        or not isinstance(rng.get("cuda"), list)
+    ):
         raise ValueError("rng is not a random state torch saved")
     if "epoch_progress" in state:
         progress = _of_type(state, "epoch_progress", dict)
         order, step, totals = progress.get("order"), progress.get("step"), progress.get("totals")
-        is_order = (isinstance(order, torch.Tensor) and order.dtype == torch.int64 and order.dim() == 1
-                    and torch.equal(order.sort().values, torch.arange(len(order))))
-        if (not is_order or not isinstance(step, int) or isinstance(step, bool) or step < 1
-                or not isinstance(totals, torch.Tensor) or totals.shape != (4,)
-                or not torch.isfinite(totals).all() or not is_finite_number(progress.get("seconds"))):
+        is_order = (
+            isinstance(order, torch.Tensor)
+            and order.dtype == torch.int64
+            and order.dim() == 1
+            and torch.equal(order.sort().values, torch.arange(len(order)))
+        )
+        if (
+            not is_order
+            or not isinstance(step, int)
+            or isinstance(step, bool)
+            or step < 1
+            or not isinstance(totals, torch.Tensor)
+            or totals.shape != (4,)
+            or not torch.isfinite(totals).all()
+            or not is_finite_number(progress.get("seconds"))
+        ):
             raise ValueError("epoch_progress is not a part-done epoch this code saved")
 
 
@@ -139,8 +155,9 @@ def _check_weights(name: str, weights: dict, build, config: TrainConfig) -> None
     with torch.device("meta"):
         expected = {key: tensor.shape for key, tensor in build(config).state_dict().items()}
     if set(weights) != set(expected) or any(
-            not isinstance(tensor, torch.Tensor) or tensor.shape != expected[key]
-            for key, tensor in weights.items()):
+        not isinstance(tensor, torch.Tensor) or tensor.shape != expected[key]
+        for key, tensor in weights.items()
+    ):
         raise ValueError(f"the {name} weights do not fit the {config.design} design of its config")
     for key, tensor in weights.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():

@@ -13,8 +13,17 @@ from cgan_train.recipes import DEFAULT_RECIPE, DESIGN_NAMES, RECIPES, recipe_set
 DEFAULT_DOWNLOAD_DIR = Path.home() / ".cache" / "cgan" / "mnist"
 TORCH_SEED = click.IntRange(min=0, max=2**64 - 1)  # what torch.manual_seed takes
 # The train flags a recipe sets (cgan_train/recipes.py); each given one overrides its value.
-RECIPE_OPTIONS = ("design", "epochs", "batch_size", "lr", "beta1", "loss", "ema_decay", "lr_decay_epochs",
-                  "class_loss_weight")
+RECIPE_OPTIONS = (
+    "design",
+    "epochs",
+    "batch_size",
+    "lr",
+    "beta1",
+    "loss",
+    "ema_decay",
+    "lr_decay_epochs",
+    "class_loss_weight",
+)
 SIGNAL_EXIT_BASE = 128  # the shell's code for a run stopped by signal N is 128 + N: 130 for Ctrl-C
 
 
@@ -25,46 +34,102 @@ def cli() -> None:
 
 
 @cli.command("train")
-@click.option("--data-dir", type=click.Path(path_type=Path),
-              help="Folder of MNIST IDX files (raw or .gz). Default: download with torchvision "
-                   f"into {DEFAULT_DOWNLOAD_DIR}.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("runs/cgan"),
-              show_default=True, help="Folder for checkpoint.pt and the per-epoch sample grids.")
-@click.option("--recipe", type=click.Choice(list(RECIPES)), default=DEFAULT_RECIPE, show_default=True,
-              help="shipped: the recipe of the model we ship; seed: the seed tutorial's design, the "
-                   "baseline. The flags below override single values of it.")
-@click.option("--design", type=click.Choice(DESIGN_NAMES), default=None,
-              help="Network design. Default: the recipe's.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Total epochs; with --resume, where to stop. Default: the recipe's.")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="Folder of MNIST IDX files (raw or .gz). Default: download with torchvision "
+    f"into {DEFAULT_DOWNLOAD_DIR}.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("runs/cgan"),
+    show_default=True,
+    help="Folder for checkpoint.pt and the per-epoch sample grids.",
+)
+@click.option(
+    "--recipe",
+    type=click.Choice(list(RECIPES)),
+    default=DEFAULT_RECIPE,
+    show_default=True,
+    help="shipped: the recipe of the model we ship; seed: the seed tutorial's design, the "
+    "baseline. The flags below override single values of it.",
+)
+@click.option(
+    "--design", type=click.Choice(DESIGN_NAMES), default=None, help="Network design. Default: the recipe's."
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Total epochs; with --resume, where to stop. Default: the recipe's.",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Default: the recipe's.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Default: the recipe's.")
-@click.option("--beta1", type=click.FloatRange(min=0, max=1, max_open=True), default=None,
-              help="Adam's beta1, for both networks. Default: the recipe's.")
-@click.option("--loss", type=click.Choice(["bce", "hinge"]), default=None,
-              help="Adversarial loss: binary cross-entropy or hinge. Default: the recipe's.")
-@click.option("--ema-decay", type=click.FloatRange(min=0, max=1, max_open=True), default=None,
-              help="Keep a moving average of the generator's weights with this decay, and ship it "
-                   "(0 = none). Default: the recipe's.")
-@click.option("--lr-decay-epochs", type=click.IntRange(min=0), default=None,
-              help="Lower the learning rate linearly towards zero over the last N epochs (0 = constant). "
-                   "Default: the recipe's.")
-@click.option("--class-loss-weight", type=click.FloatRange(min=0), default=None,
-              help="Weight of an auxiliary digit classifier's loss (AC-GAN; conv design; 0 = none). "
-                   "Default: the recipe's.")
+@click.option(
+    "--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Default: the recipe's."
+)
+@click.option(
+    "--beta1",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=None,
+    help="Adam's beta1, for both networks. Default: the recipe's.",
+)
+@click.option(
+    "--loss",
+    type=click.Choice(["bce", "hinge"]),
+    default=None,
+    help="Adversarial loss: binary cross-entropy or hinge. Default: the recipe's.",
+)
+@click.option(
+    "--ema-decay",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=None,
+    help="Keep a moving average of the generator's weights with this decay, and ship it "
+    "(0 = none). Default: the recipe's.",
+)
+@click.option(
+    "--lr-decay-epochs",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Lower the learning rate linearly towards zero over the last N epochs (0 = constant). "
+    "Default: the recipe's.",
+)
+@click.option(
+    "--class-loss-weight",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Weight of an auxiliary digit classifier's loss (AC-GAN; conv design; 0 = none). "
+    "Default: the recipe's.",
+)
 @click.option("--seed", type=TORCH_SEED, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True)
-@click.option("--resume", is_flag=True,
-              help="Continue from OUT/checkpoint.pt (its config wins; --epochs may extend it).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue from OUT/checkpoint.pt (its config wins; --epochs may extend it).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
-def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, recipe: str,
-                  design: str | None, epochs: int | None, batch_size: int | None, lr: float | None,
-                  beta1: float | None, loss: str | None, ema_decay: float | None,
-                  lr_decay_epochs: int | None, class_loss_weight: float | None, seed: int, device: str,
-                  resume: bool, quiet: bool) -> None:
+def train_command(
+    ctx: click.Context,
+    data_dir: Path | None,
+    out_dir: Path,
+    recipe: str,
+    design: str | None,
+    epochs: int | None,
+    batch_size: int | None,
+    lr: float | None,
+    beta1: float | None,
+    loss: str | None,
+    ema_decay: float | None,
+    lr_decay_epochs: int | None,
+    class_loss_weight: float | None,
+    seed: int,
+    device: str,
+    resume: bool,
+    quiet: bool,
+) -> None:
     """Train (or resume) a run; every epoch writes a sample grid and a checkpoint."""
     from dataclasses import replace
 
@@ -92,24 +157,33 @@ def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, reci
                     raise click.UsageError(
                         f"--epochs {epochs}: this run's learning rate decays over its last "
                         f"{trainer.config.lr_decay_epochs} of {trainer.config.epochs} epochs, so "
-                        "its length cannot change; drop --epochs to resume")
+                        "its length cannot change; drop --epochs to resume"
+                    )
                 trainer.config = replace(trainer.config, epochs=epochs)
         elif checkpoint.exists():
             raise click.UsageError(
-                f"{checkpoint} exists: add --resume to continue it, or choose another --out")
+                f"{checkpoint} exists: add --resume to continue it, or choose another --out"
+            )
         digits = load_mnist(data_dir or download_mnist(DEFAULT_DOWNLOAD_DIR), "train")
         if not resume:
             overrides = {name: ctx.params[name] for name in RECIPE_OPTIONS if ctx.params[name] is not None}
             config = TrainConfig(**recipe_settings(recipe, overrides), seed=seed)
-            provenance = {"data_sha256": digits.sha256, "git_commit": git_commit(),
-                          "torch_version": _torch_version(), "recipe": recipe}
+            provenance = {
+                "data_sha256": digits.sha256,
+                "git_commit": git_commit(),
+                "torch_version": _torch_version(),
+                "recipe": recipe,
+            }
             trainer = Trainer(config, torch_device, provenance)
         elif trainer.provenance["data_sha256"] != digits.sha256:
             raise click.ClickException(
                 f"--resume: this training data (SHA-256 {digits.sha256[:12]}...) is not the data "
-                f"the run started on ({trainer.provenance['data_sha256'][:12]}...)")
-        note(f"training {trainer.config.design} on {len(digits)} images, {torch_device}, "
-             f"epochs {trainer.epoch + 1}..{trainer.config.epochs} -> {out_dir}")
+                f"the run started on ({trainer.provenance['data_sha256'][:12]}...)"
+            )
+        note(
+            f"training {trainer.config.design} on {len(digits)} images, {torch_device}, "
+            f"epochs {trainer.epoch + 1}..{trainer.config.epochs} -> {out_dir}"
+        )
         trainer.fit(digits, out_dir, show_progress=not quiet)
     except TrainingInterrupted as error:
         note(str(error))
@@ -122,10 +196,19 @@ def train_command(ctx: click.Context, data_dir: Path | None, out_dir: Path, reci
 
 
 @cli.command("judge")
-@click.option("--data-dir", type=click.Path(path_type=Path),
-              help=f"Folder of MNIST IDX files. Default: download into {DEFAULT_DOWNLOAD_DIR}.")
-@click.option("--out", "out_path", type=click.Path(path_type=Path), default=Path("models/judge.pt"),
-              show_default=True, help="Where to write the judge's weights.")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help=f"Folder of MNIST IDX files. Default: download into {DEFAULT_DOWNLOAD_DIR}.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path),
+    default=Path("models/judge.pt"),
+    show_default=True,
+    help="Where to write the judge's weights.",
+)
 @click.option("--epochs", type=click.IntRange(min=1), default=6, show_default=True)
 @click.option("--seed", type=TORCH_SEED, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -152,30 +235,76 @@ def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int,
 
 @cli.command("evaluate")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--judge", "judge_path", type=click.Path(path_type=Path), default=Path("models/judge.pt"),
-              show_default=True, help="The judge's weights (see `cgan-train judge`).")
-@click.option("--data-dir", type=click.Path(path_type=Path),
-              help=f"Folder of MNIST IDX files. Default: download into {DEFAULT_DOWNLOAD_DIR}.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), default=Path("evaluation.json"),
-              show_default=True, help="Where to write the report as JSON.")
+@click.option(
+    "--judge",
+    "judge_path",
+    type=click.Path(path_type=Path),
+    default=Path("models/judge.pt"),
+    show_default=True,
+    help="The judge's weights (see `cgan-train judge`).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help=f"Folder of MNIST IDX files. Default: download into {DEFAULT_DOWNLOAD_DIR}.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path),
+    default=Path("evaluation.json"),
+    show_default=True,
+    help="Where to write the report as JSON.",
+)
 @click.option("--samples-per-digit", type=click.IntRange(min=10), default=1000, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Digit d is sampled with seed SEED + d.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True,
-              help="Where onnxruntime samples the model.")
-@click.option("--cas-per-digit", type=click.IntRange(min=0), default=6000, show_default=True,
-              help="Generated images of every digit to train the classification accuracy score's "
-                   "classifier on (0: no CAS, which takes most of the time).")
-@click.option("--real-cas-from", "real_cas_path",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A report whose real-trained CAS figures to reuse, if made the same way (recipe, "
-                   "data); --baseline's report is used so by default.")
-@click.option("--baseline", "baseline_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The report of the exact model MODEL stands in for (its fp32 form): fail unless "
-                   "MODEL's accuracy is within 0.3 points and its FID within 20% of it.")
-def evaluate_command(model: Path, judge_path: Path, data_dir: Path | None, json_path: Path,
-                     samples_per_digit: int, seed: int, device: str, cas_per_digit: int,
-                     real_cas_path: Path | None, baseline_path: Path | None) -> None:
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Digit d is sampled with seed SEED + d.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="Where onnxruntime samples the model.",
+)
+@click.option(
+    "--cas-per-digit",
+    type=click.IntRange(min=0),
+    default=6000,
+    show_default=True,
+    help="Generated images of every digit to train the classification accuracy score's "
+    "classifier on (0: no CAS, which takes most of the time).",
+)
+@click.option(
+    "--real-cas-from",
+    "real_cas_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A report whose real-trained CAS figures to reuse, if made the same way (recipe, "
+    "data); --baseline's report is used so by default.",
+)
+@click.option(
+    "--baseline",
+    "baseline_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The report of the exact model MODEL stands in for (its fp32 form): fail unless "
+    "MODEL's accuracy is within 0.3 points and its FID within 20% of it.",
+)
+def evaluate_command(
+    model: Path,
+    judge_path: Path,
+    data_dir: Path | None,
+    json_path: Path,
+    samples_per_digit: int,
+    seed: int,
+    device: str,
+    cas_per_digit: int,
+    real_cas_path: Path | None,
+    baseline_path: Path | None,
+) -> None:
     """Score the ONNX generator MODEL with the judge, beside real MNIST.
 
     Prints conditional accuracy, FID in the judge's feature space, precision and recall, overall
@@ -198,9 +327,16 @@ def evaluate_command(model: Path, judge_path: Path, data_dir: Path | None, json_
     baseline = _read_report(baseline_path) if baseline_path else None
     earlier = _read_report(real_cas_path) if real_cas_path else baseline
     try:
-        report = evaluate(model, judge_path, data_dir or download_mnist(DEFAULT_DOWNLOAD_DIR),
-                          per_digit=samples_per_digit, seed=seed, device=device,
-                          cas_per_digit=cas_per_digit, earlier=earlier)
+        report = evaluate(
+            model,
+            judge_path,
+            data_dir or download_mnist(DEFAULT_DOWNLOAD_DIR),
+            per_digit=samples_per_digit,
+            seed=seed,
+            device=device,
+            cas_per_digit=cas_per_digit,
+            earlier=earlier,
+        )
         comparison, clears = compare_to_exact(report, baseline) if baseline else (None, True)
     except (ModelError, DeviceError, DataError, JudgeError, EvaluationError) as error:
         raise click.ClickException(str(error)) from error
@@ -210,12 +346,14 @@ def evaluate_command(model: Path, judge_path: Path, data_dir: Path | None, json_
     except OSError as error:
         raise click.ClickException(f"cannot write {json_path}: {error.strerror or error}") from error
     note(f"wrote {json_path}")
-    print_or_exit(format_report(report) + (f"\n{comparison}" if comparison else ""), f"wrote {json_path}",
-                  "the report")
+    print_or_exit(
+        format_report(report) + (f"\n{comparison}" if comparison else ""), f"wrote {json_path}", "the report"
+    )
     if not clears:
         raise click.ClickException(
             f"{model} does not clear the bar against {baseline_path}: the runtime keeps the fp32 export "
-            "(make bundle; BUNDLE=fp32 bundles it in any case)")
+            "(make bundle; BUNDLE=fp32 bundles it in any case)"
+        )
 
 
 def _read_report(path: Path) -> dict:
@@ -231,8 +369,11 @@ def _read_report(path: Path) -> dict:
     keys = {"model_version", "samples_per_digit", "sample_seeds", "reference", "generated"}
     try:
         overall = report["generated"]["overall"]
-        readable = (keys <= report.keys() and isinstance(report["model_version"], str)
-                    and all(is_finite_number(overall[name]) for name in ("accuracy", "fid")))
+        readable = (
+            keys <= report.keys()
+            and isinstance(report["model_version"], str)
+            and all(is_finite_number(overall[name]) for name in ("accuracy", "fid"))
+        )
     except (KeyError, TypeError):
         readable = False
     if not readable:
@@ -248,7 +389,8 @@ def _refuse_changed_options(ctx: click.Context, config) -> None:
         if _explicit(ctx, option) and ctx.params[option] != getattr(config, option):
             raise click.UsageError(
                 f"--{option.replace('_', '-')} {ctx.params[option]} differs from the checkpoint's "
-                f"{getattr(config, option)}; drop it to resume")
+                f"{getattr(config, option)}; drop it to resume"
+            )
 
 
 def _check_output_path(path: Path, option: str) -> None:
@@ -274,7 +416,10 @@ def _torch_version() -> str:
 
 def main() -> None:
     if importlib.util.find_spec("torch") is None:
-        click.echo("cgan-train: PyTorch is not installed; install the training extra: "
-                   "pip install 'cgan-runtime[train]'", err=True)
+        click.echo(
+            "cgan-train: PyTorch is not installed; install the training extra: "
+            "pip install 'cgan-runtime[train]'",
+            err=True,
+        )
         sys.exit(1)
     cli()

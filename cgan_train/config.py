@@ -7,8 +7,11 @@ from dataclasses import asdict, dataclass, fields
 
 LOSSES = ("bce", "hinge")
 # What a field's annotation admits in a checkpoint's config: (types, how to say it).
-FIELD_KINDS = {"int": (int, "a whole number"), "float": ((int, float), "a finite number"),
-               "str": (str, "a string")}
+FIELD_KINDS = {
+    "int": (int, "a whole number"),
+    "float": ((int, float), "a finite number"),
+    "str": (str, "a string"),
+}
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,11 @@ class TrainConfig:
         for name, value in values.items():
             kinds, description = FIELD_KINDS[types[name]]
             # bool is an int to Python, and an inf or NaN would pass every range check below.
-            if not isinstance(value, kinds) or isinstance(value, bool) or (
-                    isinstance(value, float) and not is_finite_number(value)):
+            if (
+                not isinstance(value, kinds)
+                or isinstance(value, bool)
+                or (isinstance(value, float) and not is_finite_number(value))
+            ):
                 raise ValueError(f"{name} is {value!r}, not {description}")
         return cls(**values)
 

@@ -56,8 +56,9 @@ class JudgedImages:
         return JudgedImages(self.features[keep], self.predictions[keep], self.labels[keep])
 
 
-def sample_digits(generator: DigitGenerator, per_digit: int,
-                  seed: int = SAMPLE_SEED) -> tuple[np.ndarray, np.ndarray]:
+def sample_digits(
+    generator: DigitGenerator, per_digit: int, seed: int = SAMPLE_SEED
+) -> tuple[np.ndarray, np.ndarray]:
     """`per_digit` uint8 images of every digit (digit d with seed `seed` + d), and the digits asked for."""
     digits = range(generator.info.num_classes)
     images = np.concatenate([generator.sample(d, per_digit, seed=seed + d) for d in digits])
@@ -65,15 +66,18 @@ def sample_digits(generator: DigitGenerator, per_digit: int,
     return images, labels
 
 
-def balanced_subset(labels: torch.Tensor, per_digit: int, num_classes: int,
-                    seed: int = REAL_SUBSET_SEED) -> torch.Tensor:
+def balanced_subset(
+    labels: torch.Tensor, per_digit: int, num_classes: int, seed: int = REAL_SUBSET_SEED
+) -> torch.Tensor:
     """Indices of `per_digit` random images of every digit, digit by digit."""
     chosen = []
     for digit in range(num_classes):
         of_digit = torch.nonzero(labels == digit).flatten()
         if len(of_digit) < per_digit:
-            raise EvaluationError(f"the training data has {len(of_digit)} images of {digit}; "
-                                  f"the ceiling needs {per_digit} (as many as the samples per digit)")
+            raise EvaluationError(
+                f"the training data has {len(of_digit)} images of {digit}; "
+                f"the ceiling needs {per_digit} (as many as the samples per digit)"
+            )
         order = torch.randperm(len(of_digit), generator=torch.Generator().manual_seed(seed + digit))
         chosen.append(of_digit[order[:per_digit]])
     return torch.cat(chosen)
@@ -102,9 +106,16 @@ def _figures(candidate: JudgedImages, reference: JudgedImages) -> dict:
     }
 
 
-def evaluate(model_path: Path, judge_path: Path, data_dir: Path,
-             per_digit: int = SAMPLES_PER_DIGIT, seed: int = SAMPLE_SEED, device: str = "cpu",
-             cas_per_digit: int = CAS_PER_DIGIT, earlier: dict | None = None) -> dict:
+def evaluate(
+    model_path: Path,
+    judge_path: Path,
+    data_dir: Path,
+    per_digit: int = SAMPLES_PER_DIGIT,
+    seed: int = SAMPLE_SEED,
+    device: str = "cpu",
+    cas_per_digit: int = CAS_PER_DIGIT,
+    earlier: dict | None = None,
+) -> dict:
     """The evaluation report of one ONNX generator (see format_report for its shape).
 
     cas_per_digit: generated images of every digit to train the CAS classifier on (0: no CAS).
@@ -116,7 +127,8 @@ def evaluate(model_path: Path, judge_path: Path, data_dir: Path,
     if info.num_classes != 10 or info.image_size != 28:
         raise EvaluationError(
             f"{model_path}: the judge scores 28x28 MNIST digits 0-9; this model draws "
-            f"{info.image_size}x{info.image_size} images of {info.num_classes} classes")
+            f"{info.image_size}x{info.image_size} images of {info.num_classes} classes"
+        )
     test = load_mnist(data_dir, "test")
     train = load_mnist(data_dir, "train")
     subset = balanced_subset(train.labels, per_digit, info.num_classes)
@@ -128,27 +140,36 @@ def evaluate(model_path: Path, judge_path: Path, data_dir: Path,
     real_scores = score(real, reference, info.num_classes)
     cas = None
     if cas_per_digit:
-        real_trained = (real_accuracy_reusable(earlier, test, train, info.num_classes)
-                        or trained_accuracy(train, test, info.num_classes))
-        cas = cas_report(classification_accuracy_score(generator, test, cas_per_digit, seed),
-                         real_trained, cas_per_digit, test, train, seed)
+        real_trained = real_accuracy_reusable(earlier, test, train, info.num_classes) or trained_accuracy(
+            train, test, info.num_classes
+        )
+        cas = cas_report(
+            classification_accuracy_score(generator, test, cas_per_digit, seed),
+            real_trained,
+            cas_per_digit,
+            test,
+            train,
+            seed,
+        )
     return {
         "model": str(model_path),
         "model_version": info.model_version,
-        "judge": {"path": str(judge_path), "test_accuracy": judge_record["test_accuracy"],
-                  "test_images": judge_record["test_images"]},
+        "judge": {
+            "path": str(judge_path),
+            "test_accuracy": judge_record["test_accuracy"],
+            "test_images": judge_record["test_images"],
+        },
         "samples_per_digit": per_digit,
         "sample_seeds": f"digit d uses seed {seed} + d",
         "reference": f"MNIST test set, {len(test)} images",
         "real": f"{len(subset)} MNIST training images, {per_digit} of every digit "
-                f"(random, seed {REAL_SUBSET_SEED} + d)",
+        f"(random, seed {REAL_SUBSET_SEED} + d)",
         "nearest_neighbours": NEAREST_NEIGHBOURS,
         "generated": generated_scores,
         "real_ceiling": real_scores,
         "ratios": {
             "fid_to_real": _ratio(generated_scores["overall"]["fid"], real_scores["overall"]["fid"]),
-            "recall_to_real": _ratio(generated_scores["overall"]["recall"],
-                                     real_scores["overall"]["recall"]),
+            "recall_to_real": _ratio(generated_scores["overall"]["recall"], real_scores["overall"]["recall"]),
         },
         "cas": cas,
     }
@@ -158,19 +179,25 @@ def compare_to_exact(report: dict, exact: dict) -> tuple[str, bool]:
     """One line comparing `report` with the report of the exact model it stands in for, and
     whether it clears the bar (MAX_ACCURACY_DROP, MAX_FID_INCREASE)."""
     if not report["model_version"].startswith(exact["model_version"] + "-"):
-        raise EvaluationError(f"{report['model_version']} is not a form of {exact['model_version']}: "
-                              "compare a model with the report of its own exact form")
+        raise EvaluationError(
+            f"{report['model_version']} is not a form of {exact['model_version']}: "
+            "compare a model with the report of its own exact form"
+        )
     for key in ("samples_per_digit", "sample_seeds", "reference"):
         if report[key] != exact[key]:
-            raise EvaluationError(f"the two reports differ in {key} ({report[key]!r} vs {exact[key]!r}): "
-                                  "evaluate both the same way")
+            raise EvaluationError(
+                f"the two reports differ in {key} ({report[key]!r} vs {exact[key]!r}): "
+                "evaluate both the same way"
+            )
     ours, theirs = report["generated"]["overall"], exact["generated"]["overall"]
     accuracy_change = ours["accuracy"] - theirs["accuracy"]
     fid_change = ours["fid"] / theirs["fid"] - 1 if theirs["fid"] else (0.0 if not ours["fid"] else math.inf)
     clears = accuracy_change >= -MAX_ACCURACY_DROP and fid_change <= MAX_FID_INCREASE
-    line = (f"against {exact['model_version']}: accuracy {100 * accuracy_change:+.2f} points, "
-            f"FID {100 * fid_change:+.1f}% (bar: at most {100 * MAX_ACCURACY_DROP:.1f} points lower, "
-            f"{100 * MAX_FID_INCREASE:.0f}% higher): {'clears it' if clears else 'FAILS'}")
+    line = (
+        f"against {exact['model_version']}: accuracy {100 * accuracy_change:+.2f} points, "
+        f"FID {100 * fid_change:+.1f}% (bar: at most {100 * MAX_ACCURACY_DROP:.1f} points lower, "
+        f"{100 * MAX_FID_INCREASE:.0f}% higher): {'clears it' if clears else 'FAILS'}"
+    )
     return line, clears
 
 
@@ -194,12 +221,15 @@ def format_report(report: dict) -> str:
         f"{'':8}" + f"{'model':>10}{'real':>8}" * 4,
         _row("all", generated["overall"], real["overall"]),
     ]
-    for digit, (generated_digit, real_digit) in enumerate(zip(generated["per_digit"], real["per_digit"],
-                                                               strict=True)):
+    for digit, (generated_digit, real_digit) in enumerate(
+        zip(generated["per_digit"], real["per_digit"], strict=True)
+    ):
         lines.append(_row(str(digit), generated_digit, real_digit))
     ratios = {name: "n/a" if ratio is None else f"{ratio:.2f}x" for name, ratio in report["ratios"].items()}
-    lines += ["", f"FID {ratios['fid_to_real']} the real figure; "
-                  f"recall {ratios['recall_to_real']} the real figure"]
+    lines += [
+        "",
+        f"FID {ratios['fid_to_real']} the real figure; recall {ratios['recall_to_real']} the real figure",
+    ]
     if report.get("cas"):
         lines += ["", *_cas_lines(report["cas"])]
     return "\n".join(lines)
@@ -216,7 +246,7 @@ def _cas_lines(cas: dict) -> list[str]:
     return [
         f"classification accuracy score: the judge's network ({cas['recipe']['epochs']} epochs) trained on "
         f"{cas['generated_images']}, tested on the {cas['test_images']} real test images",
-        f"{'':17}{'all':>7}" + "".join(f"{d:>7}" for d in range(len(generated['per_digit']))),
+        f"{'':17}{'all':>7}" + "".join(f"{d:>7}" for d in range(len(generated["per_digit"]))),
         f"{'trained on model':17}{100 * generated['overall']:>7.2f}{cells(generated['per_digit'])}",
         f"{'trained on real':17}{100 * real['overall']:>7.2f}{cells(real['per_digit'])}",
         f"{cas['gap_points']:.2f} points below real overall; the weakest digit, {digit}, "

@@ -38,15 +38,24 @@ class Judge(nn.Module):
         super().__init__()
 
         def conv(in_channels: int, out_channels: int) -> list[nn.Module]:
-            return [nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
-                    nn.BatchNorm2d(out_channels), nn.ReLU()]
+            return [
+                nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(out_channels),
+                nn.ReLU(),
+            ]
 
         self.body = nn.Sequential(
-            *conv(1, 32), *conv(32, 32), nn.MaxPool2d(2),  # 28 -> 14
-            *conv(32, 64), *conv(64, 64), nn.MaxPool2d(2),  # 14 -> 7
-            *conv(64, 128), nn.MaxPool2d(2),  # 7 -> 3
+            *conv(1, 32),
+            *conv(32, 32),
+            nn.MaxPool2d(2),  # 28 -> 14
+            *conv(32, 64),
+            *conv(64, 64),
+            nn.MaxPool2d(2),  # 14 -> 7
+            *conv(64, 128),
+            nn.MaxPool2d(2),  # 7 -> 3
             nn.Flatten(),
-            nn.Linear(128 * 3 * 3, FEATURE_DIM), nn.ReLU(),
+            nn.Linear(128 * 3 * 3, FEATURE_DIM),
+            nn.ReLU(),
         )
         self.dropout = nn.Dropout(0.3)
         self.head = nn.Linear(FEATURE_DIM, num_classes)
@@ -63,8 +72,9 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def judge_images(judge: Judge, images: np.ndarray | torch.Tensor,
-                 batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+def judge_images(
+    judge: Judge, images: np.ndarray | torch.Tensor, batch_size: int = 1000
+) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images [N, 28, 28] -> (features float64 [N, 128], predicted digits int64 [N])."""
     images = torch.as_tensor(images)
     judge.eval()
@@ -76,21 +86,33 @@ def judge_images(judge: Judge, images: np.ndarray | torch.Tensor,
     return torch.cat(features).numpy(), torch.cat(predictions).numpy()
 
 
-def train_judge(train: Digits, test: Digits, epochs: int = 6, batch_size: int = 128,
-                lr: float = 2e-3, seed: int = 0, show_progress: bool = True) -> tuple[Judge, float]:
+def train_judge(
+    train: Digits,
+    test: Digits,
+    epochs: int = 6,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    seed: int = 0,
+    show_progress: bool = True,
+) -> tuple[Judge, float]:
     """Train a judge on `train`; return it with its accuracy on `test`."""
     torch.manual_seed(seed)
     judge = Judge()
     optimiser = torch.optim.Adam(judge.parameters(), lr=lr)
     steps_per_epoch = math.ceil(len(train) / batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=lr, total_steps=epochs * steps_per_epoch)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=epochs * steps_per_epoch)
     for epoch in range(epochs):
         judge.train()
         order = torch.randperm(len(train))
-        bar = tqdm(range(steps_per_epoch), desc=f"judge epoch {epoch + 1}/{epochs}", unit="step",
-                   disable=not show_progress, mininterval=0.5, file=stderr(),
-                   dynamic_ncols=True)
+        bar = tqdm(
+            range(steps_per_epoch),
+            desc=f"judge epoch {epoch + 1}/{epochs}",
+            unit="step",
+            disable=not show_progress,
+            mininterval=0.5,
+            file=stderr(),
+            dynamic_ncols=True,
+        )
         for step in bar:
             batch = order[step * batch_size : (step + 1) * batch_size]
             images = _random_shift(normalise(train.images[batch]))
@@ -123,9 +145,14 @@ def _random_shift(images: torch.Tensor) -> torch.Tensor:
 
 def save_judge(path: Path, judge: Judge, test_accuracy: float, train: Digits, test: Digits) -> None:
     """Write the judge with its record: test accuracy, and the data it was trained and tested on."""
-    record = {"format": FORMAT, "weights": judge.state_dict(), "test_accuracy": test_accuracy,
-              "test_images": len(test), "test_data_sha256": test.sha256,
-              "training_data_sha256": train.sha256}
+    record = {
+        "format": FORMAT,
+        "weights": judge.state_dict(),
+        "test_accuracy": test_accuracy,
+        "test_images": len(test),
+        "test_data_sha256": test.sha256,
+        "training_data_sha256": train.sha256,
+    }
     with atomic_path(path) as temporary, open(temporary, "wb") as handle:
         torch.save(record, handle)
 
@@ -145,19 +172,26 @@ def load_judge(path: Path) -> tuple[Judge, dict]:
     if missing:
         raise JudgeError(f"{path}: the judge's record lacks {', '.join(missing)}")
     accuracy, images = state["test_accuracy"], state["test_images"]
-    if (not isinstance(accuracy, float) or not 0 <= accuracy <= 1 or not isinstance(images, int)
-            or not all(isinstance(state[key], str) for key in ("test_data_sha256", "training_data_sha256"))):
-        raise JudgeError(f"{path}: the judge's record (test accuracy, images, data) is not what "
-                         "`cgan-train judge` writes")
+    if (
+        not isinstance(accuracy, float)
+        or not 0 <= accuracy <= 1
+        or not isinstance(images, int)
+        or not all(isinstance(state[key], str) for key in ("test_data_sha256", "training_data_sha256"))
+    ):
+        raise JudgeError(
+            f"{path}: the judge's record (test accuracy, images, data) is not what `cgan-train judge` writes"
+        )
     judge = Judge()
     weights = state.pop("weights")
     try:
         judge.load_state_dict(weights)
     except (RuntimeError, TypeError, AttributeError) as error:
         raise JudgeError(
-            f"{path}: its weights do not fit the judge's network ({type(error).__name__})") from error
-    if not all(torch.isfinite(tensor).all() for tensor in judge.state_dict().values()
-               if tensor.is_floating_point()):
+            f"{path}: its weights do not fit the judge's network ({type(error).__name__})"
+        ) from error
+    if not all(
+        torch.isfinite(tensor).all() for tensor in judge.state_dict().values() if tensor.is_floating_point()
+    ):
         raise JudgeError(f"{path}: the judge's weights hold NaN or Inf")
     judge.eval()
     return judge, state

@@ -28,8 +28,9 @@ def _symmetric_sqrt(matrix: np.ndarray) -> np.ndarray:
     return (eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None))) @ eigenvectors.T
 
 
-def precision_recall(real: np.ndarray, generated: np.ndarray,
-                     k: int = NEAREST_NEIGHBOURS) -> tuple[float, float]:
+def precision_recall(
+    real: np.ndarray, generated: np.ndarray, k: int = NEAREST_NEIGHBOURS
+) -> tuple[float, float]:
     """Improved precision and recall (Kynkaanniemi et al. 2019).
 
     Each set's manifold is the union of balls around its points, each ball reaching the point's

@@ -78,16 +78,14 @@ class ConvGenerator(nn.Module):
     The label enters twice: embedded beside z, and as the scale and shift of every batch norm.
     """
 
-    def __init__(self, latent_dim: int, num_classes: int, image_size: int, embed_dim: int,
-                 width: int = 64):
+    def __init__(self, latent_dim: int, num_classes: int, image_size: int, embed_dim: int, width: int = 64):
         super().__init__()
         if image_size % 4:
             raise ValueError(f"the conv design needs an image size divisible by 4, got {image_size}")
         self.start_size = image_size // 4
         self.start_channels = 2 * width
         self.label_embedding = nn.Embedding(num_classes, embed_dim)
-        self.project = nn.Linear(latent_dim + embed_dim, self.start_channels * self.start_size**2,
-                                 bias=False)
+        self.project = nn.Linear(latent_dim + embed_dim, self.start_channels * self.start_size**2, bias=False)
         self.norm_start = ConditionalBatchNorm2d(self.start_channels, num_classes)
         self.up_half = nn.ConvTranspose2d(self.start_channels, width, 4, stride=2, padding=1, bias=False)
         self.norm_half = ConditionalBatchNorm2d(width, num_classes)
@@ -109,8 +107,9 @@ class ProjectionDiscriminator(nn.Module):
     Odena et al. 2017), which the generator is then trained to satisfy.
     """
 
-    def __init__(self, num_classes: int, image_size: int, embed_dim: int, width: int = 64,
-                 classify: bool = False):
+    def __init__(
+        self, num_classes: int, image_size: int, embed_dim: int, width: int = 64, classify: bool = False
+    ):
         super().__init__()
         sn = nn.utils.parametrizations.spectral_norm
         feature_size = (image_size // 4) ** 2 * 2 * width
@@ -128,8 +127,9 @@ class ProjectionDiscriminator(nn.Module):
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.forward_with_classes(images, labels)[0]
 
-    def forward_with_classes(self, images: torch.Tensor,
-                             labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward_with_classes(
+        self, images: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(real/fake logits [B], digit logits [B, num_classes] or None without a classifier)."""
         features = self.body(images)
         projection = (self.label_projection(labels) * features).sum(dim=1)
@@ -152,8 +152,9 @@ def build_discriminator(config: TrainConfig) -> nn.Module:
     _, discriminator_class = _design(config.design)
     if config.class_loss_weight:
         if discriminator_class is not ProjectionDiscriminator:
-            raise ValueError(f"the {config.design} design has no auxiliary classifier; "
-                             "use --class-loss-weight 0")
+            raise ValueError(
+                f"the {config.design} design has no auxiliary classifier; use --class-loss-weight 0"
+            )
         return discriminator_class(config.num_classes, config.image_size, config.embed_dim, classify=True)
     return discriminator_class(config.num_classes, config.image_size, config.embed_dim)
 

@@ -31,27 +31,48 @@ def quality_checks(report: dict) -> list[Check]:
     worst_accuracy = generated["per_digit"][worst]["accuracy"]
     fid_ratio, recall_ratio = report["ratios"]["fid_to_real"], report["ratios"]["recall_to_real"]
     checks = [
-        Check("conditional accuracy", f"{generated['overall']['accuracy']:.2%}", f">= {MIN_ACCURACY:.1%}",
-              generated["overall"]["accuracy"] >= MIN_ACCURACY),
-        Check("worst digit's accuracy", f"{worst_accuracy:.2%} ({worst})",
-              f">= {MIN_WORST_DIGIT_ACCURACY:.1%}", worst_accuracy >= MIN_WORST_DIGIT_ACCURACY),
-        Check("FID in judge space", f"{generated['overall']['fid']:.2f} ({_times(fid_ratio)} real)",
-              f"<= {MAX_FID_TO_REAL:g}x real = {MAX_FID_TO_REAL * real['overall']['fid']:.2f}",
-              fid_ratio is not None and fid_ratio <= MAX_FID_TO_REAL),
-        Check("recall", f"{generated['overall']['recall']:.3f} ({_times(recall_ratio)} real)",
-              f">= {MIN_RECALL_TO_REAL:g}x real = {MIN_RECALL_TO_REAL * real['overall']['recall']:.3f}",
-              recall_ratio is not None and recall_ratio >= MIN_RECALL_TO_REAL),
+        Check(
+            "conditional accuracy",
+            f"{generated['overall']['accuracy']:.2%}",
+            f">= {MIN_ACCURACY:.1%}",
+            generated["overall"]["accuracy"] >= MIN_ACCURACY,
+        ),
+        Check(
+            "worst digit's accuracy",
+            f"{worst_accuracy:.2%} ({worst})",
+            f">= {MIN_WORST_DIGIT_ACCURACY:.1%}",
+            worst_accuracy >= MIN_WORST_DIGIT_ACCURACY,
+        ),
+        Check(
+            "FID in judge space",
+            f"{generated['overall']['fid']:.2f} ({_times(fid_ratio)} real)",
+            f"<= {MAX_FID_TO_REAL:g}x real = {MAX_FID_TO_REAL * real['overall']['fid']:.2f}",
+            fid_ratio is not None and fid_ratio <= MAX_FID_TO_REAL,
+        ),
+        Check(
+            "recall",
+            f"{generated['overall']['recall']:.3f} ({_times(recall_ratio)} real)",
+            f">= {MIN_RECALL_TO_REAL:g}x real = {MIN_RECALL_TO_REAL * real['overall']['recall']:.3f}",
+            recall_ratio is not None and recall_ratio >= MIN_RECALL_TO_REAL,
+        ),
     ]
     cas = report.get("cas")
     if cas:
         digit, gap = worst_digit_gap(cas)
         checks += [
-            Check("classification accuracy score", f"{cas['generated']['overall']:.2%} "
-                  f"({-cas['gap_points']:+.2f} points on real's {cas['real']['overall']:.2%})",
-                  f"at most {MAX_CAS_GAP_POINTS:g} point below real",
-                  cas["gap_points"] <= MAX_CAS_GAP_POINTS),
-            Check("its weakest digit", f"{digit}: {-gap:+.2f} points",
-                  f"at most {MAX_CAS_DIGIT_GAP_POINTS:g} points below real", gap <= MAX_CAS_DIGIT_GAP_POINTS),
+            Check(
+                "classification accuracy score",
+                f"{cas['generated']['overall']:.2%} "
+                f"({-cas['gap_points']:+.2f} points on real's {cas['real']['overall']:.2%})",
+                f"at most {MAX_CAS_GAP_POINTS:g} point below real",
+                cas["gap_points"] <= MAX_CAS_GAP_POINTS,
+            ),
+            Check(
+                "its weakest digit",
+                f"{digit}: {-gap:+.2f} points",
+                f"at most {MAX_CAS_DIGIT_GAP_POINTS:g} points below real",
+                gap <= MAX_CAS_DIGIT_GAP_POINTS,
+            ),
         ]
     return checks
 

@@ -11,11 +11,29 @@ RECIPES: dict[str, dict] = {
     # The model we ship: conv generator, projection discriminator with spectral norm, hinge loss
     # plus the auxiliary classifier, the moving average of the generator exported, the learning
     # rate decaying linearly over the last 29 of 45 epochs (docs/experiments.md: how it was found).
-    "shipped": {"design": "conv", "loss": "hinge", "class_loss_weight": 1.0, "ema_decay": 0.999,
-                "epochs": 45, "lr_decay_epochs": 29, "batch_size": 64, "lr": 2e-4, "beta1": 0.5},
+    "shipped": {
+        "design": "conv",
+        "loss": "hinge",
+        "class_loss_weight": 1.0,
+        "ema_decay": 0.999,
+        "epochs": 45,
+        "lr_decay_epochs": 29,
+        "batch_size": 64,
+        "lr": 2e-4,
+        "beta1": 0.5,
+    },
     # The seed tutorial's design, the baseline: an MLP pair, BCE, Adam 1e-4, batch 100, 50 epochs.
-    "seed": {"design": "mlp", "loss": "bce", "class_loss_weight": 0.0, "ema_decay": 0.0,
-             "epochs": 50, "lr_decay_epochs": 0, "batch_size": 100, "lr": 1e-4, "beta1": 0.5},
+    "seed": {
+        "design": "mlp",
+        "loss": "bce",
+        "class_loss_weight": 0.0,
+        "ema_decay": 0.0,
+        "epochs": 50,
+        "lr_decay_epochs": 0,
+        "batch_size": 100,
+        "lr": 1e-4,
+        "beta1": 0.5,
+    },
 }
 DEFAULT_RECIPE = "shipped"
 

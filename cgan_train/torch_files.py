@@ -39,7 +39,8 @@ def load_verified(path: Path) -> object:
         try:
             return torch.load(handle, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as error:
-            raise UnreadableTorchFile("holds objects that safe loading (weights_only=True) refuses") \
-                from error
+            raise UnreadableTorchFile(
+                "holds objects that safe loading (weights_only=True) refuses"
+            ) from error
         except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
             raise UnreadableTorchFile(f"truncated or corrupt ({first_line(error)})") from error

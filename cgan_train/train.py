@@ -51,9 +51,7 @@ class Trainer:
         self.discriminator = build_discriminator(config).to(device)
         betas = (config.beta1, config.beta2)
         self.opt_generator = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
-        self.opt_discriminator = torch.optim.Adam(
-            self.discriminator.parameters(), lr=config.lr, betas=betas
-        )
+        self.opt_discriminator = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
         # The moving average of the generator's weights: smoother than any single step's weights.
         self.generator_ema = copy.deepcopy(self.generator).eval() if config.ema_decay else None
         self.epoch = 0
@@ -77,8 +75,9 @@ class Trainer:
             if device.type == "cuda" and state["rng"]["cuda"]:
                 torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as error:
-            raise CheckpointError(f"{path}: its state does not restore this run's networks and optimisers "
-                                  f"({first_line(error)})") from error
+            raise CheckpointError(
+                f"{path}: its state does not restore this run's networks and optimisers ({first_line(error)})"
+            ) from error
         trainer.epoch = state["epoch"]
         trainer.history = state["history"]
         trainer.epoch_progress = state.get("epoch_progress")
@@ -102,8 +101,9 @@ class Trainer:
             },
         }
 
-    def fit(self, digits: Digits, out_dir: Path, show_progress: bool = True,
-            until_epoch: int | None = None) -> None:
+    def fit(
+        self, digits: Digits, out_dir: Path, show_progress: bool = True, until_epoch: int | None = None
+    ) -> None:
         """Train until config.epochs (or stop early after until_epoch; the schedule is unchanged),
         writing a grid and a checkpoint after every epoch.
 
@@ -124,7 +124,9 @@ class Trainer:
                     save_checkpoint(checkpoint, self.state())
                     raise TrainingInterrupted(
                         f"interrupted in epoch {self.epoch + 1} after step {self.epoch_progress['step']}; "
-                        f"saved {checkpoint}: continue with --resume", self._stop_signal)
+                        f"saved {checkpoint}: continue with --resume",
+                        self._stop_signal,
+                    )
                 self.epoch += 1
                 metrics["epoch"] = self.epoch
                 self.history.append(metrics)
@@ -135,7 +137,8 @@ class Trainer:
                 if self._stop_signal is not None and self.epoch < last_epoch:
                     raise TrainingInterrupted(
                         f"interrupted after epoch {self.epoch}; saved {checkpoint}: continue with --resume",
-                        self._stop_signal)
+                        self._stop_signal,
+                    )
         finally:
             restore_handlers(previous_handlers)
 
@@ -159,7 +162,8 @@ class Trainer:
             if len(progress["order"]) != len(labels) or progress["step"] >= steps:
                 raise CheckpointError(
                     f"the checkpoint's part-done epoch ({len(progress['order'])} images, step "
-                    f"{progress['step']}) does not fit this data ({len(labels)} images)")
+                    f"{progress['step']}) does not fit this data ({len(labels)} images)"
+                )
             order, totals = progress["order"].to(self.device), progress["totals"].to(self.device)
             first_step, seconds_before = progress["step"], progress["seconds"]
         started = time.perf_counter()
@@ -186,18 +190,33 @@ class Trainer:
                         f"epoch {self.epoch + 1}, step {step + 1}: loss is not finite "
                         f"(d_loss={d_loss}, g_loss={g_loss}); lower the learning rate"
                     )
-                bar.set_postfix({"d_loss": f"{d_loss:.3f}", "g_loss": f"{g_loss:.3f}",
-                                 "D(x)": f"{d_real:.3f}", "D(G(z))": f"{d_fake:.3f}"})
+                bar.set_postfix(
+                    {
+                        "d_loss": f"{d_loss:.3f}",
+                        "g_loss": f"{g_loss:.3f}",
+                        "D(x)": f"{d_real:.3f}",
+                        "D(G(z))": f"{d_fake:.3f}",
+                    }
+                )
             if self._stop_signal is not None and step + 1 < steps:
-                self.epoch_progress = {"order": order.cpu(), "step": step + 1, "totals": totals.cpu(),
-                                       "seconds": seconds_before + time.perf_counter() - started}
+                self.epoch_progress = {
+                    "order": order.cpu(),
+                    "step": step + 1,
+                    "totals": totals.cpu(),
+                    "seconds": seconds_before + time.perf_counter() - started,
+                }
                 bar.close()
                 return None
         bar.close()
         d_loss, g_loss, d_real, d_fake = (totals / steps).tolist()
         seconds = seconds_before + time.perf_counter() - started  # both parts of a resumed epoch
-        return {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake,
-                "seconds": round(seconds, 2)}
+        return {
+            "d_loss": d_loss,
+            "g_loss": g_loss,
+            "d_real": d_real,
+            "d_fake": d_fake,
+            "seconds": round(seconds, 2),
+        }
 
     def _train_step(self, real: torch.Tensor, real_labels: torch.Tensor) -> torch.Tensor:
         config = self.config
@@ -225,10 +244,14 @@ class Trainer:
             _update_moving_average(self.generator_ema, self.generator, config.ema_decay)
 
         with torch.no_grad():
-            return torch.stack([
-                d_loss.detach(), g_loss.detach(),
-                torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
-            ])
+            return torch.stack(
+                [
+                    d_loss.detach(),
+                    g_loss.detach(),
+                    torch.sigmoid(real_logits).mean(),
+                    torch.sigmoid(fake_logits).mean(),
+                ]
+            )
 
     def _set_learning_rate(self, global_step: int, steps_per_epoch: int) -> None:
         """Constant, then (with lr_decay_epochs) linearly down towards zero over the last epochs."""
@@ -286,8 +309,9 @@ def _update_moving_average(average: nn.Module, current: nn.Module, decay: float)
 
 
 @torch.no_grad()
-def _standing_batch_norm_stats(generator: nn.Module, config: TrainConfig, device: torch.device,
-                               batches: int = 10, batch_size: int = 1000) -> None:
+def _standing_batch_norm_stats(
+    generator: nn.Module, config: TrainConfig, device: torch.device, batches: int = 10, batch_size: int = 1000
+) -> None:
     """Recompute batch-norm statistics for the averaged weights (whose own were never measured).
 
     Averages over `batches` forward passes of fixed noise and balanced labels, so the result
@@ -330,7 +354,10 @@ def git_commit() -> str:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=source_dir, capture_output=True, text=True, check=True,
+            cwd=source_dir,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

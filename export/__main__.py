@@ -11,10 +11,16 @@ from cgan_runtime.streams import note, print_or_exit
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--checkpoint", "checkpoint_path", type=click.Path(path_type=Path), required=True,
-              help="A finished training checkpoint (or models/cgan_generator.pt).")
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
-              show_default=True)
+@click.option(
+    "--checkpoint",
+    "checkpoint_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="A finished training checkpoint (or models/cgan_generator.pt).",
+)
+@click.option(
+    "--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("models"), show_default=True
+)
 def main(checkpoint_path: Path, out_dir: Path) -> None:
     """Export the generator to ONNX, check it, prove parity with torch, then write OUT_DIR.
 
@@ -29,12 +35,16 @@ def main(checkpoint_path: Path, out_dir: Path) -> None:
     from export.verify import PARITY_TOLERANCE
 
     lines = ["onnx.checker: passed"]
-    lines += [f"parity N={size:<5} max|torch - onnxruntime| = {difference:.2e} (<= {PARITY_TOLERANCE:g})"
-              for size, difference in shipped.parity.items()]
+    lines += [
+        f"parity N={size:<5} max|torch - onnxruntime| = {difference:.2e} (<= {PARITY_TOLERANCE:g})"
+        for size, difference in shipped.parity.items()
+    ]
     agreement = shipped.int8_agreement
-    lines.append(f"int8 form: |int8 - fp32| mean {agreement['mean']:.4f} (worst digit "
-                 f"{agreement['worst_digit_mean']:.4f}), max {agreement['max']:.3f} over 1,000 images "
-                 "(output range [-1, 1])")
+    lines.append(
+        f"int8 form: |int8 - fp32| mean {agreement['mean']:.4f} (worst digit "
+        f"{agreement['worst_digit_mean']:.4f}), max {agreement['max']:.3f} over 1,000 images "
+        "(output range [-1, 1])"
+    )
     written = ", ".join(shipped.changed) or "nothing: it already held this export"
     lines.append(f"{out_dir} ({shipped.model_version}): wrote {written}")
     print_or_exit("\n".join(lines), f"exported into {out_dir}", "the summary")
@@ -56,8 +66,9 @@ def _ship(checkpoint_path: Path, out_dir: Path):
         raise click.ClickException(f"export failed, {out_dir} unchanged: {error}") from error
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
-        raise click.ClickException(f"export failed, {out_dir} unchanged: cannot write {where}"
-                                   f"{error.strerror or error}") from error
+        raise click.ClickException(
+            f"export failed, {out_dir} unchanged: cannot write {where}{error.strerror or error}"
+        ) from error
 
 
 if __name__ == "__main__":

@@ -32,8 +32,10 @@ def bundle_choice(models: Path, precision: str = "int8") -> tuple[Path, str]:
     exact = models / ONNX_NAME
     if precision == "fp32":
         return exact, "asked for (--precision fp32)"
-    versions = {name: DigitGenerator(models / name, device="cpu").info.model_version
-                for name in (ONNX_NAME, INT8_NAME)}
+    versions = {
+        name: DigitGenerator(models / name, device="cpu").info.model_version
+        for name in (ONNX_NAME, INT8_NAME)
+    }
     reports = {}
     for name, report_name in ((ONNX_NAME, EXACT_REPORT), (INT8_NAME, INT8_REPORT)):
         try:
@@ -63,11 +65,19 @@ def bundle(models: Path, precision: str = "int8", target: Path = RUNTIME_MODEL) 
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--precision", type=click.Choice(PRECISIONS), default="int8", show_default=True,
-              help="int8: the int8 form once its evaluation clears the bar, else fp32; fp32: the fp32 "
-                   "export.")
-@click.option("--models", type=click.Path(file_okay=False, exists=True, path_type=Path),
-              default=Path("models"), show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="int8",
+    show_default=True,
+    help="int8: the int8 form once its evaluation clears the bar, else fp32; fp32: the fp32 export.",
+)
+@click.option(
+    "--models",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=Path("models"),
+    show_default=True,
+)
 def main(precision: str, models: Path) -> None:
     """Bundle a model of MODELS into the runtime package (cgan_runtime/models/cgan_generator.onnx)."""
     from cgan_runtime.generator import ModelError
@@ -77,8 +87,9 @@ def main(precision: str, models: Path) -> None:
     except (ModelError, OSError) as error:
         raise click.ClickException(f"nothing bundled: {error}") from error
     state = "bundled" if changed else "already bundles"
-    print_or_exit(f"{RUNTIME_MODEL.relative_to(REPO_ROOT)} {state} {source}: {reason}",
-                  f"{state} {source}", "the line")
+    print_or_exit(
+        f"{RUNTIME_MODEL.relative_to(REPO_ROOT)} {state} {source}: {reason}", f"{state} {source}", "the line"
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,9 @@ class FileSetError(Exception):
     """The set cannot be published; the folder is as it was."""
 
 
-def publish_set(folder: Path, contents: dict[str, bytes],
-                equivalent: dict[str, Equivalent] | None = None) -> list[str]:
+def publish_set(
+    folder: Path, contents: dict[str, bytes], equivalent: dict[str, Equivalent] | None = None
+) -> list[str]:
     """Write contents (file name -> bytes) into folder as one set; return the names that changed.
 
     equivalent[name](old, new) may say that an existing file already holds the content (a PNG with
@@ -52,8 +53,9 @@ def publish_set(folder: Path, contents: dict[str, bytes],
     try:
         folder_lock = _lock_folder(folder)
         remove_stale_temporaries(folder)
-        changed = [name for name, data in contents.items()
-                   if not _holds(folder / name, data, equivalent.get(name))]
+        changed = [
+            name for name, data in contents.items() if not _holds(folder / name, data, equivalent.get(name))
+        ]
         for name in changed:
             staged[name] = _stage(folder / name, contents[name])
         _replace_all(folder, {name: path for name, (path, _) in staged.items()})

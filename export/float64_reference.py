@@ -23,8 +23,10 @@ class Float64Reference:
 
     def run(self, feeds: dict[str, np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
         """The named tensors (inputs, intermediate or outputs) for these inputs, in float64."""
-        feeds = {name: value.astype(np.float64) if value.dtype == np.float32 else value
-                 for name, value in feeds.items()}
+        feeds = {
+            name: value.astype(np.float64) if value.dtype == np.float32 else value
+            for name, value in feeds.items()
+        }
         results = self._evaluator.run(None, feeds, intermediate=True)
         return {name: results[name] for name in names}
 
@@ -35,7 +37,8 @@ def _in_float64(model: onnx.ModelProto) -> onnx.ModelProto:
     graph = float64.graph
     for node in graph.node:  # float constants inside nodes would stay float32: none in our exports
         if node.op_type in ("Cast", "Constant", "ConstantOfShape") or any(
-                attribute.type == onnx.AttributeProto.TENSOR for attribute in node.attribute):
+            attribute.type == onnx.AttributeProto.TENSOR for attribute in node.attribute
+        ):
             raise ValueError(f"cannot evaluate {node.op_type} node {node.name!r} in float64")
     for index, tensor in enumerate(graph.initializer):
         if tensor.data_type == TensorProto.FLOAT:

@@ -42,13 +42,21 @@ class FoldedConvGenerator(nn.Module):
     def __init__(self, generator: ConvGenerator):
         super().__init__()
         for layer in (generator.up_half, generator.up_full):
-            shape = (layer.kernel_size, layer.stride, layer.padding, layer.output_padding, layer.dilation,
-                     layer.groups)
+            shape = (
+                layer.kernel_size,
+                layer.stride,
+                layer.padding,
+                layer.output_padding,
+                layer.dilation,
+                layer.groups,
+            )
             if shape != ((4, 4), (2, 2), (1, 1), (0, 0), (1, 1), 1):
                 raise ValueError(f"the folded form needs 4x4 stride-2 padding-1 upsampling, got {layer}")
         if generator.up_half.bias is not None or generator.up_full.out_channels != 1:
-            raise ValueError("the folded form needs a first upsampling without bias (a batch norm "
-                             "follows it) and a last one with one output channel")
+            raise ValueError(
+                "the folded form needs a first upsampling without bias (a batch norm "
+                "follows it) and a last one with one output channel"
+            )
         with torch.no_grad():
             self._fold(generator.eval())
 
@@ -60,29 +68,37 @@ class FoldedConvGenerator(nn.Module):
         weight = generator.project.weight.double()  # [channels * size^2, latent + embed]
         latent_dim = weight.shape[1] - generator.label_embedding.embedding_dim
         start_scale, start_shift = _per_digit_affine(generator.norm_start)
-        label_term = _product_in_fixed_order(generator.label_embedding.weight.double(),
-                                             weight[:, latent_dim:].T).view(-1, self.channels, self.size**2)
+        label_term = _product_in_fixed_order(
+            generator.label_embedding.weight.double(), weight[:, latent_dim:].T
+        ).view(-1, self.channels, self.size**2)
         self.register_buffer("project", _channels_last(weight[:, :latent_dim].T, self.channels).float())
         # Per-digit tables [digits, ...] are shaped as they broadcast against the activations.
         self.register_buffer("start_scale", start_scale[:, None, None, :].float())
-        self.register_buffer("start_shift", _channels_last(  # the label's term, scaled and shifted
-            label_term * start_scale[:, :, None] + start_shift[:, :, None], self.channels).view(
-            -1, self.size, self.size, self.channels).float())
+        self.register_buffer(
+            "start_shift",
+            _channels_last(  # the label's term, scaled and shifted
+                label_term * start_scale[:, :, None] + start_shift[:, :, None], self.channels
+            )
+            .view(-1, self.size, self.size, self.channels)
+            .float(),
+        )
 
         half_scale, half_shift = _per_digit_affine(generator.norm_half)
         self.register_buffer("phases_weight", _phase_weight(generator.up_half.weight))
         self.register_buffer("phases_scale", half_scale.repeat_interleave(4, dim=1)[:, None, None, :].float())
         self.register_buffer("phases_shift", half_shift.repeat_interleave(4, dim=1)[:, None, None, :].float())
-        self.register_buffer("phases_inside",
-                             _inside_mask(generator.up_half.out_channels, self.size).permute(1, 2, 0))
+        self.register_buffer(
+            "phases_inside", _inside_mask(generator.up_half.out_channels, self.size).permute(1, 2, 0)
+        )
         self.register_buffer("blocks_weight", _block_weight(generator.up_full.weight))
         self.register_buffer("blocks_bias", generator.up_full.bias.repeat(16))
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         size = self.size  # tensors are [N, rows, columns, channels] but as the convolutions take them
         features = (z @ self.project).view(-1, size, size, self.channels)
-        features = torch.relu(features * _per_digit(self.start_scale, labels)
-                              + _per_digit(self.start_shift, labels))
+        features = torch.relu(
+            features * _per_digit(self.start_scale, labels) + _per_digit(self.start_shift, labels)
+        )
         phases = _channels_last_conv(features, self.phases_weight, padding=1)
         phases = phases * _per_digit(self.phases_scale, labels) + _per_digit(self.phases_shift, labels)
         phases = torch.relu(phases * self.phases_inside)  # relu last: int8 folds it into quantising
@@ -104,8 +120,9 @@ def _channels_last(matrix: torch.Tensor, channels: int) -> torch.Tensor:
     return matrix.reshape(len(matrix), channels, -1).transpose(1, 2).reshape(len(matrix), -1).contiguous()
 
 
-def _channels_last_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                        padding: int = 0) -> torch.Tensor:
+def _channels_last_conv(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, padding: int = 0
+) -> torch.Tensor:
     """conv2d of channels-last x, channels-last out (in int8, onnxruntime's layout transposes cancel
     these permutes)."""
     return F.conv2d(x.permute(0, 3, 1, 2), weight, bias, padding=padding).permute(0, 2, 3, 1)
@@ -167,6 +184,7 @@ def _block_weight(weight: torch.Tensor) -> torch.Tensor:
                             kernel_row = block_row + 3 - 4 * t - 2 * row_phase
                             kernel_column = block_column + 3 - 4 * u - 2 * column_phase
                             if 0 <= kernel_row < 4 and 0 <= kernel_column < 4:
-                                blocks[block_row, block_column, :, row_phase, column_phase, t, u] = \
-                                    weight[:, 0, kernel_row, kernel_column]
+                                blocks[block_row, block_column, :, row_phase, column_phase, t, u] = weight[
+                                    :, 0, kernel_row, kernel_column
+                                ]
     return blocks.reshape(16, weight.shape[0] * 4, 2, 2).contiguous()

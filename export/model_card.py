@@ -16,8 +16,9 @@ from export.onnx_export import onnx_version
 from export.verify import INT8_AGREEMENT_BATCH, INT8_MEAN_TOLERANCE, PARITY_BATCH_SIZES, PARITY_TOLERANCE
 
 
-def model_card(state: dict, exact: tuple[str, onnx.ModelProto], int8: tuple[str, onnx.ModelProto],
-               folder: Path) -> str:
+def model_card(
+    state: dict, exact: tuple[str, onnx.ModelProto], int8: tuple[str, onnx.ModelProto], folder: Path
+) -> str:
     """The card of the shipped pair: exact and int8 are (file name, model) of the two ONNX files,
     to be written into folder (whose evaluation reports, if they are of these files, give the
     quality section).
@@ -30,10 +31,12 @@ def model_card(state: dict, exact: tuple[str, onnx.ModelProto], int8: tuple[str,
     last = history[-1]
     train_minutes = sum(epoch["seconds"] for epoch in history) / 60
     (exact_name, exact_model), (int8_name, int8_model) = exact, int8
-    files = (f"- `{exact_name}`: {_describe(exact_model)}, fp32, the export proven equal to torch.\n"
-             f"- `{int8_name}`: {_describe(int8_model)}, its int8 form (static quantisation of the "
-             "convolutions and matrix products), the model `cgan-run` bundles.\n\n"
-             "Each is one self-contained file.")
+    files = (
+        f"- `{exact_name}`: {_describe(exact_model)}, fp32, the export proven equal to torch.\n"
+        f"- `{int8_name}`: {_describe(int8_model)}, its int8 form (static quantisation of the "
+        "convolutions and matrix products), the model `cgan-run` bundles.\n\n"
+        "Each is one self-contained file."
+    )
     batch_sizes = ", ".join(str(size) for size in PARITY_BATCH_SIZES)
     return f"""# cgan generator: model card
 
@@ -49,15 +52,15 @@ Interface: input `z` float32 [N, {config.latent_dim}], input `labels` int64 [N] 
 output `images` float32 [N, 1, {config.image_size}, {config.image_size}] in [-1, 1].
 
 ## How it was trained
-- Design `{config.design}`, {state['epoch']} epochs on {_data_name(provenance['data_sha256'])},
+- Design `{config.design}`, {state["epoch"]} epochs on {_data_name(provenance["data_sha256"])},
   batch {config.batch_size}, Adam lr {config.lr:g} (betas {config.beta1}, {config.beta2}),
   {_recipe(config)}, seed {config.seed}.
-- Training time: {train_minutes:.1f} minutes for {state['epoch']} epochs (the training loop's own timing).
-- Last epoch: d_loss {last['d_loss']:.3f}, g_loss {last['g_loss']:.3f}, D(x) {last['d_real']:.3f},
-  D(G(z)) {last['d_fake']:.3f} (D: the sigmoid of the discriminator's output, averaged over the
+- Training time: {train_minutes:.1f} minutes for {state["epoch"]} epochs (the training loop's own timing).
+- Last epoch: d_loss {last["d_loss"]:.3f}, g_loss {last["g_loss"]:.3f}, D(x) {last["d_real"]:.3f},
+  D(G(z)) {last["d_fake"]:.3f} (D: the sigmoid of the discriminator's output, averaged over the
   epoch; a probability for the bce loss, only a real-vs-fake score for hinge).
-- Code: git commit `{provenance['git_commit']}`, torch {provenance['torch_version']}.
-- Training data SHA-256 (raw images + labels): `{provenance['data_sha256']}`.
+- Code: git commit `{provenance["git_commit"]}`, torch {provenance["torch_version"]}.
+- Training data SHA-256 (raw images + labels): `{provenance["data_sha256"]}`.
 - Full config: `{json.dumps(config.to_dict(), sort_keys=True)}`
 
 ## Export proof
@@ -104,16 +107,23 @@ def quality_section(folder: Path, exact_version: str, int8_version: str) -> str:
     """The card's quality section, from the evaluation reports in folder (`make evaluate`), or a
     line saying there are none of these files yet."""
     exact, int8 = _report(folder / EXACT_REPORT, exact_version), _report(folder / INT8_REPORT, int8_version)
-    lines = [QUALITY_HEADING, "`make evaluate` scores both files with the project's judge (an MNIST "
-             "classifier) beside real MNIST and writes `evaluation.json` and `evaluation_int8.json` "
-             "here; this section is made from them (`python -m export.model_card models`)."]
+    lines = [
+        QUALITY_HEADING,
+        "`make evaluate` scores both files with the project's judge (an MNIST "
+        "classifier) beside real MNIST and writes `evaluation.json` and `evaluation_int8.json` "
+        "here; this section is made from them (`python -m export.model_card models`).",
+    ]
     if exact is None or int8 is None:
         return "\n".join([*lines, "", "Not evaluated yet: run `make evaluate`.", ""])
     exact_checks, int8_checks = quality_checks(exact), quality_checks(int8)
     lines += ["", "| | fp32 | int8 (bundled) | bar | met |", "|---|---|---|---|---|"]
     for ours, theirs in zip(exact_checks, int8_checks, strict=True):
-        met = {(True, True): "yes", (True, False): "fp32 only", (False, True): "int8 only",
-               (False, False): "no"}[ours.met, theirs.met]
+        met = {
+            (True, True): "yes",
+            (True, False): "fp32 only",
+            (False, True): "int8 only",
+            (False, False): "no",
+        }[ours.met, theirs.met]
         lines.append(f"| {ours.name} | {ours.value} | {theirs.value} | {ours.bar} | {met} |")
     try:
         comparison, _ = compare_to_exact(int8, exact)
@@ -127,20 +137,39 @@ def quality_section(folder: Path, exact_version: str, int8_version: str) -> str:
 def _per_digit_table(report: dict) -> list[str]:
     generated, real, cas = report["generated"], report["real_ceiling"], report.get("cas")
     header = "| digit | accuracy % | FID | precision | recall |" + (" CAS % |" if cas else "")
-    lines = [f"Per digit, fp32, each cell *model / real* ({report['samples_per_digit']:,} samples "
-             "per digit; FID, precision and recall against that digit's test images; CAS: the "
-             "classifier trained on the model's digits / on real ones, tested on that digit's test "
-             "images):", "", header, "|" + "---|" * (header.count("|") - 1)]
-    rows = [("all", generated["overall"], real["overall"], cas and (cas["generated"]["overall"],
-                                                                     cas["real"]["overall"]))]
+    lines = [
+        f"Per digit, fp32, each cell *model / real* ({report['samples_per_digit']:,} samples "
+        "per digit; FID, precision and recall against that digit's test images; CAS: the "
+        "classifier trained on the model's digits / on real ones, tested on that digit's test "
+        "images):",
+        "",
+        header,
+        "|" + "---|" * (header.count("|") - 1),
+    ]
+    rows = [
+        (
+            "all",
+            generated["overall"],
+            real["overall"],
+            cas and (cas["generated"]["overall"], cas["real"]["overall"]),
+        )
+    ]
     for digit, (ours, theirs) in enumerate(zip(generated["per_digit"], real["per_digit"], strict=True)):
-        rows.append((str(digit), ours, theirs, cas and (cas["generated"]["per_digit"][digit],
-                                                        cas["real"]["per_digit"][digit])))
+        rows.append(
+            (
+                str(digit),
+                ours,
+                theirs,
+                cas and (cas["generated"]["per_digit"][digit], cas["real"]["per_digit"][digit]),
+            )
+        )
     for name, ours, theirs, cas_pair in rows:
-        cells = [f"{100 * ours['accuracy']:.2f} / {100 * theirs['accuracy']:.2f}",
-                 f"{ours['fid']:.2f} / {theirs['fid']:.2f}",
-                 f"{ours['precision']:.3f} / {theirs['precision']:.3f}",
-                 f"{ours['recall']:.3f} / {theirs['recall']:.3f}"]
+        cells = [
+            f"{100 * ours['accuracy']:.2f} / {100 * theirs['accuracy']:.2f}",
+            f"{ours['fid']:.2f} / {theirs['fid']:.2f}",
+            f"{ours['precision']:.3f} / {theirs['precision']:.3f}",
+            f"{ours['recall']:.3f} / {theirs['recall']:.3f}",
+        ]
         if cas_pair:
             cells.append(" / ".join("-" if value is None else f"{100 * value:.2f}" for value in cas_pair))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -161,8 +190,11 @@ def refresh_quality(folder: Path, card_name: str = "MODEL_CARD.md") -> bool:
     evaluate`); False when the card has no such section or names no model versions."""
     card_path = folder / card_name
     card = card_path.read_text()
-    versions = [line.split("model_version `")[1].split("`")[0] for line in card.splitlines()
-                if "model_version `" in line]
+    versions = [
+        line.split("model_version `")[1].split("`")[0]
+        for line in card.splitlines()
+        if "model_version `" in line
+    ]
     if QUALITY_HEADING not in card or len(versions) != 2:
         return False
     head = card[: card.index(QUALITY_HEADING)]

@@ -19,8 +19,12 @@ OPSET = 18  # run by onnxruntime 1.14 and newer
 OUTPUT_RANGE = (-1.0, 1.0)  # the generators end in tanh
 
 
-def export_generator(generator: nn.Module, config: TrainConfig, provenance: dict,
-                     form: Callable[[nn.Module], nn.Module] = inference_form) -> onnx.ModelProto:
+def export_generator(
+    generator: nn.Module,
+    config: TrainConfig,
+    provenance: dict,
+    form: Callable[[nn.Module], nn.Module] = inference_form,
+) -> onnx.ModelProto:
     """The generator (in eval mode) as a self-contained ONNX model with cgan's metadata. What is
     traced is form(generator): its inference form (export/inference_form.py), the same function;
     `make bench` also traces the training form, to show what the inference form gains."""

@@ -51,17 +51,26 @@ def quantize_int8(model: onnx.ModelProto) -> onnx.ModelProto:
     model_version that adds a digest of the int8 weights to the fp32 one (other calibration,
     other numbers, other version)."""
     metadata = {prop.key: prop.value for prop in model.metadata_props}
-    ranges = activation_ranges(model, calibration_inputs(int(metadata["latent_dim"]),
-                                                         int(metadata["num_classes"])))
+    ranges = activation_ranges(
+        model, calibration_inputs(int(metadata["latent_dim"]), int(metadata["num_classes"]))
+    )
     with tempfile.TemporaryDirectory() as folder, _quiet_root_logger():
         source, output = Path(folder) / "fp32.onnx", Path(folder) / "int8.onnx"
         ranges_file = Path(folder) / "ranges.json"  # read as a calibration cache: no calibration runs
         onnx.save_model(model, source)  # given the ModelProto itself, quantize_static alters it
         save_tensors_data(TensorsData(CalibrationMethod.MinMax, ranges), ranges_file)
-        quantize_static(source, output, calibration_data_reader=None, calibration_cache_path=ranges_file,
-                        quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=list(QUANTISED_OPERATORS))
+        quantize_static(
+            source,
+            output,
+            calibration_data_reader=None,
+            calibration_cache_path=ranges_file,
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            reduce_range=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=list(QUANTISED_OPERATORS),
+        )
         quantized = onnx.load(output)
     version = int8_version_of(metadata["model_version"]) + _weights_digest(quantized)
     metadata |= {"model_version": version, PRECISION_KEY: "int8"}
@@ -73,8 +82,15 @@ def activation_ranges(model: onnx.ModelProto, batches: list[dict[str, np.ndarray
     """(lowest, highest) of every activation a quantised operator reads or writes, over the batches,
     computed in float64 and rounded to float32 (as onnxruntime's MinMax calibrator reports them)."""
     constants = {tensor.name for tensor in model.graph.initializer}
-    names = sorted({name for node in model.graph.node if node.op_type in QUANTISED_OPERATORS
-                    for name in (*node.input, *node.output) if name and name not in constants})
+    names = sorted(
+        {
+            name
+            for node in model.graph.node
+            if node.op_type in QUANTISED_OPERATORS
+            for name in (*node.input, *node.output)
+            if name and name not in constants
+        }
+    )
     reference = Float64Reference(model)
     lowest = dict.fromkeys(names, np.inf)
     highest = dict.fromkeys(names, -np.inf)
@@ -82,8 +98,9 @@ def activation_ranges(model: onnx.ModelProto, batches: list[dict[str, np.ndarray
         for name, values in reference.run(feeds, names).items():
             lowest[name] = min(lowest[name], float(values.min()))
             highest[name] = max(highest[name], float(values.max()))
-    return {name: (np.array([lowest[name]], np.float32), np.array([highest[name]], np.float32))
-            for name in names}
+    return {
+        name: (np.array([lowest[name]], np.float32), np.array([highest[name]], np.float32)) for name in names
+    }
 
 
 def int8_version_of(version: str) -> str:
@@ -103,8 +120,13 @@ def calibration_inputs(latent_dim: int, num_classes: int) -> list[dict[str, np.n
     """The generator's inputs as sampling draws them, every digit equally, from a fixed seed."""
     rng = np.random.default_rng(CALIBRATION_SEED)
     labels = np.arange(CALIBRATION_BATCH_SIZE, dtype=np.int64) % num_classes
-    return [{NOISE_INPUT: rng.standard_normal((CALIBRATION_BATCH_SIZE, latent_dim), dtype=np.float32),
-             LABELS_INPUT: labels} for _ in range(CALIBRATION_BATCHES)]
+    return [
+        {
+            NOISE_INPUT: rng.standard_normal((CALIBRATION_BATCH_SIZE, latent_dim), dtype=np.float32),
+            LABELS_INPUT: labels,
+        }
+        for _ in range(CALIBRATION_BATCHES)
+    ]
 
 
 @contextmanager

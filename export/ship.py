@@ -57,7 +57,8 @@ def ship(checkpoint_path: Path, out_dir: Path) -> Shipped:
     if state["epoch"] < config.epochs:
         raise CheckpointError(
             f"{checkpoint_path}: training stopped at epoch {state['epoch']} of {config.epochs}; "
-            "finish it with cgan-train train --resume before exporting")
+            "finish it with cgan-train train --resume before exporting"
+        )
     generator = _restore_generator(state)
     provenance = {**state["provenance"], "epochs_done": state["epoch"]}
     model = export_generator(generator, config, provenance)
@@ -77,8 +78,14 @@ def ship(checkpoint_path: Path, out_dir: Path) -> Shipped:
         contents[TORCH_NAME] = checkpoint_bytes(generator_only(state))
     # Pillow and zlib versions encode the same pixels to other bytes: a grid is as good as its pixels.
     changed = publish_set(out_dir, contents, equivalent={GRID_NAME: _same_pixels})
-    return Shipped(onnx_path=out_dir / ONNX_NAME, int8_path=out_dir / INT8_NAME, parity=parity,
-                   int8_agreement=agreement, model_version=onnx_version(model), changed=changed)
+    return Shipped(
+        onnx_path=out_dir / ONNX_NAME,
+        int8_path=out_dir / INT8_NAME,
+        parity=parity,
+        int8_agreement=agreement,
+        model_version=onnx_version(model),
+        changed=changed,
+    )
 
 
 def sample_grid(model: onnx.ModelProto, latent_dim: int, num_classes: int) -> np.ndarray:

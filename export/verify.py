@@ -29,19 +29,23 @@ def check_model(model: onnx.ModelProto) -> None:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
         raise ExportVerificationError(f"onnx.checker rejects the export: {error}") from error
-    external = [tensor.name for tensor in model.graph.initializer
-                if tensor.data_location == onnx.TensorProto.EXTERNAL]
+    external = [
+        tensor.name for tensor in model.graph.initializer if tensor.data_location == onnx.TensorProto.EXTERNAL
+    ]
     if external:
         raise ExportVerificationError(f"weights stored outside the file: {', '.join(external)}")
 
 
-def check_int8_agreement(fp32: onnx.ModelProto, int8: onnx.ModelProto, latent_dim: int,
-                         num_classes: int) -> dict[str, float]:
+def check_int8_agreement(
+    fp32: onnx.ModelProto, int8: onnx.ModelProto, latent_dim: int, num_classes: int
+) -> dict[str, float]:
     """Max and mean |int8 - fp32| on the same inputs, and the worst digit's mean; raise when a
     digit's mean is above tolerance."""
     rng = np.random.default_rng(PARITY_SEED)
-    feeds = {NOISE_INPUT: rng.standard_normal((INT8_AGREEMENT_BATCH, latent_dim), dtype=np.float32),
-             LABELS_INPUT: rng.integers(0, num_classes, INT8_AGREEMENT_BATCH, dtype=np.int64)}
+    feeds = {
+        NOISE_INPUT: rng.standard_normal((INT8_AGREEMENT_BATCH, latent_dim), dtype=np.float32),
+        LABELS_INPUT: rng.integers(0, num_classes, INT8_AGREEMENT_BATCH, dtype=np.int64),
+    }
     exact, quantized = (_session(model).run([IMAGES_OUTPUT], feeds)[0] for model in (fp32, int8))
     difference = np.abs(quantized - exact)
     by_digit = {digit: float(difference[feeds[LABELS_INPUT] == digit].mean()) for digit in range(num_classes)}
@@ -49,9 +53,13 @@ def check_int8_agreement(fp32: onnx.ModelProto, int8: onnx.ModelProto, latent_di
     if not by_digit[worst] <= INT8_MEAN_TOLERANCE:
         raise ExportVerificationError(
             f"the int8 model differs from fp32 by {by_digit[worst]:.3g} on average for digit {worst} "
-            f"(> {INT8_MEAN_TOLERANCE:g}): its quantisation is broken")
-    return {"max": float(difference.max()), "mean": float(difference.mean()),
-            "worst_digit_mean": by_digit[worst]}
+            f"(> {INT8_MEAN_TOLERANCE:g}): its quantisation is broken"
+        )
+    return {
+        "max": float(difference.max()),
+        "mean": float(difference.mean()),
+        "worst_digit_mean": by_digit[worst],
+    }
 
 
 def check_parity(
@@ -75,13 +83,15 @@ def check_parity(
         (actual,) = session.run([IMAGES_OUTPUT], {NOISE_INPUT: noise, LABELS_INPUT: labels})
         if actual.shape != expected.shape:
             raise ExportVerificationError(
-                f"N={batch_size}: onnxruntime gives shape {actual.shape}, torch {expected.shape}")
+                f"N={batch_size}: onnxruntime gives shape {actual.shape}, torch {expected.shape}"
+            )
         differences[batch_size] = float(np.max(np.abs(actual - expected)))
     failures = {n: d for n, d in differences.items() if not d <= tolerance}
     if failures:
         listing = ", ".join(f"N={n}: {d:.3g}" for n, d in failures.items())
         raise ExportVerificationError(
-            f"output {IMAGES_OUTPUT!r} differs from torch by more than {tolerance:g} ({listing})")
+            f"output {IMAGES_OUTPUT!r} differs from torch by more than {tolerance:g} ({listing})"
+        )
     return differences
 
 

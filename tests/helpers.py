@@ -29,6 +29,15 @@ def fresh_clone(destination: Path) -> Path:
             shutil.copy2(source, target)
     git("add", "--all", cwd=destination)
     if git("status", "--porcelain", cwd=destination):
-        git("-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "--quiet",
-            "-m", "the working tree", cwd=destination)
+        git(
+            "-c",
+            "user.name=test",
+            "-c",
+            "user.email=test@localhost",
+            "commit",
+            "--quiet",
+            "-m",
+            "the working tree",
+            cwd=destination,
+        )
     return destination

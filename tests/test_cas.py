@@ -29,8 +29,15 @@ class RealDigits:
 
 
 def test_evaluate_reports_the_score_beside_the_real_trained_classifier(exported_dir, tmp_path):
-    result = _evaluate(str(exported_dir / "cgan_generator.onnx"), "--samples-per-digit", "10",
-                       "--cas-per-digit", "20", "--json", str(tmp_path / "report.json"))
+    result = _evaluate(
+        str(exported_dir / "cgan_generator.onnx"),
+        "--samples-per-digit",
+        "10",
+        "--cas-per-digit",
+        "20",
+        "--json",
+        str(tmp_path / "report.json"),
+    )
     assert result.exit_code == 0, result.output
     cas = json.loads((tmp_path / "report.json").read_text())["cas"]
     assert cas["recipe"] == CAS_RECIPE and cas["test_images"] == 100
@@ -46,20 +53,20 @@ def test_real_images_train_a_better_classifier_than_blank_ones():
     # The fixture is 300 images: the recipe's two epochs are a few steps, too few to learn from.
     recipe = {**CAS_RECIPE, "epochs": 12, "batch_size": 32}
     real = classification_accuracy_score(RealDigits(), test, per_digit=30, seed=0, recipe=recipe)
-    blank = classification_accuracy_score(RealDigits(blank=True), test, per_digit=30, seed=0,
-                                          recipe=recipe)
+    blank = classification_accuracy_score(RealDigits(blank=True), test, per_digit=30, seed=0, recipe=recipe)
     # A blank set teaches nothing: one class for every test image, about a tenth right.
     assert blank["overall"] <= 0.2
     assert real["overall"] >= blank["overall"] + 0.3
 
 
-def test_the_real_trained_figures_are_reused_only_from_a_report_made_the_same_way(
-        exported_dir, monkeypatch):
+def test_the_real_trained_figures_are_reused_only_from_a_report_made_the_same_way(exported_dir, monkeypatch):
     trainings = []
     original = cas_module.train_judge
-    monkeypatch.setattr(cas_module, "train_judge",
-                        lambda train, *args, **kwargs: trainings.append(len(train)) or original(
-                            train, *args, **kwargs))
+    monkeypatch.setattr(
+        cas_module,
+        "train_judge",
+        lambda train, *args, **kwargs: trainings.append(len(train)) or original(train, *args, **kwargs),
+    )
     model = exported_dir / "cgan_generator.onnx"
     first = evaluate(model, COMMITTED_JUDGE, FIXTURE_DATA, per_digit=10, cas_per_digit=10)
     assert trainings == [300, 100]  # the real training images, then the generated set

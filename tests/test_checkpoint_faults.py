@@ -46,8 +46,9 @@ def test_a_flipped_bit_stops_export_and_resume_with_one_line(run_copy, tmp_path)
 
     checkpoint = run_copy / "checkpoint.pt"
     flip_a_bit_in_the_largest_tensor(checkpoint)
-    exported = CliRunner().invoke(export_main, ["--checkpoint", str(checkpoint),
-                                                "--out-dir", str(tmp_path / "m")])
+    exported = CliRunner().invoke(
+        export_main, ["--checkpoint", str(checkpoint), "--out-dir", str(tmp_path / "m")]
+    )
     resumed = train_cli("--out", str(run_copy), "--resume")
     for result in (exported, resumed):
         assert result.exit_code == 1
@@ -61,26 +62,44 @@ EDITS = {
     "a missing discriminator": (lambda state: state.pop("discriminator"), "lacks discriminator"),
     "an epoch as text": (lambda state: state.update(epoch="2"), "epoch is '2', not a whole number"),
     "an infinite epoch": (lambda state: state.update(epoch=float("inf")), "epoch is inf, not a whole number"),
-    "an epoch past the run's end": (lambda state: state.update(epoch=7),
-                                    "epoch is 7, not a whole number in 0-2"),
+    "an epoch past the run's end": (
+        lambda state: state.update(epoch=7),
+        "epoch is 7, not a whole number in 0-2",
+    ),
     "a history of the wrong length": (lambda state: state["history"].pop(), "history has 1 epochs, the"),
-    "a NaN loss in the history": (lambda state: state["history"][0].update(d_loss=float("nan")),
-                                  "a history entry is"),
-    "a learning rate as text": (lambda state: state["config"].update(lr="fast"),
-                                "lr is 'fast', not a finite number"),
+    "a NaN loss in the history": (
+        lambda state: state["history"][0].update(d_loss=float("nan")),
+        "a history entry is",
+    ),
+    "a learning rate as text": (
+        lambda state: state["config"].update(lr="fast"),
+        "lr is 'fast', not a finite number",
+    ),
     "an unknown design": (lambda state: state["config"].update(design="gan9000"), "unknown model design"),
-    "a config far larger than its weights": (lambda state: state["config"].update(latent_dim=10**9),
-                                             "generator weights do not fit the mlp design"),
-    "weights of the wrong shape": (lambda state: state["generator"].update(
-        {"net.0.weight": torch.zeros(3, 3)}), "generator weights do not fit"),
-    "a weight that is not a tensor": (lambda state: state["generator"].update({"net.0.weight": [1.0]}),
-                                      "generator weights do not fit"),
-    "provenance without the data digest": (lambda state: state["provenance"].pop("data_sha256"),
-                                           "lacks one of data_sha256"),
-    "an optimiser state that is not one": (lambda state: state.update(opt_generator={"lr": 1}),
-                                           "opt_generator is not an optimiser's state"),
-    "a random state that is not one": (lambda state: state["rng"].update(torch=torch.zeros(3)),
-                                       "rng is not a random state torch saved"),
+    "a config far larger than its weights": (
+        lambda state: state["config"].update(latent_dim=10**9),
+        "generator weights do not fit the mlp design",
+    ),
+    "weights of the wrong shape": (
+        lambda state: state["generator"].update({"net.0.weight": torch.zeros(3, 3)}),
+        "generator weights do not fit",
+    ),
+    "a weight that is not a tensor": (
+        lambda state: state["generator"].update({"net.0.weight": [1.0]}),
+        "generator weights do not fit",
+    ),
+    "provenance without the data digest": (
+        lambda state: state["provenance"].pop("data_sha256"),
+        "lacks one of data_sha256",
+    ),
+    "an optimiser state that is not one": (
+        lambda state: state.update(opt_generator={"lr": 1}),
+        "opt_generator is not an optimiser's state",
+    ),
+    "a random state that is not one": (
+        lambda state: state["rng"].update(torch=torch.zeros(3)),
+        "rng is not a random state torch saved",
+    ),
 }
 
 
@@ -97,8 +116,12 @@ def test_a_hand_edited_checkpoint_is_one_line_naming_the_file(run_copy, edit):
 def test_a_part_done_epoch_whose_order_is_not_a_permutation_is_refused(run_copy):
     def scramble(state):
         state["epoch"], state["history"] = 1, state["history"][:1]
-        state["epoch_progress"] = {"order": torch.zeros(300, dtype=torch.int64), "step": 3,
-                                   "totals": torch.zeros(4), "seconds": 1.0}
+        state["epoch_progress"] = {
+            "order": torch.zeros(300, dtype=torch.int64),
+            "step": 3,
+            "totals": torch.zeros(4),
+            "seconds": 1.0,
+        }
 
     _edited(run_copy, scramble)
     result = train_cli("--out", str(run_copy), "--resume")

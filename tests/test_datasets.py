@@ -92,7 +92,8 @@ def test_a_set_is_shuffled_and_drawn_as_labelled(three_formats):
 
 
 def test_the_same_seed_gives_the_same_bytes_and_a_test_split_leaves_the_training_one_alone(
-        generator, tmp_path):
+    generator, tmp_path
+):
     def digests(folder):
         return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in folder.glob("*.gz")}
 
@@ -152,16 +153,19 @@ def test_force_replaces_only_a_set_this_command_wrote(tmp_path):
 
 
 @pytest.mark.faults
-@pytest.mark.parametrize("args, message", [
-    (["--per-digit", "0", "--out", "x"], "0 is not in the range x>=1"),
-    (["--per-digit", "5"], "Missing option '--out'"),
-    (["--per-digit", "5", "--out", "missing/x"], "folder missing does not exist"),
-    (["--per-digit", "5", "--out", "x", "--format", "csv"], "'csv' is not one of"),
-    (["--per-digit", "5", "--out", "x", "--seed", "-1"], "-1 is not in the range x>=0"),
-    (["--per-digit", "5", "--out", "x", "--model", "nothing.onnx"], "model file nothing.onnx: not found"),
-    (["--per-digit", "5", "--out", ".", "--force"], ". is the current folder or above it"),
-    (["--per-digit", "5", "--out", "..", "--force"], ".. is the current folder or above it"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--per-digit", "0", "--out", "x"], "0 is not in the range x>=1"),
+        (["--per-digit", "5"], "Missing option '--out'"),
+        (["--per-digit", "5", "--out", "missing/x"], "folder missing does not exist"),
+        (["--per-digit", "5", "--out", "x", "--format", "csv"], "'csv' is not one of"),
+        (["--per-digit", "5", "--out", "x", "--seed", "-1"], "-1 is not in the range x>=0"),
+        (["--per-digit", "5", "--out", "x", "--model", "nothing.onnx"], "model file nothing.onnx: not found"),
+        (["--per-digit", "5", "--out", ".", "--force"], ". is the current folder or above it"),
+        (["--per-digit", "5", "--out", "..", "--force"], ".. is the current folder or above it"),
+    ],
+)
 def test_each_mistake_is_one_line_and_writes_nothing(tmp_path, args, message):
     result = cgan_dataset(*args, cwd=tmp_path)
     assert result.returncode in (1, 2) and message in result.stderr
@@ -172,9 +176,13 @@ def test_each_mistake_is_one_line_and_writes_nothing(tmp_path, args, message):
 @pytest.mark.faults
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_stopped_run_leaves_no_half_set(tmp_path, stop):
-    process = subprocess.Popen([CGAN_DATASET, "--per-digit", "100000", "--format", "folder", "--out", "big"],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               preexec_fn=default_sigint)
+    process = subprocess.Popen(
+        [CGAN_DATASET, "--per-digit", "100000", "--format", "folder", "--out", "big"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=default_sigint,
+    )
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob(".big.cgan-*.part/*/*.png")) and time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
@@ -188,8 +196,10 @@ def test_a_stopped_run_leaves_no_half_set(tmp_path, stop):
 @pytest.mark.faults
 def test_two_runs_on_one_out_give_one_whole_set_and_one_refusal(tmp_path):
     command = [CGAN_DATASET, "--per-digit", "200", "--out", "same"]
-    runs = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(2)]
+    runs = [
+        subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     results = sorted((run.wait(timeout=300), run.stderr.read()) for run in runs)
     assert results[0][0] == 0 and results[1][0] in (1, 2), results  # 2: refused at the start
     assert "same was created while this run worked" in results[1][1] or "same exists" in results[1][1]

@@ -18,14 +18,14 @@ from tests.test_judge import COMMITTED_JUDGE
 def _evaluate(*args: str):
     """evaluate on the fixture; without the classification accuracy score unless args ask for it."""
     cas = [] if "--cas-per-digit" in args else ["--cas-per-digit", "0"]
-    return CliRunner().invoke(cli, ["evaluate", *args, *cas, "--judge", str(COMMITTED_JUDGE),
-                                    "--data-dir", str(FIXTURE_DATA)])
+    return CliRunner().invoke(
+        cli, ["evaluate", *args, *cas, "--judge", str(COMMITTED_JUDGE), "--data-dir", str(FIXTURE_DATA)]
+    )
 
 
 def _report(model, report_path, samples_per_digit):
     """Evaluate `model` with a few samples per digit; the CLI result and the JSON it wrote."""
-    result = _evaluate(str(model), "--samples-per-digit", str(samples_per_digit),
-                       "--json", str(report_path))
+    result = _evaluate(str(model), "--samples-per-digit", str(samples_per_digit), "--json", str(report_path))
     assert result.exit_code == 0, result.output
     return result, json.loads(report_path.read_text())
 
@@ -53,16 +53,18 @@ def test_real_images_score_better_than_an_untrained_model(exported_dir, tmp_path
 
 
 def test_the_same_model_gives_the_same_report(exported_dir, tmp_path):
-    reports = [_report(exported_dir / "cgan_generator.onnx", tmp_path / name, 10)[1]
-               for name in ("a.json", "b.json")]
+    reports = [
+        _report(exported_dir / "cgan_generator.onnx", tmp_path / name, 10)[1] for name in ("a.json", "b.json")
+    ]
     assert reports[0] == reports[1]
 
 
 def test_another_seed_draws_other_samples_against_the_same_ceiling(exported_dir, tmp_path):
     model = exported_dir / "cgan_generator.onnx"
     _, first = _report(model, tmp_path / "a.json", 10)
-    result = _evaluate(str(model), "--samples-per-digit", "10", "--seed", "100",
-                       "--json", str(tmp_path / "b.json"))
+    result = _evaluate(
+        str(model), "--samples-per-digit", "10", "--seed", "100", "--json", str(tmp_path / "b.json")
+    )
     assert result.exit_code == 0, result.output
     second = json.loads((tmp_path / "b.json").read_text())
     assert second["sample_seeds"] == "digit d uses seed 100 + d"
@@ -89,8 +91,17 @@ def test_a_report_path_in_a_missing_folder_is_refused_before_any_work(tmp_path):
 
 @pytest.mark.faults
 def test_judge_refuses_an_output_in_a_missing_folder_before_training(tmp_path):
-    result = CliRunner().invoke(cli, ["judge", "--data-dir", str(FIXTURE_DATA), "--quiet",
-                                      "--out", str(tmp_path / "nowhere" / "judge.pt")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "judge",
+            "--data-dir",
+            str(FIXTURE_DATA),
+            "--quiet",
+            "--out",
+            str(tmp_path / "nowhere" / "judge.pt"),
+        ],
+    )
     assert result.exit_code == 2
     assert f"folder {tmp_path / 'nowhere'} does not exist" in result.output
     assert "judge test accuracy" not in result.output  # refused before it trained
@@ -128,8 +139,13 @@ def _with_overall(report: dict, accuracy: float, fid: float) -> dict:
 def test_a_stand_in_model_clears_the_bar_only_within_0_3_points_and_20_percent_fid(exported_dir, tmp_path):
     _, exact = _report(exported_dir / "cgan_generator.onnx", tmp_path / "exact.json", 10)
     exact = _with_overall(exact, accuracy=0.99, fid=10.0)
-    cases = {(0.9871, 10.0): True, (0.9869, 10.0): False, (0.99, 11.99): True, (0.99, 12.01): False,
-             (1.0, 9.0): True}
+    cases = {
+        (0.9871, 10.0): True,
+        (0.9869, 10.0): False,
+        (0.99, 11.99): True,
+        (0.99, 12.01): False,
+        (1.0, 9.0): True,
+    }
     for (accuracy, fid), clears in cases.items():
         line, verdict = compare_to_exact(_stand_in(exact, accuracy, fid), exact)
         assert verdict is clears, line
@@ -156,21 +172,36 @@ def test_evaluate_with_a_baseline_fails_with_one_line_when_the_bar_is_missed(exp
     _, report = _report(exported_dir / "cgan_generator.onnx", tmp_path / "exact.json", 10)
     better = tmp_path / "better_baseline.json"  # the fixture model is far from 100% accurate
     better.write_text(json.dumps(_with_overall(report, 1.0, fid=report["generated"]["overall"]["fid"])))
-    result = _evaluate(str(exported_dir / "cgan_generator_int8.onnx"), "--samples-per-digit", "10",
-                       "--json", str(tmp_path / "int8.json"), "--baseline", str(better))
+    result = _evaluate(
+        str(exported_dir / "cgan_generator_int8.onnx"),
+        "--samples-per-digit",
+        "10",
+        "--json",
+        str(tmp_path / "int8.json"),
+        "--baseline",
+        str(better),
+    )
     assert result.exit_code == 1
     assert "FAILS" in result.output
     assert result.output.strip().splitlines()[-1].startswith("Error: ")
     assert "bundle the exact model instead" in result.output
 
 
-CRAFTED_REPORT = json.dumps({"model_version": 1, "samples_per_digit": 10, "sample_seeds": "", "reference": "",
-                             "generated": {"overall": {"accuracy": "99%", "fid": 1}}})
+CRAFTED_REPORT = json.dumps(
+    {
+        "model_version": 1,
+        "samples_per_digit": 10,
+        "sample_seeds": "",
+        "reference": "",
+        "generated": {"overall": {"accuracy": "99%", "fid": 1}},
+    }
+)
 
 
 @pytest.mark.faults
-@pytest.mark.parametrize("junk", ["[1, 2]", CRAFTED_REPORT],
-                         ids=["not a report", "a crafted report with figures as text"])
+@pytest.mark.parametrize(
+    "junk", ["[1, 2]", CRAFTED_REPORT], ids=["not a report", "a crafted report with figures as text"]
+)
 def test_a_baseline_that_is_not_a_report_is_refused(exported_dir, tmp_path, junk):
     (tmp_path / "junk.json").write_text(junk)
     result = _evaluate(str(exported_dir / "cgan_generator.onnx"), "--baseline", str(tmp_path / "junk.json"))
@@ -182,9 +213,13 @@ def test_a_baseline_that_is_not_a_report_is_refused(exported_dir, tmp_path, junk
 @pytest.mark.faults
 @pytest.mark.parametrize("command, seed", [("evaluate", "-5"), ("train", str(2**64)), ("judge", str(2**64))])
 def test_a_seed_out_of_range_is_a_usage_error(exported_dir, tmp_path, command, seed):
-    arguments = {"evaluate": [str(exported_dir / "cgan_generator.onnx"), "--judge", str(COMMITTED_JUDGE)],
-                 "train": ["--out", str(tmp_path / "run")], "judge": ["--out", str(tmp_path / "judge.pt")]}
-    result = CliRunner().invoke(cli, [command, *arguments[command], "--data-dir", str(FIXTURE_DATA),
-                                      "--seed", seed])
+    arguments = {
+        "evaluate": [str(exported_dir / "cgan_generator.onnx"), "--judge", str(COMMITTED_JUDGE)],
+        "train": ["--out", str(tmp_path / "run")],
+        "judge": ["--out", str(tmp_path / "judge.pt")],
+    }
+    result = CliRunner().invoke(
+        cli, [command, *arguments[command], "--data-dir", str(FIXTURE_DATA), "--seed", seed]
+    )
     assert result.exit_code == 2
     assert "Invalid value for '--seed'" in result.output and "Traceback" not in result.output

@@ -25,8 +25,13 @@ from export.ship import ship
 from export.verify import PARITY_BATCH_SIZES, ExportVerificationError, check_int8_agreement, check_parity
 from tests.conftest import REPO_ROOT
 
-SHIPPED_FILES = {"cgan_generator.onnx", "cgan_generator_int8.onnx", "cgan_generator.pt", "MODEL_CARD.md",
-                 "sample_grid.png"}
+SHIPPED_FILES = {
+    "cgan_generator.onnx",
+    "cgan_generator_int8.onnx",
+    "cgan_generator.pt",
+    "MODEL_CARD.md",
+    "sample_grid.png",
+}
 PROVENANCE = {"git_commit": "test", "data_sha256": "test", "torch_version": "test", "epochs_done": 0}
 
 
@@ -75,8 +80,10 @@ def test_metadata_describes_interface_training_and_data(exported_dir, trained_ru
 
 
 def test_int8_form_says_what_it_is_and_otherwise_keeps_the_metadata(exported_dir):
-    exact, int8 = ({prop.key: prop.value for prop in onnx.load(str(exported_dir / name)).metadata_props}
-                   for name in ("cgan_generator.onnx", "cgan_generator_int8.onnx"))
+    exact, int8 = (
+        {prop.key: prop.value for prop in onnx.load(str(exported_dir / name)).metadata_props}
+        for name in ("cgan_generator.onnx", "cgan_generator_int8.onnx")
+    )
     assert (exact["precision"], int8["precision"]) == ("fp32", "int8")
     prefix = re.escape(int8_version_of(exact["model_version"]))
     assert re.fullmatch(prefix + "[0-9a-f]{8}", int8["model_version"])
@@ -96,8 +103,9 @@ def test_conv_export_matches_torch_and_its_int8_form_quantises_every_convolution
     assert max(check_parity(generator, model, latent_dim=100, num_classes=10).values()) <= 1e-5
     int8 = quantize_int8(model)
     producers = {output: node for node in int8.graph.node for output in node.output}
-    integer_weights = {tensor.name for tensor in int8.graph.initializer
-                       if tensor.data_type == onnx.TensorProto.INT8}
+    integer_weights = {
+        tensor.name for tensor in int8.graph.initializer if tensor.data_type == onnx.TensorProto.INT8
+    }
     heavy = [node for node in int8.graph.node if node.op_type in QUANTISED_OPERATORS]
     assert sorted(node.op_type for node in heavy) == ["Conv", "Conv", "MatMul"]
     for node in heavy:
@@ -113,8 +121,9 @@ def _broken(int8: onnx.ModelProto, factor: float = 5.0) -> onnx.ModelProto:
     names = {tensor.name for tensor in int8.graph.initializer}
     for tensor in int8.graph.initializer:
         if tensor.name.endswith("_scale") and tensor.name.removesuffix("_scale") + "_quantized" in names:
-            tensor.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(tensor) * factor,
-                                                         tensor.name))
+            tensor.CopyFrom(
+                onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(tensor) * factor, tensor.name)
+            )
     return int8
 
 
@@ -177,8 +186,19 @@ def test_the_inference_form_is_folded_without_a_matrix_product():
         raise AssertionError("a matrix product in the fold")
 
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("__matmul__", "matmul", "mm", "addmm", "bmm", "einsum", "tensordot", "inner", "dot",
-                     "mv", "linear"):
+        for name in (
+            "__matmul__",
+            "matmul",
+            "mm",
+            "addmm",
+            "bmm",
+            "einsum",
+            "tensordot",
+            "inner",
+            "dot",
+            "mv",
+            "linear",
+        ):
             patch.setattr(torch.Tensor, name, refuse, raising=False)
             patch.setattr(torch, name, refuse, raising=False)
         patch.setattr(torch.nn.functional, "linear", refuse)
@@ -208,8 +228,9 @@ def test_calibration_ranges_are_the_float64_extremes_of_each_quantised_activatio
     assert (low.dtype, low.shape) == (np.float32, (1,))
     assert (low[0], high[0]) == (noise.min(), noise.max())
     with torch.no_grad():  # the last convolution's output is the image before tanh
-        images = np.concatenate([generator(torch.from_numpy(batch["z"]), torch.from_numpy(batch["labels"]))
-                                 for batch in batches])
+        images = np.concatenate(
+            [generator(torch.from_numpy(batch["z"]), torch.from_numpy(batch["labels"])) for batch in batches]
+        )
     low, high = ranges["conv2d_1"]
     assert np.tanh(low[0]) == pytest.approx(images.min(), abs=1e-5)
     assert np.tanh(high[0]) == pytest.approx(images.max(), abs=1e-5)
@@ -262,4 +283,3 @@ def test_non_finite_weights_are_refused_and_nothing_is_written(trained_run, tmp_
 def test_a_config_that_does_not_fit_the_weights_is_refused(trained_run, tmp_path):
     state = _altered_checkpoint(trained_run, latent_dim=64)
     _assert_not_shipped(state, tmp_path, CheckpointError, "weights do not fit the mlp design of its config")
-

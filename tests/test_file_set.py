@@ -58,17 +58,26 @@ def test_a_new_set_replaces_the_previous_one_and_nothing_else(previous_set):
 
 def test_a_full_disk_while_writing_leaves_the_previous_set(previous_set, monkeypatch):
     before = _snapshot(previous_set)
-    monkeypatch.setattr(export.file_set.os, "fsync",
-                        _fail_on_call(3, OSError(errno.ENOSPC, "No space left on device"), os.fsync))
+    monkeypatch.setattr(
+        export.file_set.os,
+        "fsync",
+        _fail_on_call(3, OSError(errno.ENOSPC, "No space left on device"), os.fsync),
+    )
     with pytest.raises(OSError, match="No space left on device") as raised:
         publish_set(previous_set, NEW_SET)
     assert raised.value.filename == str(previous_set / "c.md")  # the file it was for, not a temporary name
     assert _snapshot(previous_set) == before
 
 
-@pytest.mark.parametrize("stop, after", [(OSError(errno.EIO, "Input/output error"), False),
-                                         (KeyboardInterrupt(), False), (KeyboardInterrupt(), True)],
-                         ids=["failed rename", "interrupt before a rename", "interrupt after a rename"])
+@pytest.mark.parametrize(
+    "stop, after",
+    [
+        (OSError(errno.EIO, "Input/output error"), False),
+        (KeyboardInterrupt(), False),
+        (KeyboardInterrupt(), True),
+    ],
+    ids=["failed rename", "interrupt before a rename", "interrupt after a rename"],
+)
 def test_a_stop_after_some_files_were_replaced_puts_them_back(previous_set, monkeypatch, stop, after):
     before = _snapshot(previous_set)
     monkeypatch.setattr(export.file_set.os, "replace", _fail_on_call(2, stop, os.replace, after=after))
@@ -77,8 +86,9 @@ def test_a_stop_after_some_files_were_replaced_puts_them_back(previous_set, monk
     assert _snapshot(previous_set) == before
 
 
-def test_a_stop_signal_while_files_are_renamed_waits_then_puts_the_previous_set_back(previous_set,
-                                                                                    monkeypatch):
+def test_a_stop_signal_while_files_are_renamed_waits_then_puts_the_previous_set_back(
+    previous_set, monkeypatch
+):
     """A real SIGTERM sent between two renames: held until the renaming is done, then the set is
     rolled back before the signal takes effect."""
     before = _snapshot(previous_set)
@@ -105,12 +115,14 @@ def test_a_stop_signal_while_files_are_renamed_waits_then_puts_the_previous_set_
 
 def test_without_hard_links_the_previous_files_are_kept_as_copies(previous_set, monkeypatch):
     before = _snapshot(previous_set)
+
     def no_links(*args, **kwargs):
         raise OSError(errno.EPERM, "Operation not permitted")
 
     monkeypatch.setattr(export.file_set.os, "link", no_links)
-    monkeypatch.setattr(export.file_set.os, "replace",
-                        _fail_on_call(3, OSError(errno.EIO, "Input/output error"), os.replace))
+    monkeypatch.setattr(
+        export.file_set.os, "replace", _fail_on_call(3, OSError(errno.EIO, "Input/output error"), os.replace)
+    )
     with pytest.raises(OSError):
         publish_set(previous_set, NEW_SET)
     assert _snapshot(previous_set) == before
@@ -159,8 +171,11 @@ def test_a_file_in_the_place_of_the_folder_is_refused(tmp_path):
 
 
 def test_a_folder_created_for_a_set_that_fails_is_removed_again(tmp_path, monkeypatch):
-    monkeypatch.setattr(export.file_set.os, "fsync",
-                        _fail_on_call(2, OSError(errno.ENOSPC, "No space left on device"), os.fsync))
+    monkeypatch.setattr(
+        export.file_set.os,
+        "fsync",
+        _fail_on_call(2, OSError(errno.ENOSPC, "No space left on device"), os.fsync),
+    )
     with pytest.raises(OSError):
         publish_set(tmp_path / "new" / "models", NEW_SET)
     assert list(tmp_path.iterdir()) == []
@@ -193,21 +208,27 @@ def models_before(trained_run, tmp_path) -> Path:
     return folder
 
 
-def test_the_export_reports_a_full_disk_in_one_line_and_keeps_the_previous_set(trained_run, models_before,
-                                                                             monkeypatch):
+def test_the_export_reports_a_full_disk_in_one_line_and_keeps_the_previous_set(
+    trained_run, models_before, monkeypatch
+):
     from click.testing import CliRunner
 
     from export.__main__ import main
 
     before = _snapshot(models_before)
-    monkeypatch.setattr(export.file_set.os, "fsync",
-                        _fail_on_call(2, OSError(errno.ENOSPC, "No space left on device"), os.fsync))
-    result = CliRunner().invoke(main, ["--checkpoint", str(trained_run / "checkpoint.pt"),
-                                       "--out-dir", str(models_before)])
+    monkeypatch.setattr(
+        export.file_set.os,
+        "fsync",
+        _fail_on_call(2, OSError(errno.ENOSPC, "No space left on device"), os.fsync),
+    )
+    result = CliRunner().invoke(
+        main, ["--checkpoint", str(trained_run / "checkpoint.pt"), "--out-dir", str(models_before)]
+    )
     assert result.exit_code == 1
     target = models_before / "cgan_generator_int8.onnx"
     assert result.output.strip().splitlines() == [
-        f"Error: export failed, {models_before} unchanged: cannot write {target}: No space left on device"]
+        f"Error: export failed, {models_before} unchanged: cannot write {target}: No space left on device"
+    ]
     assert _snapshot(models_before) == before
 
 
@@ -217,9 +238,20 @@ def test_a_signal_stops_the_export_and_keeps_the_previous_set(trained_run, model
     import time
 
     before = _snapshot(models_before)
-    process = subprocess.Popen([sys.executable, "-m", "export", "--checkpoint",
-                                str(trained_run / "checkpoint.pt"), "--out-dir", str(models_before)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "export",
+            "--checkpoint",
+            str(trained_run / "checkpoint.pt"),
+            "--out-dir",
+            str(models_before),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not _catches(process.pid, signal.SIGTERM) and time.monotonic() < deadline:
         time.sleep(0.01)

@@ -12,13 +12,19 @@ VENV = Path(sys.prefix)
 
 def test_make_export_then_cgan_run_in_a_fresh_clone_leave_git_status_clean(tmp_path):
     clone = fresh_clone(tmp_path / "clone")
-    export = subprocess.run(["make", "export", f"VENV={VENV}"], cwd=clone, capture_output=True, text=True,
-                            timeout=600)
+    export = subprocess.run(
+        ["make", "export", f"VENV={VENV}"], cwd=clone, capture_output=True, text=True, timeout=600
+    )
     assert export.returncode == 0, export.stderr
     assert "wrote nothing: it already held this export" in export.stdout
     assert "already bundles models/cgan_generator_int8.onnx" in export.stdout
-    run = subprocess.run([str(VENV / "bin" / "cgan-run"), "--digit", "5", "--count", "16"], cwd=clone,
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [str(VENV / "bin" / "cgan-run"), "--digit", "5", "--count", "16"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert (clone / "digits_5.png").exists()
     assert git("status", "--porcelain", cwd=clone) == ""

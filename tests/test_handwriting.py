@@ -79,8 +79,11 @@ def test_cgan_run_text_writes_count_rows_of_the_same_bytes_as_the_library(tmp_pa
 
 
 def test_invert_gives_the_negative_of_every_picture(tmp_path):
-    for args in (["--text", "42", "--style", "1"], ["--digit", "3", "--seed", "1"],
-                 ["--digit", "3", "--seed", "1", "--count", "1"]):
+    for args in (
+        ["--text", "42", "--style", "1"],
+        ["--digit", "3", "--seed", "1"],
+        ["--digit", "3", "--seed", "1", "--count", "1"],
+    ):
         plain = cgan_run(*args, "--out", "plain.png", "--force", cwd=tmp_path)
         dark_on_white = cgan_run(*args, "--invert", "--out", "inverted.png", "--force", cwd=tmp_path)
         assert plain.returncode == dark_on_white.returncode == 0, plain.stderr + dark_on_white.stderr

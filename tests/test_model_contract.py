@@ -36,8 +36,9 @@ def _with_metadata(model: onnx.ModelProto, **changes: str) -> onnx.ModelProto:
     return edited
 
 
-def _with_output_through(model: onnx.ModelProto, op_type: str, constant: np.ndarray | None = None,
-                         **attributes) -> onnx.ModelProto:
+def _with_output_through(
+    model: onnx.ModelProto, op_type: str, constant: np.ndarray | None = None, **attributes
+) -> onnx.ModelProto:
     """model whose images pass through one more node (op_type, with a constant second input)."""
     edited = onnx.ModelProto()
     edited.CopyFrom(model)
@@ -68,31 +69,53 @@ def _load(model: onnx.ModelProto, tmp_path: Path) -> DigitGenerator:
 
 
 CASES = {
-    "latent_dim beside a symbolic z": (lambda m: _symbolic(_with_metadata(m, latent_dim="5"), "z", 1),
-                                       "onnxruntime fails on 1 images of digits 9"),
-    "num_classes larger than the label table": (lambda m: _with_metadata(m, num_classes="12"),
-                                                "onnxruntime fails on 1 images of digits 11"),
-    "image_size that disagrees with the graph": (lambda m: _with_metadata(m, image_size="32"),
-                                                 r"images is tensor\(float\) \['batch', 1, 28, 28\]"),
-    "output that ignores the batch size": (lambda m: _first_image_only(m),
-                                           r"gives images of shape \[1, 1, 28, 28\] for 3 inputs"),
-    "NaN output": (lambda m: _with_output_through(m, "Mul", np.array([np.nan], np.float32)),
-                   "its output holds NaN or infinite values"),
-    "infinite output": (lambda m: _with_output_through(m, "Div", np.array([0.0], np.float32)),
-                        "its output holds NaN or infinite values"),
+    "latent_dim beside a symbolic z": (
+        lambda m: _symbolic(_with_metadata(m, latent_dim="5"), "z", 1),
+        "onnxruntime fails on 1 images of digits 9",
+    ),
+    "num_classes larger than the label table": (
+        lambda m: _with_metadata(m, num_classes="12"),
+        "onnxruntime fails on 1 images of digits 11",
+    ),
+    "image_size that disagrees with the graph": (
+        lambda m: _with_metadata(m, image_size="32"),
+        r"images is tensor\(float\) \['batch', 1, 28, 28\]",
+    ),
+    "output that ignores the batch size": (
+        lambda m: _first_image_only(m),
+        r"gives images of shape \[1, 1, 28, 28\] for 3 inputs",
+    ),
+    "NaN output": (
+        lambda m: _with_output_through(m, "Mul", np.array([np.nan], np.float32)),
+        "its output holds NaN or infinite values",
+    ),
+    "infinite output": (
+        lambda m: _with_output_through(m, "Div", np.array([0.0], np.float32)),
+        "its output holds NaN or infinite values",
+    ),
     "latent_dim 0": (lambda m: _with_metadata(m, latent_dim="0"), "metadata latent_dim is 0, not in 1-"),
     "num_classes -3": (lambda m: _with_metadata(m, num_classes="-3"), "metadata num_classes is -3"),
     "latent_dim too large to try": (lambda m: _with_metadata(m, latent_dim=str(10**9)), "not in 1-1,048,576"),
-    "output_range of one number": (lambda m: _with_metadata(m, output_range="[1]"),
-                                   r"output_range \[1\] is not a list of two numbers"),
-    "output_range of equal bounds": (lambda m: _with_metadata(m, output_range="[1, 1]"),
-                                     "is not two finite, distinct numbers"),
-    "output_range with NaN": (lambda m: _with_metadata(m, output_range="[NaN, 1]"),
-                              "is not two finite, distinct numbers"),
-    "output_range with Infinity": (lambda m: _with_metadata(m, output_range="[-1, Infinity]"),
-                                   "is not two finite, distinct numbers"),
-    "output_range of text": (lambda m: _with_metadata(m, output_range='["a", "b"]'),
-                             "is not a list of two numbers"),
+    "output_range of one number": (
+        lambda m: _with_metadata(m, output_range="[1]"),
+        r"output_range \[1\] is not a list of two numbers",
+    ),
+    "output_range of equal bounds": (
+        lambda m: _with_metadata(m, output_range="[1, 1]"),
+        "is not two finite, distinct numbers",
+    ),
+    "output_range with NaN": (
+        lambda m: _with_metadata(m, output_range="[NaN, 1]"),
+        "is not two finite, distinct numbers",
+    ),
+    "output_range with Infinity": (
+        lambda m: _with_metadata(m, output_range="[-1, Infinity]"),
+        "is not two finite, distinct numbers",
+    ),
+    "output_range of text": (
+        lambda m: _with_metadata(m, output_range='["a", "b"]'),
+        "is not a list of two numbers",
+    ),
     "output_range not JSON": (lambda m: _with_metadata(m, output_range="-1..1"), "unreadable metadata"),
     "image_size as a fraction": (lambda m: _with_metadata(m, image_size="28.5"), "unreadable metadata"),
 }
@@ -118,8 +141,9 @@ def test_a_model_that_breaks_its_contract_is_refused_at_load(small_model, tmp_pa
 
 
 def test_the_refusal_is_one_line_from_cgan_run_and_nothing_is_written(small_model, tmp_path):
-    onnx.save_model(_with_output_through(small_model, "Mul", np.array([np.nan], np.float32)),
-                    tmp_path / "nan.onnx")
+    onnx.save_model(
+        _with_output_through(small_model, "Mul", np.array([np.nan], np.float32)), tmp_path / "nan.onnx"
+    )
     result = cgan_run("--digit", "3", "--model", "nan.onnx", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.startswith("Error: nan.onnx: its output holds NaN or infinite values")
@@ -130,11 +154,22 @@ def test_the_refusal_is_one_line_from_cgan_run_and_nothing_is_written(small_mode
 def test_evaluate_refuses_a_model_whose_output_is_not_finite(small_model, tmp_path):
     from cgan_train.cli import cli
 
-    onnx.save_model(_with_output_through(small_model, "Mul", np.array([np.nan], np.float32)),
-                    tmp_path / "nan.onnx")
-    result = CliRunner().invoke(cli, ["evaluate", str(tmp_path / "nan.onnx"), "--judge",
-                                      str(REPO_ROOT / "models" / "judge.pt"), "--data-dir", str(FIXTURE_DATA),
-                                      "--json", str(tmp_path / "report.json")])
+    onnx.save_model(
+        _with_output_through(small_model, "Mul", np.array([np.nan], np.float32)), tmp_path / "nan.onnx"
+    )
+    result = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            str(tmp_path / "nan.onnx"),
+            "--judge",
+            str(REPO_ROOT / "models" / "judge.pt"),
+            "--data-dir",
+            str(FIXTURE_DATA),
+            "--json",
+            str(tmp_path / "report.json"),
+        ],
+    )
     assert result.exit_code == 1
     assert "its output holds NaN or infinite values" in result.output
     assert not (tmp_path / "report.json").exists()

@@ -43,8 +43,9 @@ def test_a_family_like_this_machine_holds():
 
 def test_a_family_further_from_fp32_than_this_machine_degrades():
     worse = 0.0121 * (1 + MAX_MEAN_INCREASE) + 0.0005
-    assert "worst digit 0.0138 from fp32 against 0.0121 here" in verdict(_figures(worse, 40),
-                                                                         _figures(0.0121, 40), TOLERANCE)
+    assert "worst digit 0.0138 from fp32 against 0.0121 here" in verdict(
+        _figures(worse, 40), _figures(0.0121, 40), TOLERANCE
+    )
 
 
 def test_a_family_with_many_more_far_pixels_degrades():
@@ -63,9 +64,11 @@ def test_the_report_marks_a_degraded_family_and_fails():
     saturated = fp32 + 0.01
     saturated[:, 0, 0, :10] += 0.9
     other = {**compare(saturated, fp32, labels), "int8": saturated, "fp32": fp32}
-    outcomes = [Outcome(Family("this machine", "", "native"), native),
-                Outcome(Family("x86-64 AVX2", "laptops", "x86-64", "Haswell"), other, export="identical"),
-                Outcome(Family("ARM64", "Pi 4", "arm64", "cortex-a72"), None, problems=["no root"])]
+    outcomes = [
+        Outcome(Family("this machine", "", "native"), native),
+        Outcome(Family("x86-64 AVX2", "laptops", "x86-64", "Haswell"), other, export="identical"),
+        Outcome(Family("ARM64", "Pi 4", "arm64", "cortex-a72"), None, problems=["no root"]),
+    ]
     text, holds = report(outcomes, TOLERANCE)
     assert not holds
     rows = [line for line in text.splitlines() if line.startswith("| ")][1:]
@@ -77,8 +80,10 @@ def test_the_report_marks_a_degraded_family_and_fails():
 def test_without_this_machines_own_run_nothing_is_compared_and_the_report_fails():
     fp32 = _images()
     other = {**compare(fp32, fp32, LABELS), "int8": fp32, "fp32": fp32}
-    outcomes = [Outcome(Family("this machine", "", "native"), None, problems=["the runtime failed: x"]),
-                Outcome(Family("x86-64 AVX2", "laptops", "x86-64", "Haswell"), other)]
+    outcomes = [
+        Outcome(Family("this machine", "", "native"), None, problems=["the runtime failed: x"]),
+        Outcome(Family("x86-64 AVX2", "laptops", "x86-64", "Haswell"), other),
+    ]
     text, holds = report(outcomes, TOLERANCE)
     assert not holds
     rows = [line for line in text.splitlines() if line.startswith("| ")][1:]
@@ -89,8 +94,9 @@ def test_without_this_machines_own_run_nothing_is_compared_and_the_report_fails(
 def test_an_export_that_fails_is_said_to_fail_not_to_differ():
     fp32 = _images()
     same = {**compare(fp32, fp32, LABELS), "int8": fp32, "fp32": fp32}
-    outcomes = [Outcome(Family("this machine", "", "native"), same),
-                Outcome(Family("x86-64 AVX2", "laptops", "x86-64", "Haswell"), same,
-                        export="failed: MemoryError")]
+    outcomes = [
+        Outcome(Family("this machine", "", "native"), same),
+        Outcome(Family("x86-64 AVX2", "laptops", "x86-64", "Haswell"), same, export="failed: MemoryError"),
+    ]
     text, holds = report(outcomes, TOLERANCE)
     assert not holds and "the export of the same weights failed: MemoryError" in text

@@ -21,29 +21,45 @@ def report(accuracy=0.996, worst=0.986, fid=2.9, recall=0.81, cas_gap=0.9, cas_d
     cas_generated = [0.99 - cas_gap / 100] * 10
     cas_generated[7] = 0.99 - cas_digit_gap / 100
     return {
-        "generated": {"overall": {"accuracy": accuracy, "fid": fid, "precision": 0.8, "recall": recall},
-                      "per_digit": digits},
+        "generated": {
+            "overall": {"accuracy": accuracy, "fid": fid, "precision": 0.8, "recall": recall},
+            "per_digit": digits,
+        },
         "real_ceiling": {"overall": real, "per_digit": [real] * 10},
         "ratios": {"fid_to_real": fid, "recall_to_real": recall},
-        "cas": {"generated": {"overall": 0.99 - cas_gap / 100, "per_digit": cas_generated},
-                "real": {"overall": 0.99, "per_digit": cas_real}, "gap_points": cas_gap},
+        "cas": {
+            "generated": {"overall": 0.99 - cas_gap / 100, "per_digit": cas_generated},
+            "real": {"overall": 0.99, "per_digit": cas_real},
+            "gap_points": cas_gap,
+        },
     }
 
 
 def test_a_report_just_inside_the_bar_meets_every_check():
     checks = quality_checks(report())
     assert [check.name for check in checks] == [
-        "conditional accuracy", "worst digit's accuracy", "FID in judge space", "recall",
-        "classification accuracy score", "its weakest digit"]
+        "conditional accuracy",
+        "worst digit's accuracy",
+        "FID in judge space",
+        "recall",
+        "classification accuracy score",
+        "its weakest digit",
+    ]
     assert all(check.met for check in checks)
     assert checks[1].value == "98.60% (4)" and checks[5].value == "7: -1.90 points"
 
 
-@pytest.mark.parametrize("figure, value, failed", [
-    ("accuracy", 0.994, "conditional accuracy"), ("worst", 0.984, "worst digit's accuracy"),
-    ("fid", 3.1, "FID in judge space"), ("recall", 0.79, "recall"),
-    ("cas_gap", 1.1, "classification accuracy score"), ("cas_digit_gap", 2.1, "its weakest digit"),
-])
+@pytest.mark.parametrize(
+    "figure, value, failed",
+    [
+        ("accuracy", 0.994, "conditional accuracy"),
+        ("worst", 0.984, "worst digit's accuracy"),
+        ("fid", 3.1, "FID in judge space"),
+        ("recall", 0.79, "recall"),
+        ("cas_gap", 1.1, "classification accuracy score"),
+        ("cas_digit_gap", 2.1, "its weakest digit"),
+    ],
+)
 def test_each_figure_beyond_its_bar_fails_that_check_alone(figure, value, failed):
     checks = quality_checks(report(**{figure: value}))
     assert [check.name for check in checks if not check.met] == [failed]
@@ -56,19 +72,29 @@ def test_a_report_without_a_cas_is_checked_on_the_rest():
 
 
 def test_the_card_shows_the_reports_of_its_files_and_export_writes_the_same_card(
-        exported_dir, trained_run, tmp_path):
+    exported_dir, trained_run, tmp_path
+):
     folder = shutil.copytree(exported_dir, tmp_path / "models")
     card = (folder / CARD_NAME).read_text()
     assert card.endswith("Not evaluated yet: run `make evaluate`.\n")
-    for name, extra in (("cgan_generator.onnx", []),
-                        ("cgan_generator_int8.onnx", ["--baseline", str(folder / "evaluation.json")])):
-        result = _evaluate(str(folder / name), "--samples-per-digit", "10", "--cas-per-digit", "10",
-                           "--json", str(folder / name.replace("cgan_generator", "evaluation").replace(
-                               ".onnx", ".json")), *extra)
+    for name, extra in (
+        ("cgan_generator.onnx", []),
+        ("cgan_generator_int8.onnx", ["--baseline", str(folder / "evaluation.json")]),
+    ):
+        result = _evaluate(
+            str(folder / name),
+            "--samples-per-digit",
+            "10",
+            "--cas-per-digit",
+            "10",
+            "--json",
+            str(folder / name.replace("cgan_generator", "evaluation").replace(".onnx", ".json")),
+            *extra,
+        )
         assert result.exit_code in (0, 1), result.output  # the untrained int8 form may miss its bar
     assert refresh_quality(folder)
     card = (folder / CARD_NAME).read_text()
-    quality = card[card.index(QUALITY_HEADING):]
+    quality = card[card.index(QUALITY_HEADING) :]
     assert "| conditional accuracy |" in quality and "| classification accuracy score |" in quality
     accuracy = json.loads((folder / "evaluation.json").read_text())["generated"]["overall"]["accuracy"]
     assert f"| all | {100 * accuracy:.2f} / " in quality

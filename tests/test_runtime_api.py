@@ -47,13 +47,22 @@ def test_negative_labels_never_reach_onnxruntime():
 
 def test_model_without_the_interface_is_refused_naming_the_interface(tmp_path):
     graph = onnx.helper.make_graph(
-        [onnx.helper.make_node("Identity", ["x"], ["y"])], "other",
+        [onnx.helper.make_node("Identity", ["x"], ["y"])],
+        "other",
         [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
         [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4])],
     )
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)])
-    onnx.helper.set_model_props(model, {"latent_dim": "4", "num_classes": "10", "image_size": "28",
-                                        "output_range": "[-1, 1]", "model_version": "x"})
+    onnx.helper.set_model_props(
+        model,
+        {
+            "latent_dim": "4",
+            "num_classes": "10",
+            "image_size": "28",
+            "output_range": "[-1, 1]",
+            "model_version": "x",
+        },
+    )
     onnx.save_model(model, tmp_path / "other.onnx")
     with pytest.raises(ModelError, match="z is missing; expected a cgan generator: inputs z float32"):
         DigitGenerator(tmp_path / "other.onnx", device="cpu")
@@ -71,15 +80,19 @@ def test_cpu_device_really_runs_on_the_cpu():
     assert DigitGenerator(device="cpu").providers == ["CPUExecutionProvider"]
 
 
-@pytest.mark.skipif("CUDAExecutionProvider" in onnxruntime.get_available_providers(),
-                    reason="this onnxruntime has a CUDA provider")
+@pytest.mark.skipif(
+    "CUDAExecutionProvider" in onnxruntime.get_available_providers(),
+    reason="this onnxruntime has a CUDA provider",
+)
 def test_cuda_without_a_cuda_provider_is_a_clear_error():
     with pytest.raises(DeviceError, match="no CUDA provider; replace it with onnxruntime-gpu"):
         DigitGenerator(device="cuda")
 
 
-@pytest.mark.skipif("CUDAExecutionProvider" in onnxruntime.get_available_providers(),
-                    reason="this onnxruntime has a CUDA provider")
+@pytest.mark.skipif(
+    "CUDAExecutionProvider" in onnxruntime.get_available_providers(),
+    reason="this onnxruntime has a CUDA provider",
+)
 def test_auto_device_falls_back_to_the_cpu():
     assert DigitGenerator(device="auto").providers == ["CPUExecutionProvider"]
 

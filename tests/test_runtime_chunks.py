@@ -55,16 +55,30 @@ def test_a_stream_shorter_than_announced_leaves_no_file(generator, tmp_path):
 
 def test_cgan_run_streams_a_large_count_with_the_library_images(generator, tmp_path):
     out = tmp_path / "threes.npy"
-    result = subprocess.run([str(Path(sys.executable).parent / "cgan-run"), "--digit", "3", "--count",
-                             str(COUNT), "--seed", "5", "--out", str(out)], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "cgan-run"),
+            "--digit",
+            "3",
+            "--count",
+            str(COUNT),
+            "--seed",
+            "5",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert np.array_equal(np.load(out), generator.sample(3, COUNT, seed=5))
 
 
 def test_a_progress_bar_shows_on_stderr_for_runs_of_several_chunks(tmp_path, monkeypatch):
     monkeypatch.setattr(draw_digits, "PROGRESS_DELAY_SECONDS", 0.0)  # as if the run took over a second
-    result = CliRunner().invoke(cli.main, ["--digit", "1", "--count", str(COUNT), "--out",
-                                           str(tmp_path / "ones.npy")])
+    result = CliRunner().invoke(
+        cli.main, ["--digit", "1", "--count", str(COUNT), "--out", str(tmp_path / "ones.npy")]
+    )
     assert result.exit_code == 0, result.output
     assert f"/{COUNT} [" in result.stderr and "img/s" in result.stderr  # tqdm's "done/total [...]"
     assert result.stdout.strip() == str(tmp_path / "ones.npy")

@@ -21,9 +21,12 @@ def grid_tiles(grid: np.ndarray, size: int = 28) -> list[np.ndarray]:
     step = size + GRID_PADDING
     rows, columns = (grid.shape[0] - GRID_PADDING) // step, (grid.shape[1] - GRID_PADDING) // step
     return [
-        grid[GRID_PADDING + r * step : GRID_PADDING + r * step + size,
-             GRID_PADDING + c * step : GRID_PADDING + c * step + size]
-        for r in range(rows) for c in range(columns)
+        grid[
+            GRID_PADDING + r * step : GRID_PADDING + r * step + size,
+            GRID_PADDING + c * step : GRID_PADDING + c * step + size,
+        ]
+        for r in range(rows)
+        for c in range(columns)
     ]
 
 
@@ -36,10 +39,12 @@ def test_default_run_writes_a_png_of_sixteen_digits_in_the_current_folder(tmp_pa
 
 
 def test_png_tiles_are_the_npy_images_of_the_same_seed(tmp_path):
-    png = cgan_run("--digit", "7", "--count", "10", "--nrow", "5", "--seed", "11", "--out", "a.png",
-                   cwd=tmp_path)
-    npy = cgan_run("--digit", "7", "--count", "10", "--seed", "11", "--format", "npy", "--out",
-                   "a.npy", cwd=tmp_path)
+    png = cgan_run(
+        "--digit", "7", "--count", "10", "--nrow", "5", "--seed", "11", "--out", "a.png", cwd=tmp_path
+    )
+    npy = cgan_run(
+        "--digit", "7", "--count", "10", "--seed", "11", "--format", "npy", "--out", "a.npy", cwd=tmp_path
+    )
     assert png.returncode == npy.returncode == 0, png.stderr + npy.stderr
     images = np.load(tmp_path / "a.npy")
     assert images.shape == (10, 28, 28) and images.dtype == np.uint8
@@ -72,8 +77,19 @@ def test_different_seeds_give_different_images(tmp_path):
 
 def test_explicit_model_and_cpu_device(tmp_path, exported_dir):
     model = exported_dir / "cgan_generator.onnx"
-    result = cgan_run("--digit", "9", "--count", "4", "--model", str(model), "--device", "cpu",
-                      "--out", "nines.npy", cwd=tmp_path)
+    result = cgan_run(
+        "--digit",
+        "9",
+        "--count",
+        "4",
+        "--model",
+        str(model),
+        "--device",
+        "cpu",
+        "--out",
+        "nines.npy",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert np.load(tmp_path / "nines.npy").shape == (4, 28, 28)
 

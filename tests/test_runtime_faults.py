@@ -123,9 +123,14 @@ def test_force_never_replaces_a_link_or_a_device(tmp_path):
 def test_generate_refuses_arrays_of_the_wrong_shape_or_kind():
     generator = DigitGenerator(device="cpu")
     noise = np.zeros((2, 100), np.float32)
-    for bad_noise, labels in [(np.zeros((2, 99), np.float32), [1, 2]), (noise, [1, 2, 3]),
-                              (noise, [[1], [2]]), (noise, [1.7, 2.0]), (noise, [np.nan, 1.0]),
-                              (np.zeros((2, 100), np.int64), [1, 2])]:
+    for bad_noise, labels in [
+        (np.zeros((2, 99), np.float32), [1, 2]),
+        (noise, [1, 2, 3]),
+        (noise, [[1], [2]]),
+        (noise, [1.7, 2.0]),
+        (noise, [np.nan, 1.0]),
+        (np.zeros((2, 100), np.int64), [1, 2]),
+    ]:
         with pytest.raises(ValueError, match="must be"):
             generator.generate(bad_noise, np.array(labels))
 
@@ -172,12 +177,14 @@ def test_a_full_disk_while_replacing_an_image_keeps_the_old_one(tmp_path, monkey
 def test_generate_of_many_inputs_grows_by_its_output_not_by_its_activations():
     # The model's activations are about 130 KB an image: 2.6 GB for these 20,000 in one call.
     count = 20_000
-    code = ("import resource, numpy as np; from cgan_runtime import DigitGenerator; "
-            "generator = DigitGenerator(device='cpu'); "
-            f"noise, labels = np.zeros(({count}, 100), np.float32), np.arange({count}) % 10; "
-            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
-            "images = generator.generate(noise, labels); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before, images.nbytes)")
+    code = (
+        "import resource, numpy as np; from cgan_runtime import DigitGenerator; "
+        "generator = DigitGenerator(device='cpu'); "
+        f"noise, labels = np.zeros(({count}, 100), np.float32), np.arange({count}) % 10; "
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+        "images = generator.generate(noise, labels); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before, images.nbytes)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     growth_kb, output_bytes = map(int, result.stdout.split())

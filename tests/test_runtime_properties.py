@@ -52,8 +52,11 @@ def run_cli(args: list[str]):
             result = CliRunner().invoke(cli.main, args)
         finally:
             os.chdir(home)
-        files = {str(path.relative_to(folder)): path.read_bytes()
-                 for path in Path(folder).rglob("*") if path.is_file()}
+        files = {
+            str(path.relative_to(folder)): path.read_bytes()
+            for path in Path(folder).rglob("*")
+            if path.is_file()
+        }
     return result, files
 
 
@@ -74,8 +77,12 @@ def test_any_options_end_in_a_file_or_a_clean_error_never_a_traceback(args):
 
 
 @SETTINGS
-@given(digit=st.integers(0, 9), count=st.integers(1, 300), seed=st.integers(0, 2**64),
-       output=st.sampled_from(["a.png", "a.npy"]))
+@given(
+    digit=st.integers(0, 9),
+    count=st.integers(1, 300),
+    seed=st.integers(0, 2**64),
+    output=st.sampled_from(["a.png", "a.npy"]),
+)
 def test_the_same_seed_gives_the_same_bytes_from_the_cli(digit, count, seed, output):
     args = ["--digit", str(digit), "--count", str(count), "--seed", str(seed), "--out", output]
     (first, first_files), (second, second_files) = run_cli(args), run_cli(args)
@@ -84,8 +91,12 @@ def test_the_same_seed_gives_the_same_bytes_from_the_cli(digit, count, seed, out
 
 
 @SETTINGS
-@given(digit=st.integers(0, 9), count=st.integers(1, 300), seed=st.integers(0, 2**64),
-       chunk_size=st.integers(1, 300))
+@given(
+    digit=st.integers(0, 9),
+    count=st.integers(1, 300),
+    seed=st.integers(0, 2**64),
+    chunk_size=st.integers(1, 300),
+)
 def test_the_library_gives_the_asked_shape_and_the_same_bytes_for_a_seed(digit, count, seed, chunk_size):
     images = generator().sample(digit, count, seed)
     assert images.shape == (count, 28, 28) and images.dtype == np.uint8
@@ -93,7 +104,7 @@ def test_the_library_gives_the_asked_shape_and_the_same_bytes_for_a_seed(digit, 
     assert np.concatenate(chunks).tobytes() == images.tobytes()
 
 
-ANYTHING = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(), st.text(max_size=4))
+ANYTHING = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=4))
 
 
 @SETTINGS

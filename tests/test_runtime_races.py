@@ -50,26 +50,42 @@ def test_a_file_created_while_the_run_works_is_kept_and_the_run_fails(tmp_path, 
 
 def test_two_runs_on_one_output_leave_one_whole_file_and_one_clear_refusal(tmp_path):
     args = [CGAN_RUN, "--digit", "4", "--count", "20000", "--out", "same.npy"]
-    runs = [subprocess.Popen([*args, "--seed", str(seed)], cwd=tmp_path, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+    runs = [
+        subprocess.Popen(
+            [*args, "--seed", str(seed)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in (1, 2)
+    ]
     results = [(run.wait(timeout=300), run.stdout.read(), run.stderr.read()) for run in runs]
     codes = sorted(code for code, _, _ in results)
     assert codes in ([0, 1], [0, 2]), results  # 2: the second saw the first's file before it began
     loser = next(stderr for code, _, stderr in results if code != 0)
     assert "same.npy exists; add --force" in loser or "was created while this run worked" in loser
     winner_seed = 1 + [code for code, _, _ in results].index(0)
-    expected = subprocess.run([*args[:-1], "expected.npy", "--seed", str(winner_seed)], cwd=tmp_path,
-                              capture_output=True).returncode
+    expected = subprocess.run(
+        [*args[:-1], "expected.npy", "--seed", str(winner_seed)], cwd=tmp_path, capture_output=True
+    ).returncode
     assert expected == 0
     assert (tmp_path / "same.npy").read_bytes() == (tmp_path / "expected.npy").read_bytes()
     assert sorted(path.name for path in tmp_path.iterdir()) == ["expected.npy", "same.npy"]
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT],
-                         ids=["SIGTERM", "SIGHUP", "SIGINT"])
+@pytest.mark.parametrize(
+    "stop", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=["SIGTERM", "SIGHUP", "SIGINT"]
+)
 def test_a_stop_signal_mid_write_leaves_no_file(tmp_path, stop):
-    process = subprocess.Popen([CGAN_RUN, *LONG_RUN], cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    process = subprocess.Popen(
+        [CGAN_RUN, *LONG_RUN],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
+    )
     _started_writing(process, tmp_path)
     process.send_signal(stop)
     _, stderr = process.communicate(timeout=60)
@@ -79,8 +95,9 @@ def test_a_stop_signal_mid_write_leaves_no_file(tmp_path, stop):
 
 
 def test_a_killed_run_leaves_a_temporary_file_that_the_next_run_removes(tmp_path):
-    process = subprocess.Popen([CGAN_RUN, *LONG_RUN], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [CGAN_RUN, *LONG_RUN], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     _started_writing(process, tmp_path)
     process.kill()
     process.wait(timeout=60)
@@ -103,9 +120,16 @@ def test_a_temporary_file_whose_writer_still_runs_is_never_removed(tmp_path):
 def test_a_temporary_file_locked_by_another_process_is_never_removed(tmp_path):
     held = tmp_path / ".x.npy.cgan-live.part"
     held.write_bytes(b"in progress")
-    holder = subprocess.Popen([sys.executable, "-c", f"import fcntl, sys, time; f = open({str(held)!r}); "
-                               "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import fcntl, sys, time; f = open({str(held)!r}); "
+            "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         assert remove_stale_temporaries(tmp_path) == []
@@ -132,11 +156,18 @@ def _closed_stderr() -> None:
 @pytest.mark.parametrize("stderr", ["closed", "full", "reader gone"])
 def test_a_closed_or_full_stderr_never_costs_the_output_file(tmp_path, stderr):
     """A run long enough for the progress bar, whose stderr cannot be written."""
-    options = {"closed": {"preexec_fn": _closed_stderr},
-               "full": {"stderr": open("/dev/full", "w")},  # noqa: SIM115 (closed with the process)
-               "reader gone": {"stderr": subprocess.PIPE}}[stderr]
-    process = subprocess.Popen([CGAN_RUN, "--digit", "6", "--count", "60000", "--out", "many.npy"],
-                               cwd=tmp_path, stdout=subprocess.PIPE, text=True, **options)
+    options = {
+        "closed": {"preexec_fn": _closed_stderr},
+        "full": {"stderr": open("/dev/full", "w")},  # noqa: SIM115 (closed with the process)
+        "reader gone": {"stderr": subprocess.PIPE},
+    }[stderr]
+    process = subprocess.Popen(
+        [CGAN_RUN, "--digit", "6", "--count", "60000", "--out", "many.npy"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+        **options,
+    )
     if stderr == "reader gone":
         process.stderr.close()
     stdout, _ = process.communicate(timeout=300)
@@ -146,24 +177,39 @@ def test_a_closed_or_full_stderr_never_costs_the_output_file(tmp_path, stderr):
 
 
 def test_a_closed_stdout_keeps_the_file(tmp_path):
-    result = subprocess.run([CGAN_RUN, "--digit", "2", "--count", "3"], cwd=tmp_path, capture_output=True,
-                            text=True, preexec_fn=lambda: os.close(1))
+    result = subprocess.run(
+        [CGAN_RUN, "--digit", "2", "--count", "3"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: os.close(1),
+    )
     assert result.returncode == 0 and "Traceback" not in result.stderr
     assert (tmp_path / "digits_2.png").exists()
 
 
 def test_a_full_stdout_keeps_the_file_and_says_the_path_was_not_printed(tmp_path):
     with open("/dev/full", "w") as full:
-        result = subprocess.run([CGAN_RUN, "--digit", "2", "--count", "3"], cwd=tmp_path, stdout=full,
-                                stderr=subprocess.PIPE, text=True)
+        result = subprocess.run(
+            [CGAN_RUN, "--digit", "2", "--count", "3"],
+            cwd=tmp_path,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     assert result.returncode == 1
     assert result.stderr == "Error: wrote digits_2.png, but cannot print its path: No space left on device\n"
     assert (tmp_path / "digits_2.png").exists()
 
 
 def test_a_stdout_whose_reader_quit_keeps_the_file(tmp_path):
-    process = subprocess.Popen([CGAN_RUN, "--digit", "2", "--count", "3"], cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [CGAN_RUN, "--digit", "2", "--count", "3"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     process.stdout.close()
     stderr = process.stderr.read()
     process.wait(timeout=60)
@@ -186,8 +232,14 @@ def _ignore_sighup() -> None:
 
 
 def test_a_run_under_nohup_goes_on_when_the_terminal_closes(tmp_path):
-    process = subprocess.Popen([CGAN_RUN, *LONG_RUN], cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, preexec_fn=_ignore_sighup)
+    process = subprocess.Popen(
+        [CGAN_RUN, *LONG_RUN],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_ignore_sighup,
+    )
     _started_writing(process, tmp_path)
     process.send_signal(signal.SIGHUP)
     time.sleep(1)
@@ -210,8 +262,10 @@ def test_without_hard_links_a_failed_publish_leaves_no_empty_claim(tmp_path, mon
 
     monkeypatch.setattr(cgan_runtime.files.os, "link", no_links)
     monkeypatch.setattr(cgan_runtime.files.os, "replace", failing_rename)
-    with pytest.raises(OSError, match="Input/output error"), \
-            atomic_path(tmp_path / "x.png", replace=False) as path:
+    with (
+        pytest.raises(OSError, match="Input/output error"),
+        atomic_path(tmp_path / "x.png", replace=False) as path,
+    ):
         path.write_bytes(b"picture")
     monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []

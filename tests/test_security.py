@@ -14,8 +14,9 @@ from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.faults
 
-PRODUCT_CODE = sorted(path for folder in ("cgan_runtime", "cgan_train", "export")
-                      for path in (REPO_ROOT / folder).rglob("*.py"))
+PRODUCT_CODE = sorted(
+    path for folder in ("cgan_runtime", "cgan_train", "export") for path in (REPO_ROOT / folder).rglob("*.py")
+)
 
 # Python with every way out to the network replaced by a failure, then cgan-run.
 NO_NETWORK = """
@@ -30,9 +31,24 @@ main()
 
 
 def test_the_runtime_samples_with_the_network_unreachable(tmp_path):
-    result = subprocess.run([sys.executable, "-c", NO_NETWORK, "--digit", "4", "--count", "300",
-                             "--format", "npy", "--out", str(tmp_path / "fours.npy")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            NO_NETWORK,
+            "--digit",
+            "4",
+            "--count",
+            "300",
+            "--format",
+            "npy",
+            "--out",
+            str(tmp_path / "fours.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert np.load(tmp_path / "fours.npy").shape == (300, 28, 28)
 
@@ -57,8 +73,9 @@ def test_no_shell_and_no_code_from_data_in_the_product():
     for path in PRODUCT_CODE:
         for call in _calls(path):
             name = _name(call)
-            assert name not in ("eval", "exec", "os.system", "os.popen", "pickle.load", "pickle.loads"), \
+            assert name not in ("eval", "exec", "os.system", "os.popen", "pickle.load", "pickle.loads"), (
                 f"{path}: {ast.unparse(call)}"
+            )
             shell = [k for k in call.keywords if k.arg == "shell" and ast.unparse(k.value) != "False"]
             assert not shell, f"{path}: {ast.unparse(call)}"
 

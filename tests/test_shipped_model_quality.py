@@ -58,6 +58,7 @@ def test_the_bundled_int8_model_clears_the_bar_of_its_fp32_form():
 def test_the_bundled_file_is_the_one_the_evaluations_decide_a_real_file_in_git():
     source, reason = bundle_choice(REPO_ROOT / "models")
     assert SHIPPED_MODEL.read_bytes() == source.read_bytes(), f"the bundle is stale ({reason}): make bundle"
-    listing = subprocess.run(["git", "ls-files", "-s"], cwd=REPO_ROOT, capture_output=True, text=True,
-                             check=True).stdout
+    listing = subprocess.run(
+        ["git", "ls-files", "-s"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout
     assert not [line for line in listing.splitlines() if line.startswith("120000")]  # no symlink

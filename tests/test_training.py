@@ -23,8 +23,11 @@ def _equal(first, second) -> bool:
     if isinstance(first, torch.Tensor):
         return isinstance(second, torch.Tensor) and torch.equal(first, second)
     if isinstance(first, dict):
-        return (isinstance(second, dict) and first.keys() == second.keys()
-                and all(_equal(first[key], second[key]) for key in first))
+        return (
+            isinstance(second, dict)
+            and first.keys() == second.keys()
+            and all(_equal(first[key], second[key]) for key in first)
+        )
     if isinstance(first, (list, tuple)):
         return len(first) == len(second) and all(map(_equal, first, second))
     return first == second
@@ -38,8 +41,9 @@ def _same_training_state(first: dict, second: dict) -> bool:
     def untimed(history: list[dict]) -> list[dict]:
         return [{key: value for key, value in epoch.items() if key != "seconds"} for epoch in history]
 
-    return (all(_equal(first.get(piece), second.get(piece)) for piece in pieces)
-            and untimed(first["history"]) == untimed(second["history"]))
+    return all(_equal(first.get(piece), second.get(piece)) for piece in pieces) and untimed(
+        first["history"]
+    ) == untimed(second["history"])
 
 
 def test_run_writes_a_self_describing_checkpoint(trained_run):
@@ -128,8 +132,21 @@ def test_the_same_state_saves_to_the_same_bytes(trained_run, tmp_path):
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
 
 
-CONV_FLAGS = ["--design", "conv", "--loss", "hinge", "--ema-decay", "0.9", "--lr", "2e-4",
-              "--batch-size", "64", "--seed", "5", "--quiet"]
+CONV_FLAGS = [
+    "--design",
+    "conv",
+    "--loss",
+    "hinge",
+    "--ema-decay",
+    "0.9",
+    "--lr",
+    "2e-4",
+    "--batch-size",
+    "64",
+    "--seed",
+    "5",
+    "--quiet",
+]
 
 
 def test_conv_design_with_moving_average_resumes_exactly(tmp_path):
@@ -147,8 +164,17 @@ def test_conv_design_with_moving_average_resumes_exactly(tmp_path):
 def test_the_shipped_recipe_stopped_mid_schedule_resumes_exactly(tmp_path):
     # The decaying learning rate, the auxiliary classifier and the average, stopped after epoch 1
     # of 2 (the decay runs over epoch 2) and resumed from the checkpoint.
-    config = TrainConfig(design="conv", loss="hinge", class_loss_weight=1.0, ema_decay=0.9,
-                         lr_decay_epochs=1, epochs=2, lr=2e-4, batch_size=64, seed=5)
+    config = TrainConfig(
+        design="conv",
+        loss="hinge",
+        class_loss_weight=1.0,
+        ema_decay=0.9,
+        lr_decay_epochs=1,
+        epochs=2,
+        lr=2e-4,
+        batch_size=64,
+        seed=5,
+    )
     digits, cpu = load_mnist(FIXTURE_DATA, "train"), torch.device("cpu")
     provenance = {"data_sha256": digits.sha256, "git_commit": "test", "torch_version": str(torch.__version__)}
     Trainer(config, cpu, provenance).fit(digits, tmp_path / "straight", show_progress=False)
@@ -229,8 +255,17 @@ def test_train_defaults_to_the_shipped_recipe_and_records_it(tmp_path):
     from cgan_train.recipes import RECIPES
 
     # One epoch of the shipped recipe on the fixture (its decay shortened to fit one epoch).
-    result = train_cli("--out", str(tmp_path / "run"), "--recipe", "shipped", "--epochs", "1",
-                       "--lr-decay-epochs", "0", "--quiet")
+    result = train_cli(
+        "--out",
+        str(tmp_path / "run"),
+        "--recipe",
+        "shipped",
+        "--epochs",
+        "1",
+        "--lr-decay-epochs",
+        "0",
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
     expected = {**RECIPES["shipped"], "epochs": 1, "lr_decay_epochs": 0}

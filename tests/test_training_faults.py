@@ -24,19 +24,40 @@ pytestmark = pytest.mark.faults
 
 CGAN_TRAIN = str(Path(sys.executable).parent / "cgan-train")
 # Small batches make an epoch of the fixture last long enough to be stopped in the middle.
-RUN_FLAGS = ["--data-dir", str(FIXTURE_DATA), "--recipe", "seed", "--design", "mlp", "--epochs", "3", "--batch-size", "4",
-             "--seed", "3", "--quiet"]
+RUN_FLAGS = [
+    "--data-dir",
+    str(FIXTURE_DATA),
+    "--recipe",
+    "seed",
+    "--design",
+    "mlp",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "4",
+    "--seed",
+    "3",
+    "--quiet",
+]
 
 
 def _train(out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([CGAN_TRAIN, "train", "--out", str(out), *RUN_FLAGS, *extra],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [CGAN_TRAIN, "train", "--out", str(out), *RUN_FLAGS, *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _stop_after_first_epoch(out: Path, stop: signal.Signals) -> subprocess.CompletedProcess:
-    process = subprocess.Popen([CGAN_TRAIN, "train", "--out", str(out), *RUN_FLAGS],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=default_sigint)
+    process = subprocess.Popen(
+        [CGAN_TRAIN, "train", "--out", str(out), *RUN_FLAGS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
+    )
     deadline = time.monotonic() + 120
     while not (out / "checkpoint.pt").exists() and time.monotonic() < deadline:  # epoch 1 saved
         time.sleep(0.01)
@@ -52,8 +73,11 @@ def straight_run(tmp_path_factory) -> dict:
     return load_checkpoint(out / "checkpoint.pt")
 
 
-@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
-                         ids=["SIGKILL", "SIGINT", "SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize(
+    "stop",
+    [signal.SIGKILL, signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+    ids=["SIGKILL", "SIGINT", "SIGTERM", "SIGHUP"],
+)
 def test_a_stopped_run_keeps_a_checkpoint_that_resumes_to_the_same_weights(tmp_path, straight_run, stop):
     stopped = _stop_after_first_epoch(tmp_path, stop)
     # The shell's convention: 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM).
@@ -115,9 +139,14 @@ def test_a_loss_that_turns_nan_stops_the_run_with_a_message(tmp_path, monkeypatc
 
 
 def test_a_closed_stderr_never_stops_training(tmp_path):
-    result = subprocess.run([CGAN_TRAIN, "train", "--out", str(tmp_path), *RUN_FLAGS[:-1]],  # with its bar
-                            capture_output=False, stdout=subprocess.PIPE, text=True, timeout=300,
-                            preexec_fn=lambda: os.close(2))
+    result = subprocess.run(
+        [CGAN_TRAIN, "train", "--out", str(tmp_path), *RUN_FLAGS[:-1]],  # with its bar
+        capture_output=False,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: os.close(2),
+    )
     assert result.returncode == 0
     assert result.stdout.strip() == str(tmp_path / "checkpoint.pt")
     assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 3
@@ -126,10 +155,16 @@ def test_a_closed_stderr_never_stops_training(tmp_path):
 def test_a_full_stdout_keeps_the_checkpoint_and_says_its_path_was_not_printed(tmp_path):
     flags = ["--data-dir", str(FIXTURE_DATA), "--epochs", "1", "--batch-size", "64", "--quiet"]
     with open("/dev/full", "w") as full:
-        result = subprocess.run([CGAN_TRAIN, "train", "--out", str(tmp_path), *flags], stdout=full,
-                                stderr=subprocess.PIPE, text=True, timeout=300)
+        result = subprocess.run(
+            [CGAN_TRAIN, "train", "--out", str(tmp_path), *flags],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
     checkpoint = tmp_path / "checkpoint.pt"
     assert result.returncode == 1
     assert result.stderr.endswith(
-        f"Error: saved {checkpoint}, but cannot print its path: No space left on device\n")
+        f"Error: saved {checkpoint}, but cannot print its path: No space left on device\n"
+    )
     assert load_checkpoint(checkpoint)["epoch"] == 1

@@ -16,15 +16,25 @@ WHEELHOUSE = REPO_ROOT / ".wheelhouse"  # the runtime's dependencies, filled by 
 
 
 def run(*command, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([str(part) for part in command], capture_output=True, text=True,
-                          timeout=600, **kwargs)
+    return subprocess.run(
+        [str(part) for part in command], capture_output=True, text=True, timeout=600, **kwargs
+    )
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     dist = tmp_path_factory.mktemp("dist")
-    build = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                "--wheel-dir", dist, REPO_ROOT)
+    build = run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "--wheel-dir",
+        dist,
+        REPO_ROOT,
+    )
     assert build.returncode == 0, build.stderr
     (built,) = dist.glob("cgan_runtime-*.whl")
     return built
@@ -36,8 +46,9 @@ def edge_env(wheel, tmp_path_factory) -> Path:
     assert any(WHEELHOUSE.glob("onnxruntime-*.whl")), "no .wheelhouse: run `make install` first"
     env = tmp_path_factory.mktemp("edge") / "venv"
     venv.create(env, with_pip=True)
-    install = run(env / "bin" / "python", "-m", "pip", "install", "--no-index",
-                  "--find-links", WHEELHOUSE, wheel)
+    install = run(
+        env / "bin" / "python", "-m", "pip", "install", "--no-index", "--find-links", WHEELHOUSE, wheel
+    )
     assert install.returncode == 0, install.stderr
     return env
 
@@ -54,8 +65,9 @@ def test_a_clone_without_symlinks_builds_a_wheel_with_the_real_model(tmp_path):
     clone = tmp_path / "no-links"
     git("-c", "core.symlinks=false", "clone", "--quiet", str(committed), str(clone), cwd=tmp_path)
     dist = tmp_path / "dist"
-    build = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir",
-                dist, clone)
+    build = run(
+        sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", dist, clone
+    )
     assert build.returncode == 0, build.stderr
     (built,) = dist.glob("cgan_runtime-*.whl")
     with zipfile.ZipFile(built) as archive:
@@ -70,8 +82,18 @@ def test_torch_is_not_importable_in_the_edge_environment(edge_env):
 
 
 def test_cgan_run_works_from_the_wheel_alone(edge_env, tmp_path):
-    result = run(edge_env / "bin" / "cgan-run", "--digit", "5", "--count", "16", "--seed", "0",
-                 "--format", "npy", cwd=tmp_path)
+    result = run(
+        edge_env / "bin" / "cgan-run",
+        "--digit",
+        "5",
+        "--count",
+        "16",
+        "--seed",
+        "0",
+        "--format",
+        "npy",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     images = np.load(tmp_path / result.stdout.strip())
     assert images.shape == (16, 28, 28) and images.dtype == np.uint8
