@@ -23,6 +23,7 @@ CHECKPOINT ?= $(firstword $(wildcard $(RUN_DIR)/checkpoint.pt models/cgan_genera
 help:
 	@echo "make install     development environment in $(VENV) (runtime + train + dev extras)"
 	@echo "make test        the whole test suite, offline"
+	@echo "make lint        ruff check and ruff format --check (CI runs it)"
 	@echo "make faults      only the fault-injection tests: mistakes, interruptions, corrupt files"
 	@echo "make export      train if needed -> ONNX -> checker + parity -> int8 form -> models/ -> bundle"
 	@echo "make bundle      the runtime's model: int8 once make evaluate clears its bar, else fp32 (BUNDLE=fp32)"
@@ -50,8 +51,10 @@ test:
 faults:
 	$(BIN)/pytest -m faults
 
+LINTED := cgan_train cgan_runtime export tests benchmarks
 lint:
-	$(BIN)/ruff check cgan_train cgan_runtime export tests benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 export: $(CHECKPOINT)
 	$(PY) -m export --checkpoint $(CHECKPOINT) --out-dir models
