@@ -223,13 +223,9 @@ def cold_start(work: Path, runtime_env: Path, runs: int) -> None:
 
 
 def load_torch_generator() -> torch.nn.Module:
-    from cgan_train.config import TrainConfig
-    from cgan_train.models import build_generator
+    from cgan_train.checkpoint import load_checkpoint, shipped_generator
 
-    state = torch.load(TORCH_MODEL, map_location="cpu", weights_only=True)
-    generator = build_generator(TrainConfig.from_dict(state["config"]))
-    generator.load_state_dict(state["generator"])
-    return generator.eval()
+    return shipped_generator(load_checkpoint(TORCH_MODEL))
 
 
 def flops_per_image(generator: torch.nn.Module) -> int:
@@ -410,6 +406,8 @@ def session_settings(seconds: float, work: Path, runtime_env: Path, runs: int) -
 
 def int8_against_fp32(rates: dict[int, dict[str, float]]) -> None:
     """The bundled int8 model beside its fp32 form: size, quality (`make evaluate`), speed (above)."""
+    from cgan_train.evaluate import MAX_ACCURACY_DROP, MAX_FID_INCREASE
+
     reports = {
         name: json.loads((REPO / "models" / report).read_text())
         for name, report in (("fp32", "evaluation.json"), ("int8", "evaluation_int8.json"))
@@ -432,7 +430,8 @@ def int8_against_fp32(rates: dict[int, dict[str, float]]) -> None:
         "int8 against fp32 (quality: `make evaluate`, models/evaluation*.json; speed: the table above)",
         table(["model", "size", "accuracy", "FID", "images/s N = 16", "images/s N = 1024"], rows)
         + f"\n\nint8: accuracy {100 * (int8['accuracy'] - fp32['accuracy']):+.2f} points, FID "
-        f"{100 * (int8['fid'] / fp32['fid'] - 1):+.1f}% (bar: at most 0.3 points lower, 20% higher), "
+        f"{100 * (int8['fid'] / fp32['fid'] - 1):+.1f}% (bar: at most {100 * MAX_ACCURACY_DROP:.1f} points "
+        f"lower, {100 * MAX_FID_INCREASE:.0f}% higher), "
         f"{rates[16]['int8'] / rates[16]['fp32']:.2f}x as fast at N = 16.",
     )
 

@@ -39,7 +39,7 @@ INPUT_SEED = 0
 # A pixel this far from fp32 (a quarter of the [-1, 1] output range, 64 grey levels) is visibly off.
 FAR_OFF = 0.5
 # A family degrades when its worst digit's mean |int8 - fp32| exceeds this machine's by more than
-# this share (or the export's own bar for a broken quantisation).
+# this share (or the export's own bar for a broken quantization).
 MAX_MEAN_INCREASE = 0.10
 ARM64_PYTHON = "/opt/cgan-venv/bin/python"  # in the ARM64 root (benchmarks/arm64_root.sh)
 ARM64_READY = "opt/cgan-venv/ready"  # what benchmarks/arm64_root.sh writes once the root is complete

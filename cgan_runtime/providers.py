@@ -39,7 +39,7 @@ def create_session(model_path: Path, device: str, one_shot: bool = False):
     wanted = [CUDA, CPU] if device == "cuda" or (device == "auto" and cuda_built_in) else [CPU]
     options = onnxruntime.SessionOptions()
     options.log_severity_level = ERROR_SEVERITY
-    # The int8 model needs EXTENDED to fuse its quantise/dequantise pairs into integer kernels
+    # The int8 model needs EXTENDED to fuse its quantize/dequantize pairs into integer kernels
     # (about 4x BASIC), and ALL adds their channels-last layout (about 1.3x more): `make bench`.
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = physical_cores()

@@ -62,6 +62,14 @@ def load_checkpoint(path: Path, for_training: bool = False) -> dict:
     return state
 
 
+def shipped_generator(state: dict) -> torch.nn.Module:
+    """The generator that ships from a loaded checkpoint (its moving average, if it keeps one), in
+    eval mode: what the export traces, the benchmarks time and the tests compare with."""
+    generator = build_generator(state["config"])
+    generator.load_state_dict(shipped_generator_weights(state))
+    return generator.eval()
+
+
 def shipped_generator_weights(state: dict) -> dict:
     """The generator weights that ship: the moving average when the run kept one."""
     return state.get("generator_ema", state["generator"])

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from cgan_runtime.providers import DEVICES
+from cgan_train.quality_bar import MAX_ACCURACY_DROP, MAX_FID_INCREASE
 from cgan_train.recipes import DEFAULT_RECIPE, DESIGN_NAMES, RECIPES, recipe_settings
 
 DEFAULT_DOWNLOAD_DIR = Path.home() / ".cache" / "cgan" / "mnist"
@@ -103,7 +105,7 @@ def cli() -> None:
     "Default: the recipe's.",
 )
 @click.option("--seed", type=TORCH_SEED, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option(
     "--resume",
     is_flag=True,
@@ -266,7 +268,7 @@ def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int,
 )
 @click.option(
     "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
+    type=click.Choice(DEVICES),
     default="cpu",
     show_default=True,
     help="Where onnxruntime samples the model.",
@@ -290,8 +292,9 @@ def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int,
     "--baseline",
     "baseline_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The report of the exact model MODEL stands in for (its fp32 form): fail unless "
-    "MODEL's accuracy is within 0.3 points and its FID within 20% of it.",
+    help="The report of the exact model MODEL stands in for (its fp32 form): fail unless MODEL "
+    f"clears the bar against it (accuracy within {100 * MAX_ACCURACY_DROP:.1f} points, FID within "
+    f"{100 * MAX_FID_INCREASE:.0f}%).",
 )
 def evaluate_command(
     model: Path,

@@ -26,6 +26,7 @@ from cgan_train.cas import (
 from cgan_train.data import load_mnist
 from cgan_train.judge import Judge, judge_images, load_judge
 from cgan_train.metrics import NEAREST_NEIGHBOURS, frechet_distance, precision_recall
+from cgan_train.quality_bar import MAX_ACCURACY_DROP, MAX_FID_INCREASE
 
 SAMPLES_PER_DIGIT = 1000
 SAMPLE_SEED = 0  # digit d is drawn with seed SAMPLE_SEED + d: the same samples every evaluation
@@ -33,10 +34,6 @@ SAMPLE_SEED = 0  # digit d is drawn with seed SAMPLE_SEED + d: the same samples 
 # generated. A perfect generator would score this under the same protocol.
 REAL_SUBSET_SEED = 0
 METRICS = ("accuracy", "fid", "precision", "recall")
-# The bar a faster form of a model (the int8 file) must clear against the exact one (fp32) to be
-# shipped in its place: conditional accuracy at most 0.3 points lower, FID at most 20% higher.
-MAX_ACCURACY_DROP = 0.003
-MAX_FID_INCREASE = 0.20
 
 
 class EvaluationError(Exception):

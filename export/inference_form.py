@@ -101,7 +101,7 @@ class FoldedConvGenerator(nn.Module):
         )
         phases = _channels_last_conv(features, self.phases_weight, padding=1)
         phases = phases * _per_digit(self.phases_scale, labels) + _per_digit(self.phases_shift, labels)
-        phases = torch.relu(phases * self.phases_inside)  # relu last: int8 folds it into quantising
+        phases = torch.relu(phases * self.phases_inside)  # relu last: int8 folds it into quantizing
         blocks = torch.tanh(_channels_last_conv(phases, self.blocks_weight, self.blocks_bias))
         # Channel 4R + C of block (P, Q) is image pixel (4P + R, 4Q + C), as pixel_shuffle(4) reads it.
         pixels = blocks.reshape(-1, size, size, 4, 4).transpose(2, 3)

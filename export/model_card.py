@@ -33,7 +33,7 @@ def model_card(
     (exact_name, exact_model), (int8_name, int8_model) = exact, int8
     files = (
         f"- `{exact_name}`: {_describe(exact_model)}, fp32, the export proven equal to torch.\n"
-        f"- `{int8_name}`: {_describe(int8_model)}, its int8 form (static quantisation of the "
+        f"- `{int8_name}`: {_describe(int8_model)}, its int8 form (static quantization of the "
         "convolutions and matrix products), the model `cgan-run` bundles.\n\n"
         "Each is one self-contained file."
     )
@@ -69,7 +69,7 @@ Checked by `make export` before any file is written, which prints the measured f
 - the same inputs through PyTorch and onnxruntime (CPU) agree within {PARITY_TOLERANCE:g} at
   N = {batch_sizes};
 - the int8 file's mean |int8 - fp32| over {INT8_AGREEMENT_BATCH:,} images is at most
-  {INT8_MEAN_TOLERANCE:g} for every digit (outputs in [-1, 1]; above it the quantisation is
+  {INT8_MEAN_TOLERANCE:g} for every digit (outputs in [-1, 1]; above it the quantization is
   broken). Whether int8 keeps the quality is for `make evaluate` to say (below).
 
 The same weights export to the same files, byte for byte, on any machine.

@@ -15,6 +15,8 @@ from cgan_runtime.generator import IMAGES_OUTPUT, LABELS_INPUT, NOISE_INPUT
 from cgan_train.config import TrainConfig
 from export.inference_form import inference_form
 
+PRECISION_KEY = "precision"  # fp32 or int8: what the bundle step and the tests read
+
 OPSET = 18  # run by onnxruntime 1.14 and newer
 OUTPUT_RANGE = (-1.0, 1.0)  # the generators end in tanh
 
@@ -66,7 +68,7 @@ def _metadata(generator: nn.Module, config: TrainConfig, provenance: dict) -> di
         "image_size": str(config.image_size),
         "output_range": json.dumps(list(OUTPUT_RANGE)),
         "model_version": model_version(generator, config.design, provenance["epochs_done"]),
-        "precision": "fp32",
+        PRECISION_KEY: "fp32",
         "training_config": json.dumps(config.to_dict(), sort_keys=True),
         "training_epochs_done": str(provenance["epochs_done"]),
         "git_commit": provenance["git_commit"],

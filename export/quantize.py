@@ -1,6 +1,6 @@
 """int8: the exported model with its convolutions and matrix products in 8-bit integers.
 
-Static quantisation by onnxruntime.quantization in QDQ form: weights per output channel in 7 of
+Static quantization by onnxruntime.quantization in QDQ form: weights per output channel in 7 of
 their 8 bits (reduce_range), activations uint8 with ranges measured on the generator's own inputs
 (z ~ N(0, 1), every digit as often).
 
@@ -38,12 +38,12 @@ from onnxruntime.quantization import (
 
 from cgan_runtime.generator import LABELS_INPUT, NOISE_INPUT
 from export.float64_reference import Float64Reference
+from export.onnx_export import PRECISION_KEY
 
 QUANTISED_OPERATORS = ("Conv", "MatMul", "Gemm")
 CALIBRATION_BATCHES = 40
 CALIBRATION_BATCH_SIZE = 50  # a multiple of the 10 digits: 2,000 inputs, 200 of each
 CALIBRATION_SEED = 0
-PRECISION_KEY = "precision"
 
 
 def quantize_int8(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -79,7 +79,7 @@ def quantize_int8(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def activation_ranges(model: onnx.ModelProto, batches: list[dict[str, np.ndarray]]) -> dict[str, tuple]:
-    """(lowest, highest) of every activation a quantised operator reads or writes, over the batches,
+    """(lowest, highest) of every activation a quantized operator reads or writes, over the batches,
     computed in float64 and rounded to float32 (as onnxruntime's MinMax calibrator reports them)."""
     constants = {tensor.name for tensor in model.graph.initializer}
     names = sorted(

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from torch import nn
 
 from cgan_runtime.generator import IMAGES_OUTPUT, LABELS_INPUT, NOISE_INPUT
 from cgan_runtime.images import tile, to_uint8
@@ -22,9 +21,9 @@ from cgan_train.checkpoint import (
     checkpoint_bytes,
     generator_only,
     load_checkpoint,
-    shipped_generator_weights,
+    shipped_generator,
 )
-from cgan_train.models import build_generator
+from cgan_train.train import GRID_COLUMNS  # one grid layout: the training grids' and the card's
 from export.file_set import publish_set
 from export.float64_reference import Float64Reference
 from export.model_card import model_card
@@ -37,7 +36,6 @@ INT8_NAME = "cgan_generator_int8.onnx"  # its int8 form: the runtime's bundled m
 TORCH_NAME = "cgan_generator.pt"  # the same generator for torch users: config + weights
 CARD_NAME = "MODEL_CARD.md"
 GRID_NAME = "sample_grid.png"
-GRID_COLUMNS = 10
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,7 @@ def ship(checkpoint_path: Path, out_dir: Path) -> Shipped:
             f"{checkpoint_path}: training stopped at epoch {state['epoch']} of {config.epochs}; "
             "finish it with cgan-train train --resume before exporting"
         )
-    generator = _restore_generator(state)
+    generator = shipped_generator(state)  # load_checkpoint has checked that the weights fit
     provenance = {**state["provenance"], "epochs_done": state["epoch"]}
     model = export_generator(generator, config, provenance)
     check_model(model)
@@ -99,13 +97,6 @@ def sample_grid(model: onnx.ModelProto, latent_dim: int, num_classes: int) -> np
         images = reference.run({NOISE_INPUT: noise, LABELS_INPUT: labels}, [IMAGES_OUTPUT])[IMAGES_OUTPUT]
         rows.append(to_uint8(images, OUTPUT_RANGE))
     return tile(np.concatenate(rows), nrow=GRID_COLUMNS)
-
-
-def _restore_generator(state: dict) -> nn.Module:
-    """The shipped weights in their network (load_checkpoint has checked that they fit it)."""
-    generator = build_generator(state["config"])
-    generator.load_state_dict(shipped_generator_weights(state))
-    return generator.eval()
 
 
 def _png(picture: np.ndarray) -> bytes:

@@ -13,6 +13,7 @@ FIXTURE_DATA = REPO_ROOT / "tests" / "fixtures" / "mnist_subset"
 SHIPPED_MODEL = REPO_ROOT / "cgan_runtime" / "models" / "cgan_generator.onnx"
 EXACT_MODEL = REPO_ROOT / "models" / "cgan_generator.onnx"  # the fp32 export, proven equal to torch
 INT8_MODEL = REPO_ROOT / "models" / "cgan_generator_int8.onnx"
+COMMITTED_JUDGE = REPO_ROOT / "models" / "judge.pt"
 SMOKE_FLAGS = ["--epochs", "2", "--batch-size", "64", "--seed", "3", "--quiet"]
 
 

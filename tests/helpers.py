@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT
+import torch
+from click.testing import CliRunner
+
+from tests.conftest import COMMITTED_JUDGE, FIXTURE_DATA, REPO_ROOT
 
 
 def git(*args: str, cwd: Path) -> str:
@@ -41,3 +46,54 @@ def fresh_clone(destination: Path) -> Path:
             cwd=destination,
         )
     return destination
+
+
+CGAN_RUN = str(Path(sys.executable).parent / "cgan-run")
+
+
+def cgan_run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([CGAN_RUN, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def default_sigint() -> None:
+    """In the child: Ctrl-C as in a terminal, even when the tests run where SIGINT is ignored (a
+    background job of a script), which Python would otherwise inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def evaluate_on_fixture(*args: str):
+    """evaluate on the fixture; without the classification accuracy score unless args ask for it."""
+    cas = [] if "--cas-per-digit" in args else ["--cas-per-digit", "0"]
+    from cgan_train.cli import cli
+
+    return CliRunner().invoke(
+        cli, ["evaluate", *args, *cas, "--judge", str(COMMITTED_JUDGE), "--data-dir", str(FIXTURE_DATA)]
+    )
+
+
+def equal_pieces(first, second) -> bool:
+    """Deep equality of checkpoint pieces: tensors exactly, containers element by element."""
+    if isinstance(first, torch.Tensor):
+        return isinstance(second, torch.Tensor) and torch.equal(first, second)
+    if isinstance(first, dict):
+        return (
+            isinstance(second, dict)
+            and first.keys() == second.keys()
+            and all(equal_pieces(first[key], second[key]) for key in first)
+        )
+    if isinstance(first, (list, tuple)):
+        return len(first) == len(second) and all(map(equal_pieces, first, second))
+    return first == second
+
+
+def same_training_state(first: dict, second: dict) -> bool:
+    """Every network (and the moving average), both optimisers, the random state, and the loss
+    history (all but its timings), weight for weight and figure for figure."""
+    pieces = ["generator", "discriminator", "opt_generator", "opt_discriminator", "generator_ema", "rng"]
+
+    def untimed(history: list[dict]) -> list[dict]:
+        return [{key: value for key, value in epoch.items() if key != "seconds"} for epoch in history]
+
+    return all(equal_pieces(first.get(piece), second.get(piece)) for piece in pieces) and untimed(
+        first["history"]
+    ) == untimed(second["history"])

@@ -9,9 +9,8 @@ import cgan_train.cas as cas_module
 from cgan_train.cas import CAS_RECIPE, classification_accuracy_score, real_accuracy_reusable
 from cgan_train.data import load_mnist
 from cgan_train.evaluate import evaluate
-from tests.conftest import FIXTURE_DATA
-from tests.test_evaluate import _evaluate
-from tests.test_judge import COMMITTED_JUDGE
+from tests.conftest import COMMITTED_JUDGE, FIXTURE_DATA
+from tests.helpers import evaluate_on_fixture
 
 
 class RealDigits:
@@ -29,7 +28,7 @@ class RealDigits:
 
 
 def test_evaluate_reports_the_score_beside_the_real_trained_classifier(exported_dir, tmp_path):
-    result = _evaluate(
+    result = evaluate_on_fixture(
         str(exported_dir / "cgan_generator.onnx"),
         "--samples-per-digit",
         "10",

@@ -21,7 +21,7 @@ from cgan_runtime import DigitGenerator
 from cgan_runtime.datasets import MANIFEST, write_dataset
 from cgan_train.data import load_mnist
 from tests.conftest import SHIPPED_MODEL
-from tests.test_runtime_faults import default_sigint
+from tests.helpers import default_sigint
 
 CGAN_DATASET = str(Path(sys.executable).parent / "cgan-dataset")
 
@@ -82,7 +82,7 @@ def test_the_three_formats_hold_the_same_labelled_images(three_formats):
 
 def test_a_set_is_shuffled_and_drawn_as_labelled(three_formats):
     from cgan_train.judge import judge_images, load_judge
-    from tests.test_judge import COMMITTED_JUDGE
+    from tests.conftest import COMMITTED_JUDGE
 
     npz = np.load(three_formats / "set.npz")
     labels = npz["y"]

@@ -11,21 +11,15 @@ from cgan_train.cli import cli
 from cgan_train.config import TrainConfig
 from cgan_train.data import load_mnist
 from cgan_train.evaluate import METRICS, EvaluationError, balanced_subset, compare_to_exact
-from tests.conftest import FIXTURE_DATA, export_untrained
-from tests.test_judge import COMMITTED_JUDGE
-
-
-def _evaluate(*args: str):
-    """evaluate on the fixture; without the classification accuracy score unless args ask for it."""
-    cas = [] if "--cas-per-digit" in args else ["--cas-per-digit", "0"]
-    return CliRunner().invoke(
-        cli, ["evaluate", *args, *cas, "--judge", str(COMMITTED_JUDGE), "--data-dir", str(FIXTURE_DATA)]
-    )
+from tests.conftest import COMMITTED_JUDGE, FIXTURE_DATA, export_untrained
+from tests.helpers import evaluate_on_fixture
 
 
 def _report(model, report_path, samples_per_digit):
     """Evaluate `model` with a few samples per digit; the CLI result and the JSON it wrote."""
-    result = _evaluate(str(model), "--samples-per-digit", str(samples_per_digit), "--json", str(report_path))
+    result = evaluate_on_fixture(
+        str(model), "--samples-per-digit", str(samples_per_digit), "--json", str(report_path)
+    )
     assert result.exit_code == 0, result.output
     return result, json.loads(report_path.read_text())
 
@@ -62,7 +56,7 @@ def test_the_same_model_gives_the_same_report(exported_dir, tmp_path):
 def test_another_seed_draws_other_samples_against_the_same_ceiling(exported_dir, tmp_path):
     model = exported_dir / "cgan_generator.onnx"
     _, first = _report(model, tmp_path / "a.json", 10)
-    result = _evaluate(
+    result = evaluate_on_fixture(
         str(model), "--samples-per-digit", "10", "--seed", "100", "--json", str(tmp_path / "b.json")
     )
     assert result.exit_code == 0, result.output
@@ -83,7 +77,9 @@ def test_the_ceiling_is_drawn_like_the_samples_as_many_of_every_digit():
 
 @pytest.mark.faults
 def test_a_report_path_in_a_missing_folder_is_refused_before_any_work(tmp_path):
-    result = _evaluate(str(tmp_path / "absent.onnx"), "--json", str(tmp_path / "nowhere" / "r.json"))
+    result = evaluate_on_fixture(
+        str(tmp_path / "absent.onnx"), "--json", str(tmp_path / "nowhere" / "r.json")
+    )
     assert result.exit_code == 2
     assert f"folder {tmp_path / 'nowhere'} does not exist" in result.output
     assert "Traceback" not in result.output
@@ -109,7 +105,7 @@ def test_judge_refuses_an_output_in_a_missing_folder_before_training(tmp_path):
 
 @pytest.mark.faults
 def test_a_missing_model_is_one_line_and_no_report(tmp_path):
-    result = _evaluate(str(tmp_path / "absent.onnx"), "--json", str(tmp_path / "report.json"))
+    result = evaluate_on_fixture(str(tmp_path / "absent.onnx"), "--json", str(tmp_path / "report.json"))
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [f"Error: model file {tmp_path / 'absent.onnx'}: not found"]
     assert not (tmp_path / "report.json").exists()
@@ -118,7 +114,7 @@ def test_a_missing_model_is_one_line_and_no_report(tmp_path):
 def test_a_model_of_another_size_is_refused_by_the_mnist_judge(tmp_path):
     model_path = tmp_path / "small.onnx"
     export_untrained(TrainConfig(latent_dim=12, num_classes=4, image_size=14), model_path)
-    result = _evaluate(str(model_path), "--json", str(tmp_path / "report.json"))
+    result = evaluate_on_fixture(str(model_path), "--json", str(tmp_path / "report.json"))
     assert result.exit_code == 1
     assert "the judge scores 28x28 MNIST digits 0-9" in result.output
     assert not (tmp_path / "report.json").exists()
@@ -172,7 +168,7 @@ def test_evaluate_with_a_baseline_fails_with_one_line_when_the_bar_is_missed(exp
     _, report = _report(exported_dir / "cgan_generator.onnx", tmp_path / "exact.json", 10)
     better = tmp_path / "better_baseline.json"  # the fixture model is far from 100% accurate
     better.write_text(json.dumps(_with_overall(report, 1.0, fid=report["generated"]["overall"]["fid"])))
-    result = _evaluate(
+    result = evaluate_on_fixture(
         str(exported_dir / "cgan_generator_int8.onnx"),
         "--samples-per-digit",
         "10",
@@ -204,7 +200,9 @@ CRAFTED_REPORT = json.dumps(
 )
 def test_a_baseline_that_is_not_a_report_is_refused(exported_dir, tmp_path, junk):
     (tmp_path / "junk.json").write_text(junk)
-    result = _evaluate(str(exported_dir / "cgan_generator.onnx"), "--baseline", str(tmp_path / "junk.json"))
+    result = evaluate_on_fixture(
+        str(exported_dir / "cgan_generator.onnx"), "--baseline", str(tmp_path / "junk.json")
+    )
     assert result.exit_code == 1
     assert "is not a report of cgan-train evaluate --json" in result.output
     assert "Traceback" not in result.output

@@ -9,7 +9,7 @@ import onnxruntime
 import pytest
 import torch
 
-from cgan_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from cgan_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, shipped_generator
 from cgan_train.config import TrainConfig
 from cgan_train.models import build_generator
 from export.inference_form import inference_form
@@ -41,8 +41,7 @@ def test_export_writes_the_model_its_torch_twin_card_and_grid_and_nothing_else(e
 
 def test_parity_with_torch_within_1e_5_at_every_batch_size(trained_run):
     state = load_checkpoint(trained_run / "checkpoint.pt")
-    generator = build_generator(state["config"])
-    generator.load_state_dict(state["generator"])
+    generator = shipped_generator(state)
     provenance = {**state["provenance"], "epochs_done": 2}
     model = export_generator(generator, state["config"], provenance)
     differences = check_parity(generator, model, latent_dim=100, num_classes=10)
@@ -98,7 +97,7 @@ def _conv_export(seed: int = 0) -> tuple[onnx.ModelProto, torch.nn.Module]:
     return export_generator(generator, TrainConfig(design="conv"), PROVENANCE), generator
 
 
-def test_conv_export_matches_torch_and_its_int8_form_quantises_every_convolution_and_product():
+def test_conv_export_matches_torch_and_its_int8_form_quantizes_every_convolution_and_product():
     model, generator = _conv_export()
     assert max(check_parity(generator, model, latent_dim=100, num_classes=10).values()) <= 1e-5
     int8 = quantize_int8(model)
@@ -117,7 +116,7 @@ def test_conv_export_matches_torch_and_its_int8_form_quantises_every_convolution
 
 
 def _broken(int8: onnx.ModelProto, factor: float = 5.0) -> onnx.ModelProto:
-    """int8 with every weight's quantisation scale multiplied by factor: a broken quantisation."""
+    """int8 with every weight's quantization scale multiplied by factor: a broken quantization."""
     names = {tensor.name for tensor in int8.graph.initializer}
     for tensor in int8.graph.initializer:
         if tensor.name.endswith("_scale") and tensor.name.removesuffix("_scale") + "_quantized" in names:
@@ -127,23 +126,23 @@ def _broken(int8: onnx.ModelProto, factor: float = 5.0) -> onnx.ModelProto:
     return int8
 
 
-def test_a_broken_quantisation_fails_the_int8_check():
+def test_a_broken_quantization_fails_the_int8_check():
     model, _ = _conv_export()
-    with pytest.raises(ExportVerificationError, match="its quantisation is broken"):
+    with pytest.raises(ExportVerificationError, match="its quantization is broken"):
         check_int8_agreement(model, _broken(quantize_int8(model)), latent_dim=100, num_classes=10)
 
 
 @pytest.mark.faults
-def test_a_broken_quantisation_is_refused_and_nothing_is_written(trained_run, tmp_path, monkeypatch):
+def test_a_broken_quantization_is_refused_and_nothing_is_written(trained_run, tmp_path, monkeypatch):
     import export.ship
 
     monkeypatch.setattr(export.ship, "quantize_int8", lambda model: _broken(quantize_int8(model)))
-    with pytest.raises(ExportVerificationError, match="its quantisation is broken"):
+    with pytest.raises(ExportVerificationError, match="its quantization is broken"):
         ship(trained_run / "checkpoint.pt", tmp_path / "models")
     assert not (tmp_path / "models").exists()
 
 
-def test_quantising_twice_gives_the_same_bytes():
+def test_quantizing_twice_gives_the_same_bytes():
     model, _ = _conv_export()
     assert quantize_int8(model).SerializeToString() == quantize_int8(model).SerializeToString()
 
@@ -206,19 +205,19 @@ def test_the_inference_form_is_folded_without_a_matrix_product():
     assert all(torch.equal(folded[name], tensor) for name, tensor in expected.items())
 
 
-def test_quantising_runs_no_onnxruntime_session(monkeypatch):
+def test_quantizing_runs_no_onnxruntime_session(monkeypatch):
     """onnxruntime's float32 kernels differ from CPU to CPU: calibration ranges come from float64."""
     model, _ = _conv_export()
     expected = quantize_int8(model).SerializeToString()
 
     def refuse(*args, **kwargs):
-        raise AssertionError("an onnxruntime session while quantising")
+        raise AssertionError("an onnxruntime session while quantizing")
 
     monkeypatch.setattr(onnxruntime, "InferenceSession", refuse)
     assert quantize_int8(model).SerializeToString() == expected
 
 
-def test_calibration_ranges_are_the_float64_extremes_of_each_quantised_activation():
+def test_calibration_ranges_are_the_float64_extremes_of_each_quantized_activation():
     model, generator = _conv_export()
     batches = calibration_inputs(latent_dim=100, num_classes=10)[:2]
     ranges = activation_ranges(model, batches)
@@ -243,8 +242,7 @@ def test_torch_twin_reexports_to_the_same_weights(exported_dir, tmp_path):
 
 def test_a_torch_model_that_differs_from_the_file_fails_parity(trained_run):
     state = load_checkpoint(trained_run / "checkpoint.pt")
-    generator = build_generator(state["config"])
-    generator.load_state_dict(state["generator"])
+    generator = shipped_generator(state)
     model = export_generator(generator, state["config"], {**state["provenance"], "epochs_done": 2})
     with torch.no_grad():
         generator.net[0].bias.add_(1e-3)

@@ -9,7 +9,7 @@ from PIL import Image
 from cgan_runtime import DigitGenerator
 from cgan_runtime.handwriting import parse_text, style_noise
 from tests.conftest import SHIPPED_MODEL
-from tests.test_runtime_cli import cgan_run
+from tests.helpers import cgan_run
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def generator():
 
 def test_a_number_is_one_row_of_cells_left_to_right_each_the_digit_asked(generator):
     from cgan_train.judge import judge_images, load_judge
-    from tests.test_judge import COMMITTED_JUDGE
+    from tests.conftest import COMMITTED_JUDGE
 
     row = generator.text("2026", style=5)
     assert row.shape == (28, 4 * 28) and row.dtype == np.uint8

@@ -6,9 +6,7 @@ import torch
 
 from cgan_train.data import load_mnist
 from cgan_train.judge import FEATURE_DIM, JudgeError, judge_images, load_judge, save_judge, train_judge
-from tests.conftest import FIXTURE_DATA, REPO_ROOT
-
-COMMITTED_JUDGE = REPO_ROOT / "models" / "judge.pt"
+from tests.conftest import COMMITTED_JUDGE, FIXTURE_DATA
 
 
 def test_the_committed_judge_was_measured_at_least_99_3_percent_on_the_whole_mnist_test_set():

@@ -14,7 +14,7 @@ from cgan_runtime import DigitGenerator, ModelError
 from cgan_runtime.generator import CHUNK_SIZE
 from cgan_train.config import TrainConfig
 from tests.conftest import FIXTURE_DATA, REPO_ROOT, export_untrained
-from tests.test_runtime_cli import cgan_run
+from tests.helpers import cgan_run
 
 pytestmark = pytest.mark.faults
 

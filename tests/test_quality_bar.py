@@ -9,7 +9,7 @@ import pytest
 from cgan_train.quality_bar import quality_checks
 from export.model_card import QUALITY_HEADING, refresh_quality
 from export.ship import CARD_NAME, ship
-from tests.test_evaluate import _evaluate
+from tests.helpers import evaluate_on_fixture
 
 
 def report(accuracy=0.996, worst=0.986, fid=2.9, recall=0.81, cas_gap=0.9, cas_digit_gap=1.9):
@@ -81,7 +81,7 @@ def test_the_card_shows_the_reports_of_its_files_and_export_writes_the_same_card
         ("cgan_generator.onnx", []),
         ("cgan_generator_int8.onnx", ["--baseline", str(folder / "evaluation.json")]),
     ):
-        result = _evaluate(
+        result = evaluate_on_fixture(
             str(folder / name),
             "--samples-per-digit",
             "10",

@@ -1,20 +1,11 @@
 """cgan-run through a real subprocess, as a user runs it."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
 from cgan_runtime.images import GRID_PADDING
-
-CGAN_RUN = str(Path(sys.executable).parent / "cgan-run")
-
-
-def cgan_run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([CGAN_RUN, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+from tests.helpers import cgan_run
 
 
 def grid_tiles(grid: np.ndarray, size: int = 28) -> list[np.ndarray]:

@@ -3,7 +3,6 @@ traceback, and no output file left behind."""
 
 import errno
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from click.testing import CliRunner
 from cgan_runtime import DigitGenerator, cli
 from cgan_runtime.images import write_npy
 from tests.conftest import SHIPPED_MODEL
-from tests.test_runtime_cli import cgan_run
+from tests.helpers import cgan_run
 
 # What click prints above the error line of a usage error.
 USAGE_PRELUDE = {"Usage: cgan-run [OPTIONS]", "Try 'cgan-run --help' for help.", ""}
@@ -101,12 +100,6 @@ def test_a_folder_that_is_not_writable_is_refused_before_sampling(tmp_path, monk
     assert result.exit_code == 2
     assert f"folder {tmp_path} is not writable" in result.output
     assert list(tmp_path.iterdir()) == []
-
-
-def default_sigint() -> None:
-    """In the child: Ctrl-C as in a terminal, even when the tests run where SIGINT is ignored (a
-    background job of a script), which Python would otherwise inherit."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_force_never_replaces_a_link_or_a_device(tmp_path):

@@ -16,8 +16,7 @@ from click.testing import CliRunner
 import cgan_runtime.images
 from cgan_runtime import cli
 from cgan_runtime.files import atomic_path, remove_stale_temporaries
-from tests.test_runtime_cli import CGAN_RUN, cgan_run
-from tests.test_runtime_faults import default_sigint
+from tests.helpers import CGAN_RUN, cgan_run, default_sigint
 
 pytestmark = pytest.mark.faults
 

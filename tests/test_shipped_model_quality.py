@@ -11,12 +11,12 @@ from cgan_runtime.generator import DigitGenerator
 from cgan_train.evaluate import MAX_ACCURACY_DROP, compare_to_exact, judge_set, sample_digits
 from cgan_train.judge import load_judge
 from export.bundle import bundle_choice
-from tests.conftest import EXACT_MODEL, INT8_MODEL, REPO_ROOT, SHIPPED_MODEL
-from tests.test_judge import COMMITTED_JUDGE
+from export.onnx_export import PRECISION_KEY
+from tests.conftest import COMMITTED_JUDGE, EXACT_MODEL, INT8_MODEL, REPO_ROOT, SHIPPED_MODEL
 
 REPORTS = {EXACT_MODEL: "evaluation.json", INT8_MODEL: "evaluation_int8.json"}
 # The one decision, as the bundled file itself records it.
-BUNDLES_INT8 = DigitGenerator(SHIPPED_MODEL, device="cpu").info.metadata.get("precision") == "int8"
+BUNDLES_INT8 = DigitGenerator(SHIPPED_MODEL, device="cpu").info.metadata.get(PRECISION_KEY) == "int8"
 
 
 def _judged(model):

@@ -12,38 +12,11 @@ from cgan_train.data import load_mnist
 from cgan_train.models import build_discriminator
 from cgan_train.train import Trainer
 from tests.conftest import FIXTURE_DATA, SMOKE_FLAGS, train_cli
+from tests.helpers import same_training_state
 
 
 def _weights_equal(first: dict, second: dict) -> bool:
     return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
-
-
-def _equal(first, second) -> bool:
-    """Deep equality of checkpoint pieces: tensors exactly, containers element by element."""
-    if isinstance(first, torch.Tensor):
-        return isinstance(second, torch.Tensor) and torch.equal(first, second)
-    if isinstance(first, dict):
-        return (
-            isinstance(second, dict)
-            and first.keys() == second.keys()
-            and all(_equal(first[key], second[key]) for key in first)
-        )
-    if isinstance(first, (list, tuple)):
-        return len(first) == len(second) and all(map(_equal, first, second))
-    return first == second
-
-
-def _same_training_state(first: dict, second: dict) -> bool:
-    """Every network (and the moving average), both optimisers, the random state, and the loss
-    history (all but its timings), weight for weight and figure for figure."""
-    pieces = ["generator", "discriminator", "opt_generator", "opt_discriminator", "generator_ema", "rng"]
-
-    def untimed(history: list[dict]) -> list[dict]:
-        return [{key: value for key, value in epoch.items() if key != "seconds"} for epoch in history]
-
-    return all(_equal(first.get(piece), second.get(piece)) for piece in pieces) and untimed(
-        first["history"]
-    ) == untimed(second["history"])
 
 
 def test_run_writes_a_self_describing_checkpoint(trained_run):
@@ -88,7 +61,7 @@ def test_resume_continues_exactly_where_the_run_stopped(trained_run, tmp_path):
     resumed = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
     straight = load_checkpoint(trained_run / "checkpoint.pt")
     assert resumed["epoch"] == 2
-    assert _same_training_state(resumed, straight)
+    assert same_training_state(resumed, straight)
 
 
 def test_progress_bar_shows_losses_and_discriminator_outputs(tmp_path):
@@ -158,7 +131,7 @@ def test_conv_design_with_moving_average_resumes_exactly(tmp_path):
     resumed = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
     assert straight["config"].loss == "hinge" and straight["config"].ema_decay == 0.9
     assert "generator_ema" in straight
-    assert _same_training_state(resumed, straight)
+    assert same_training_state(resumed, straight)
 
 
 def test_the_shipped_recipe_stopped_mid_schedule_resumes_exactly(tmp_path):
@@ -184,7 +157,7 @@ def test_the_shipped_recipe_stopped_mid_schedule_resumes_exactly(tmp_path):
     resumed.fit(digits, tmp_path / "split", show_progress=False)
     split = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
     assert split["epoch"] == 2
-    assert _same_training_state(split, load_checkpoint(tmp_path / "straight" / "checkpoint.pt"))
+    assert same_training_state(split, load_checkpoint(tmp_path / "straight" / "checkpoint.pt"))
 
 
 @pytest.mark.faults

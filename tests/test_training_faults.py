@@ -17,8 +17,7 @@ import cgan_train.checkpoint
 import cgan_train.train
 from cgan_train.checkpoint import load_checkpoint
 from tests.conftest import FIXTURE_DATA, train_cli
-from tests.test_runtime_faults import default_sigint
-from tests.test_training import _same_training_state
+from tests.helpers import default_sigint, same_training_state
 
 pytestmark = pytest.mark.faults
 
@@ -91,7 +90,7 @@ def test_a_stopped_run_keeps_a_checkpoint_that_resumes_to_the_same_weights(tmp_p
     assert resumed.returncode == 0, resumed.stderr
     finished = load_checkpoint(tmp_path / "checkpoint.pt")
     assert finished["epoch"] == 3 and len(finished["history"]) == 3
-    assert _same_training_state(finished, straight_run)
+    assert same_training_state(finished, straight_run)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
