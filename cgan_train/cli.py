@@ -104,6 +104,13 @@ def cli() -> None:
     help="Weight of an auxiliary digit classifier's loss (AC-GAN; conv design; 0 = none). "
     "Default: the recipe's.",
 )
+@click.option(
+    "--norm-stat-samples",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Generated images over which the moving average's batch-norm statistics are measured "
+    "each epoch. Default: 10,000.",
+)
 @click.option("--seed", type=TORCH_SEED, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option(
@@ -127,6 +134,7 @@ def train_command(
     ema_decay: float | None,
     lr_decay_epochs: int | None,
     class_loss_weight: float | None,
+    norm_stat_samples: int | None,
     seed: int,
     device: str,
     resume: bool,
@@ -169,7 +177,8 @@ def train_command(
         digits = load_mnist(data_dir or download_mnist(DEFAULT_DOWNLOAD_DIR), "train")
         if not resume:
             overrides = {name: ctx.params[name] for name in RECIPE_OPTIONS if ctx.params[name] is not None}
-            config = TrainConfig(**recipe_settings(recipe, overrides), seed=seed)
+            extra = {"norm_stat_samples": norm_stat_samples} if norm_stat_samples is not None else {}
+            config = TrainConfig(**recipe_settings(recipe, overrides), seed=seed, **extra)
             provenance = {
                 "data_sha256": digits.sha256,
                 "git_commit": git_commit(),
@@ -212,6 +221,13 @@ def train_command(
     help="Where to write the judge's weights.",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=6, show_default=True)
+@click.option(
+    "--norm-stat-samples",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Generated images over which the moving average's batch-norm statistics are measured "
+    "each epoch. Default: 10,000.",
+)
 @click.option("--seed", type=TORCH_SEED, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int, quiet: bool) -> None:
@@ -386,7 +402,7 @@ def _read_report(path: Path) -> dict:
 
 def _refuse_changed_options(ctx: click.Context, config) -> None:
     """On resume the checkpoint's config wins: an explicit flag that disagrees is a mistake."""
-    for option in (*RECIPE_OPTIONS, "seed"):
+    for option in (*RECIPE_OPTIONS, "norm_stat_samples", "seed"):
         if option == "epochs":  # --epochs may extend a run; train_command checks it
             continue
         if _explicit(ctx, option) and ctx.params[option] != getattr(config, option):

@@ -37,9 +37,21 @@ class TrainConfig:
     lr_decay_epochs: int = 0
     # Weight of the auxiliary digit-classification loss (AC-GAN); 0 = none. Conv design only.
     class_loss_weight: float = 0.0
+    # Generated samples over which the moving average's batch-norm statistics are measured after
+    # each epoch (with an average only): enough for stable statistics on MNIST; a small run on a
+    # few hundred images can use far fewer.
+    norm_stat_samples: int = 10_000
 
     def __post_init__(self) -> None:
-        for name in ("latent_dim", "num_classes", "image_size", "embed_dim", "epochs", "batch_size"):
+        for name in (
+            "latent_dim",
+            "num_classes",
+            "image_size",
+            "embed_dim",
+            "epochs",
+            "batch_size",
+            "norm_stat_samples",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not self.lr > 0:

@@ -310,12 +310,12 @@ def _update_moving_average(average: nn.Module, current: nn.Module, decay: float)
 
 @torch.no_grad()
 def _standing_batch_norm_stats(
-    generator: nn.Module, config: TrainConfig, device: torch.device, batches: int = 10, batch_size: int = 1000
+    generator: nn.Module, config: TrainConfig, device: torch.device, batch_size: int = 1000
 ) -> None:
     """Recompute batch-norm statistics for the averaged weights (whose own were never measured).
 
-    Averages over `batches` forward passes of fixed noise and balanced labels, so the result
-    depends only on the weights.
+    Averages over config.norm_stat_samples generated images, in forward passes of fixed noise and
+    balanced labels, so the result depends only on the weights.
     """
     norms = [module for module in generator.modules() if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d))]
     if not norms:
@@ -325,9 +325,10 @@ def _standing_batch_norm_stats(
         norm.momentum = None  # a cumulative average over the passes below
     noise = torch.Generator().manual_seed(GRID_NOISE_SEED)
     generator.train()
-    for _ in range(batches):
-        z = torch.randn(batch_size, config.latent_dim, generator=noise).to(device)
-        labels = (torch.arange(batch_size) % config.num_classes).to(device)
+    for start in range(0, config.norm_stat_samples, batch_size):
+        size = min(batch_size, config.norm_stat_samples - start)
+        z = torch.randn(size, config.latent_dim, generator=noise).to(device)
+        labels = (torch.arange(size) % config.num_classes).to(device)
         generator(z, labels)
     generator.eval()
 

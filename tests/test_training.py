@@ -112,6 +112,8 @@ CONV_FLAGS = [
     "hinge",
     "--ema-decay",
     "0.9",
+    "--norm-stat-samples",
+    "500",  # the fixture's 300 images need no 10,000-image statistics
     "--lr",
     "2e-4",
     "--batch-size",
@@ -142,6 +144,7 @@ def test_the_shipped_recipe_stopped_mid_schedule_resumes_exactly(tmp_path):
         loss="hinge",
         class_loss_weight=1.0,
         ema_decay=0.9,
+        norm_stat_samples=500,
         lr_decay_epochs=1,
         epochs=2,
         lr=2e-4,
@@ -206,7 +209,8 @@ def test_batch_norm_statistics_of_the_average_are_measured_not_copied(tmp_path):
     measured = state["generator_ema"][name]
     assert not torch.equal(measured, torch.zeros_like(measured))  # not left at reset
     assert not torch.equal(measured, state["generator"][name])  # not copied
-    assert int(state["generator_ema"]["norm_start.norm.num_batches_tracked"]) == 10
+    # --norm-stat-samples 500: one pass of 500 images (10,000 would be ten passes of 1,000).
+    assert int(state["generator_ema"]["norm_start.norm.num_batches_tracked"]) == 1
 
 
 def test_an_unknown_loss_is_a_usage_error(tmp_path):
@@ -237,11 +241,13 @@ def test_train_defaults_to_the_shipped_recipe_and_records_it(tmp_path):
         "1",
         "--lr-decay-epochs",
         "0",
+        "--norm-stat-samples",
+        "500",
         "--quiet",
     )
     assert result.exit_code == 0, result.output
     state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
-    expected = {**RECIPES["shipped"], "epochs": 1, "lr_decay_epochs": 0}
+    expected = {**RECIPES["shipped"], "epochs": 1, "lr_decay_epochs": 0, "norm_stat_samples": 500}
     assert {name: getattr(state["config"], name) for name in expected} == expected
     assert state["provenance"]["recipe"] == "shipped"
 
