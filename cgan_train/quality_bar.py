@@ -72,7 +72,7 @@ def quality_checks(report: dict) -> list[Check]:
                 cas["gap_points"] <= MAX_CAS_GAP_POINTS,
             ),
             Check(
-                "its weakest digit",
+                "CAS of the weakest digit",
                 f"{digit}: {-gap:+.2f} points",
                 f"at most {MAX_CAS_DIGIT_GAP_POINTS:g} points below real",
                 gap <= MAX_CAS_DIGIT_GAP_POINTS,

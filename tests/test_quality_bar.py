@@ -43,7 +43,7 @@ def test_a_report_just_inside_the_bar_meets_every_check():
         "FID in judge space",
         "recall",
         "classification accuracy score",
-        "its weakest digit",
+        "CAS of the weakest digit",
     ]
     assert all(check.met for check in checks)
     assert checks[1].value == "98.60% (4)" and checks[5].value == "7: -1.90 points"
@@ -57,7 +57,7 @@ def test_a_report_just_inside_the_bar_meets_every_check():
         ("fid", 3.1, "FID in judge space"),
         ("recall", 0.79, "recall"),
         ("cas_gap", 1.1, "classification accuracy score"),
-        ("cas_digit_gap", 2.1, "its weakest digit"),
+        ("cas_digit_gap", 2.1, "CAS of the weakest digit"),
     ],
 )
 def test_each_figure_beyond_its_bar_fails_that_check_alone(figure, value, failed):
@@ -101,3 +101,33 @@ def test_the_card_shows_the_reports_of_its_files_and_export_writes_the_same_card
     assert sum(line.startswith(f"| {digit} |") for digit in range(10) for line in quality.splitlines()) == 10
     shipped = ship(trained_run / "checkpoint.pt", folder)
     assert CARD_NAME not in shipped.changed  # the export renders the same section from the same reports
+
+
+def test_the_bundle_is_int8_once_it_clears_its_bar_and_says_what_it_misses(exported_dir, tmp_path):
+    from cgan_runtime.generator import DigitGenerator
+    from export.bundle import bundle_choice
+
+    folder = shutil.copytree(exported_dir, tmp_path / "models")
+    assert bundle_choice(folder)[0].name == "cgan_generator.onnx"  # no reports yet: fp32
+    versions = {
+        name: DigitGenerator(folder / name, device="cpu").info.model_version
+        for name in ("cgan_generator.onnx", "cgan_generator_int8.onnx")
+    }
+    same = {"samples_per_digit": 1000, "sample_seeds": "digit d uses seed 0 + d", "reference": "test"}
+
+    def write(name, figures):
+        json_name = "evaluation.json" if name == "cgan_generator.onnx" else "evaluation_int8.json"
+        (folder / json_name).write_text(json.dumps({**figures, **same, "model_version": versions[name]}))
+
+    write("cgan_generator.onnx", report())
+    write("cgan_generator_int8.onnx", report())
+    assert bundle_choice(folder)[0].name == "cgan_generator_int8.onnx"
+    write("cgan_generator_int8.onnx", report(cas_digit_gap=2.5))  # fp32 meets this part, int8 not
+    source, reason = bundle_choice(folder)
+    assert source.name == "cgan_generator_int8.onnx"
+    assert reason.endswith("it misses the quality bar's CAS of the weakest digit, which fp32 meets")
+    write("cgan_generator.onnx", report(cas_digit_gap=2.4))  # neither meets it: nothing to say
+    assert "misses" not in bundle_choice(folder)[1]
+    write("cgan_generator_int8.onnx", report(accuracy=0.99))  # 0.6 points below fp32: its own bar
+    assert bundle_choice(folder)[0].name == "cgan_generator.onnx"
+    assert bundle_choice(folder, "fp32")[0].name == "cgan_generator.onnx"
