@@ -100,14 +100,3 @@ def cas_report(generated: dict, real: dict, per_digit: int, test: Digits, train:
         "real": real,
         "gap_points": 100 * (real["overall"] - generated["overall"]),
     }
-
-
-def worst_digit_gap(report_cas: dict) -> tuple[int, float]:
-    """(digit, points) of the digit whose generated-trained accuracy falls furthest below real."""
-    pairs = zip(report_cas["generated"]["per_digit"], report_cas["real"]["per_digit"], strict=True)
-    gaps = {
-        digit: 100 * (real - generated)
-        for digit, (generated, real) in enumerate(pairs)
-        if generated is not None and real is not None
-    }
-    return max(gaps.items(), key=lambda item: item[1])

@@ -221,13 +221,6 @@ def train_command(
     help="Where to write the judge's weights.",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=6, show_default=True)
-@click.option(
-    "--norm-stat-samples",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Generated images over which the moving average's batch-norm statistics are measured "
-    "each epoch. Default: 10,000.",
-)
 @click.option("--seed", type=TORCH_SEED, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int, quiet: bool) -> None:

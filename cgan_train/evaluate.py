@@ -21,12 +21,11 @@ from cgan_train.cas import (
     classification_accuracy_score,
     real_accuracy_reusable,
     trained_accuracy,
-    worst_digit_gap,
 )
 from cgan_train.data import load_mnist
 from cgan_train.judge import Judge, judge_images, load_judge
 from cgan_train.metrics import NEAREST_NEIGHBOURS, frechet_distance, precision_recall
-from cgan_train.quality_bar import MAX_ACCURACY_DROP, MAX_FID_INCREASE
+from cgan_train.quality_bar import MAX_ACCURACY_DROP, MAX_FID_INCREASE, worst_digit_gap
 
 SAMPLES_PER_DIGIT = 1000
 SAMPLE_SEED = 0  # digit d is drawn with seed SAMPLE_SEED + d: the same samples every evaluation

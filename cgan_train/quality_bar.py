@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cgan_train.cas import worst_digit_gap
-
 MIN_ACCURACY = 0.995  # conditional accuracy: the judge reads the digit asked for
 MIN_WORST_DIGIT_ACCURACY = 0.985
 MAX_FID_TO_REAL = 3.0  # FID at most this many times the real images' own
@@ -83,3 +81,14 @@ def quality_checks(report: dict) -> list[Check]:
 
 def _times(ratio: float | None) -> str:
     return "n/a" if ratio is None else f"{ratio:.2f}x"
+
+
+def worst_digit_gap(report_cas: dict) -> tuple[int, float]:
+    """(digit, points) of the digit whose generated-trained accuracy falls furthest below real."""
+    pairs = zip(report_cas["generated"]["per_digit"], report_cas["real"]["per_digit"], strict=True)
+    gaps = {
+        digit: 100 * (real - generated)
+        for digit, (generated, real) in enumerate(pairs)
+        if generated is not None and real is not None
+    }
+    return max(gaps.items(), key=lambda item: item[1])
