@@ -18,11 +18,12 @@ BUNDLE ?= int8
 # weights, else train first.
 CHECKPOINT ?= $(firstword $(wildcard $(RUN_DIR)/checkpoint.pt models/cgan_generator.pt) $(RUN_DIR)/checkpoint.pt)
 
-.PHONY: help install test faults export bundle train train-seed evaluate judge bench portability pictures wheel lint clean
+.PHONY: help install test test-fast faults export bundle train train-seed evaluate judge bench portability pictures wheel lint clean
 
 help:
 	@echo "make install     development environment in $(VENV) (runtime + train + dev extras)"
-	@echo "make test        the whole test suite, offline"
+	@echo "make test        the whole test suite, offline, on every core"
+	@echo "make test-fast   the suite without the tests marked slow: the edit loop"
 	@echo "make lint        ruff check and ruff format --check (CI runs it)"
 	@echo "make faults      only the fault-injection tests: mistakes, interruptions, corrupt files"
 	@echo "make export      train if needed -> ONNX -> checker + parity -> int8 form -> models/ -> bundle"
@@ -46,7 +47,10 @@ install:
 	rm -f .wheelhouse/cgan_runtime-*.whl
 
 test:
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
+
+test-fast:
+	$(BIN)/pytest -n auto -m "not slow"
 
 faults:
 	$(BIN)/pytest -m faults

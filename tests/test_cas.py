@@ -12,6 +12,8 @@ from cgan_train.evaluate import evaluate
 from tests.conftest import COMMITTED_JUDGE, FIXTURE_DATA
 from tests.helpers import evaluate_on_fixture
 
+pytestmark = pytest.mark.slow  # training, a fresh clone or environment, or 10,000 samples
+
 
 class RealDigits:
     """A stand-in generator that 'draws' the fixture's real training images of each digit."""

@@ -25,6 +25,8 @@ from export.ship import ship
 from export.verify import PARITY_BATCH_SIZES, ExportVerificationError, check_int8_agreement, check_parity
 from tests.conftest import REPO_ROOT
 
+pytestmark = pytest.mark.slow  # training, a fresh clone or environment, or 10,000 samples
+
 SHIPPED_FILES = {
     "cgan_generator.onnx",
     "cgan_generator_int8.onnx",

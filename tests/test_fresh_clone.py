@@ -5,7 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import fresh_clone, git
+
+pytestmark = pytest.mark.slow  # training, a fresh clone or environment, or 10,000 samples
 
 VENV = Path(sys.prefix)
 

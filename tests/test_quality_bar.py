@@ -11,6 +11,8 @@ from export.model_card import QUALITY_HEADING, refresh_quality
 from export.ship import CARD_NAME, ship
 from tests.helpers import evaluate_on_fixture
 
+pytestmark = pytest.mark.slow  # training, a fresh clone or environment, or 10,000 samples
+
 
 def report(accuracy=0.996, worst=0.986, fid=2.9, recall=0.81, cas_gap=0.9, cas_digit_gap=1.9):
     """A report whose figures sit just inside the bar by default (real: FID 1, recall 1, CAS 99%)."""

@@ -14,6 +14,8 @@ from export.bundle import bundle_choice
 from export.onnx_export import PRECISION_KEY
 from tests.conftest import COMMITTED_JUDGE, EXACT_MODEL, INT8_MODEL, REPO_ROOT, SHIPPED_MODEL
 
+pytestmark = pytest.mark.slow  # training, a fresh clone or environment, or 10,000 samples
+
 REPORTS = {EXACT_MODEL: "evaluation.json", INT8_MODEL: "evaluation_int8.json"}
 # The one decision, as the bundled file itself records it.
 BUNDLES_INT8 = DigitGenerator(SHIPPED_MODEL, device="cpu").info.metadata.get(PRECISION_KEY) == "int8"

@@ -14,6 +14,8 @@ from cgan_train.train import Trainer
 from tests.conftest import FIXTURE_DATA, SMOKE_FLAGS, train_cli
 from tests.helpers import same_training_state
 
+pytestmark = pytest.mark.slow  # training, a fresh clone or environment, or 10,000 samples
+
 
 def _weights_equal(first: dict, second: dict) -> bool:
     return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)

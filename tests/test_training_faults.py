@@ -19,7 +19,7 @@ from cgan_train.checkpoint import load_checkpoint
 from tests.conftest import FIXTURE_DATA, train_cli
 from tests.helpers import default_sigint, same_training_state
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.slow]  # slow: training runs
 
 CGAN_TRAIN = str(Path(sys.executable).parent / "cgan-train")
 # Small batches make an epoch of the fixture last long enough to be stopped in the middle.

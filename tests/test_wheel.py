@@ -12,6 +12,8 @@ import pytest
 from tests.conftest import REPO_ROOT, SHIPPED_MODEL
 from tests.helpers import fresh_clone, git
 
+pytestmark = pytest.mark.slow  # training, a fresh clone or environment, or 10,000 samples
+
 WHEELHOUSE = REPO_ROOT / ".wheelhouse"  # the runtime's dependencies, filled by `make install`
 
 
