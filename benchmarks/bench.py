@@ -138,7 +138,7 @@ def write_report(path: Path, heading: str) -> None:
     text = (
         f"# Benchmarks\n\nWritten by `make bench` ({stamp}). {heading}\n\n"
         "Machines are noisy: compare the ratios within one run, not absolute times across runs.\n"
-        + "".join(SECTIONS)
+        + "\n".join(SECTIONS)
         + "\n"
     )
     with atomic_path(path) as temporary:
