@@ -98,15 +98,9 @@ def main(**options) -> None:
 
     Prints the path of the file written.
     """
-    from cgan_runtime.signals import stop_like_ctrl_c, stopped_exit_code
-    from cgan_runtime.streams import note
+    from cgan_runtime.cli_output import run_stoppably
 
-    stop_like_ctrl_c()  # SIGTERM and SIGHUP too: the writers remove their temporary file
-    try:
-        _run(**options)
-    except KeyboardInterrupt:
-        note("Aborted!")
-        raise click.exceptions.Exit(stopped_exit_code()) from None
+    run_stoppably(_run, **options)
 
 
 def _run(

@@ -9,6 +9,20 @@ from pathlib import Path
 import click
 
 
+def run_stoppably(job: Callable[..., None], **options) -> None:
+    """Run a command's job with SIGTERM and SIGHUP handled like Ctrl-C (the writers remove their
+    temporary files): a stopped run says so and exits 128 + the signal's number."""
+    from cgan_runtime.signals import stop_like_ctrl_c, stopped_exit_code
+    from cgan_runtime.streams import note
+
+    stop_like_ctrl_c()
+    try:
+        job(**options)
+    except KeyboardInterrupt:
+        note("Aborted!")
+        raise click.exceptions.Exit(stopped_exit_code()) from None
+
+
 def output_target(out_name: str | None, output_format: str | None, default_stem: str) -> tuple[Path, str]:
     """The output path and format: --format, else the --out suffix, else png; the default name is
     DEFAULT_STEM.FORMAT in the current folder. A new file, in a writable folder, unless --force."""

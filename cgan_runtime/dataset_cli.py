@@ -71,15 +71,9 @@ def main(**options) -> None:
 
     Prints the path written. The set appears whole or not at all.
     """
-    from cgan_runtime.signals import stop_like_ctrl_c, stopped_exit_code
-    from cgan_runtime.streams import note
+    from cgan_runtime.cli_output import run_stoppably
 
-    stop_like_ctrl_c()
-    try:
-        _write(**options)
-    except KeyboardInterrupt:
-        note("Aborted!")
-        raise click.exceptions.Exit(stopped_exit_code()) from None
+    run_stoppably(_write, **options)
 
 
 def _write(

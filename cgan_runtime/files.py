@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from cgan_runtime.signals import stop_requested
+from cgan_runtime.signals import stop_requested, stop_signals_held
 
 try:
     import fcntl
@@ -47,8 +47,12 @@ def atomic_path(target: Path, replace: bool = True) -> Iterator[Path]:
     """
     target = Path(target)
     remove_stale_temporaries(target.parent)
-    temporary, lock = locked_temporary(target)
+    temporary = lock = None
     try:
+        # A stop signal between the file's creation and its name reaching `temporary` would leave
+        # it behind: the signals wait until it is held here, then take effect inside the try.
+        with stop_signals_held():
+            temporary, lock = locked_temporary(target)
         yield temporary
         finish_temporary(temporary)
         if stop_requested():  # a stop whose KeyboardInterrupt was lost on the way: publish nothing
@@ -58,8 +62,9 @@ def atomic_path(target: Path, replace: bool = True) -> Iterator[Path]:
         else:
             publish_new(temporary, target)
     except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(temporary)
+        if temporary is not None:
+            with suppress(FileNotFoundError):
+                os.unlink(temporary)
         raise
     finally:
         release(lock)
@@ -75,11 +80,13 @@ def atomic_folder(target: Path, replace_if=None) -> Iterator[Path]:
     """
     target = Path(target)
     remove_stale_temporaries(target.parent)
-    temporary = Path(
-        tempfile.mkdtemp(prefix=_temporary_start(target), suffix=TEMPORARY_SUFFIX, dir=target.parent)
-    )
-    lock = _lock_folder(temporary)
+    temporary = lock = None
     try:
+        with stop_signals_held():  # as in atomic_path: the folder is ours before a stop can act
+            temporary = Path(
+                tempfile.mkdtemp(prefix=_temporary_start(target), suffix=TEMPORARY_SUFFIX, dir=target.parent)
+            )
+            lock = _lock_folder(temporary)
         yield temporary
         os.sync()  # the files inside reach the disk before the folder gets its name
         if stop_requested():
@@ -95,7 +102,8 @@ def atomic_folder(target: Path, replace_if=None) -> Iterator[Path]:
                 os.rmdir(target)
                 raise
     except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
         raise
     finally:
         release(lock)
