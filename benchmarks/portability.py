@@ -200,6 +200,10 @@ def export_is_identical(family: Family, work: Path) -> str:
     """Whether the export of the shipped weights, run as the family's CPU, gives models/ byte for
     byte: identical, differs, or failed and why."""
     out_dir = work / f"export-{family.cpu}"
+    # The card's quality section comes from the evaluation reports in the folder, as in models/.
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for report in ("evaluation.json", "evaluation_int8.json"):
+        shutil.copy2(REPO_ROOT / "models" / report, out_dir / report)
     command, environment = _command(
         family,
         None,
