@@ -107,15 +107,16 @@ def _write(
 def _check_target(out: Path, dataset_format: str, force: bool, is_dataset_folder) -> None:
     import os
 
+    from cgan_runtime.output_checks import OutputError, check_output_folder
+
     if out.name in ("", ".", "..") or out.resolve() == Path.cwd().resolve():
         raise click.BadParameter(
             f"{out} is the current folder or above it; name the set's own folder or file", param_hint="--out"
         )
-    folder = out.parent
-    if not folder.is_dir():
-        raise click.BadParameter(f"folder {folder} does not exist; create it first", param_hint="--out")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise click.BadParameter(f"folder {folder} is not writable", param_hint="--out")
+    try:
+        check_output_folder(out.parent)
+    except OutputError as error:
+        raise click.BadParameter(str(error), param_hint="--out") from error
     if not os.path.lexists(out):
         return
     if not force:
