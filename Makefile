@@ -61,11 +61,11 @@ lint:
 	$(BIN)/ruff format --check $(LINTED)
 
 export: $(CHECKPOINT)
-	$(PY) -m export --checkpoint $(CHECKPOINT) --out-dir models
-	$(PY) -m export.bundle --precision $(BUNDLE)
+	$(BIN)/cgan-train export --checkpoint $(CHECKPOINT) --out-dir models
+	$(PY) -m cgan_export.bundle --precision $(BUNDLE)
 
 bundle:
-	$(PY) -m export.bundle --precision $(BUNDLE)
+	$(PY) -m cgan_export.bundle --precision $(BUNDLE)
 
 $(RUN_DIR)/checkpoint.pt:
 	$(BIN)/cgan-train train $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --out $(RUN_DIR) $(TRAIN_FLAGS)
@@ -86,8 +86,8 @@ evaluate:
 	$(BIN)/cgan-train evaluate models/cgan_generator_int8.onnx --judge models/judge.pt \
 		$(if $(DATA_DIR),--data-dir $(DATA_DIR)) --json models/evaluation_int8.json \
 		--baseline models/evaluation.json
-	$(PY) -m export.model_card models
-	$(PY) -m export.bundle --precision $(BUNDLE)
+	$(PY) -m cgan_export.model_card models
+	$(PY) -m cgan_export.bundle --precision $(BUNDLE)
 
 judge:
 	$(BIN)/cgan-train judge $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --out models/judge.pt --epochs 6 --seed 0

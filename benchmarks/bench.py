@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # export/ runs from the repository; it is not installed
+sys.path.insert(0, str(REPO))  # benchmarks/ (its stamp module) is not installed
 INT8_MODEL = REPO / "models" / "cgan_generator_int8.onnx"
 EXACT_MODEL = REPO / "models" / "cgan_generator.onnx"  # the fp32 export, proven equal to torch
 BUNDLED_MODEL = (REPO / "cgan_runtime" / "models" / "cgan_generator.onnx").resolve()  # cgan-run's
@@ -241,9 +241,9 @@ def export_as_trained(generator: torch.nn.Module, path: Path) -> Path:
     """The generator traced as it was trained (transposed convolutions, batch norms), not in the
     inference form the export ships: what that form gains."""
     import onnx
+    from cgan_export.onnx_export import export_generator
 
     from cgan_train.checkpoint import load_checkpoint
-    from export.onnx_export import export_generator
 
     state = load_checkpoint(TORCH_MODEL)
     provenance = {**state["provenance"], "epochs_done": state["epoch"]}
@@ -252,9 +252,10 @@ def export_as_trained(generator: torch.nn.Module, path: Path) -> Path:
 
 
 def throughput(seconds: float, work: Path) -> dict[int, dict[str, float]]:
+    from cgan_export.inference_form import inference_form
+
     from cgan_runtime.generator import DigitGenerator
     from cgan_runtime.providers import physical_cores
-    from export.inference_form import inference_form
 
     threads = physical_cores()
     torch.set_num_threads(threads)

@@ -209,7 +209,7 @@ def export_is_identical(family: Family, work: Path) -> str:
         None,
         work,
         [
-            "-m",
+            str(Path(sys.executable).parent / "cgan-train"),  # the console script is a python file
             "export",
             "--checkpoint",
             str(REPO_ROOT / "models" / "cgan_generator.pt"),
@@ -306,8 +306,9 @@ def main() -> int:
     if args.draw:
         draw(args.draw)
         return 0
+    from cgan_export.verify import INT8_MEAN_TOLERANCE
+
     from cgan_runtime.files import atomic_path
-    from export.verify import INT8_MEAN_TOLERANCE
 
     missing = [tool for tool in ("qemu-x86_64", "proot", "qemu-aarch64-static") if not shutil.which(tool)]
     if "qemu-x86_64" in missing:

@@ -29,7 +29,23 @@ RECIPE_OPTIONS = (
 SIGNAL_EXIT_BASE = 128  # the shell's code for a run stopped by signal N is 128 + N: 130 for Ctrl-C
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class TrainingCommands(click.Group):
+    """cgan-train's commands. `export` is defined in the export package and imported only when
+    asked for (or listed): the training side itself never imports the export side."""
+
+    ELSEWHERE = {"export": "cgan_export.cli:export_command"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.ELSEWHERE])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.ELSEWHERE:
+            module, attribute = self.ELSEWHERE[name].split(":")
+            return getattr(importlib.import_module(module), attribute)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=TrainingCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cgan-runtime", prog_name="cgan-train")
 def cli() -> None:
     """Train the cgan generator on MNIST (the digit label is the condition)."""

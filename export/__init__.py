@@ -1,5 +1,6 @@
 """Export a trained generator to ONNX and prove the export before it reaches models/.
 
-Run from the repository root: `python -m export --checkpoint CHECKPOINT --out-dir models`.
-This package is not installed (a top-level `export` module would be too generic a name).
+Installed as `cgan_export` (pyproject.toml maps the name onto this folder: a top-level `export`
+would be far too generic a name in site-packages). Run it as `cgan-train export --checkpoint
+CHECKPOINT --out-dir models`, or `make export`.
 """

@@ -5,7 +5,7 @@ evaluate; any part of the quality bar it misses where fp32 meets it is said); un
 when asked (--precision fp32), the fp32 export is. The bundled file's
 own `precision` metadata says which it is: tests and benchmarks read that, nothing else.
 
-    python -m export.bundle [--precision int8|fp32] [--models models]
+    python -m cgan_export.bundle [--precision int8|fp32] [--models models]
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ PRECISIONS = ("int8", "fp32")
 
 def bundle_choice(models: Path, precision: str = "int8") -> tuple[Path, str]:
     """The file to bundle from models/ and why."""
+    from cgan_export.model_card import EXACT_REPORT, INT8_REPORT
+    from cgan_export.ship import INT8_NAME, ONNX_NAME
+
     from cgan_runtime.generator import DigitGenerator
     from cgan_train.evaluate import EvaluationError, compare_to_exact
     from cgan_train.quality_bar import quality_checks
-    from export.model_card import EXACT_REPORT, INT8_REPORT
-    from export.ship import INT8_NAME, ONNX_NAME
 
     exact = models / ONNX_NAME
     if precision == "fp32":

@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 
 import onnx
+from cgan_export.onnx_export import onnx_version
+from cgan_export.verify import INT8_AGREEMENT_BATCH, INT8_MEAN_TOLERANCE, PARITY_BATCH_SIZES, PARITY_TOLERANCE
 
 from cgan_runtime.files import atomic_path
 from cgan_train.data import is_official_mnist
 from cgan_train.evaluate import EvaluationError, compare_to_exact
 from cgan_train.quality_bar import quality_checks
-from export.onnx_export import onnx_version
-from export.verify import INT8_AGREEMENT_BATCH, INT8_MEAN_TOLERANCE, PARITY_BATCH_SIZES, PARITY_TOLERANCE
 
 
 def model_card(
@@ -111,7 +111,7 @@ def quality_section(folder: Path, exact_version: str, int8_version: str) -> str:
         QUALITY_HEADING,
         "`make evaluate` scores both files with the project's judge (an MNIST "
         "classifier) beside real MNIST and writes `evaluation.json` and `evaluation_int8.json` "
-        "here; this section is made from them (`python -m export.model_card models`).",
+        "here; this section is made from them (`python -m cgan_export.model_card models`).",
     ]
     if exact is None or int8 is None:
         return "\n".join([*lines, "", "Not evaluated yet: run `make evaluate`.", ""])

@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 import onnx
 import torch
+from cgan_export.inference_form import inference_form
 from torch import nn
 
 from cgan_runtime.generator import IMAGES_OUTPUT, LABELS_INPUT, NOISE_INPUT
 from cgan_train.config import TrainConfig
-from export.inference_form import inference_form
 
 PRECISION_KEY = "precision"  # fp32 or int8: what the bundle step and the tests read
 

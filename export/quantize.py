@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from cgan_export.float64_reference import Float64Reference
+from cgan_export.onnx_export import PRECISION_KEY
 from onnxruntime.quantization import (
     CalibrationMethod,
     QuantFormat,
@@ -37,8 +39,6 @@ from onnxruntime.quantization import (
 )
 
 from cgan_runtime.generator import LABELS_INPUT, NOISE_INPUT
-from export.float64_reference import Float64Reference
-from export.onnx_export import PRECISION_KEY
 
 QUANTISED_OPERATORS = ("Conv", "MatMul", "Gemm")
 CALIBRATION_BATCHES = 40

@@ -21,9 +21,9 @@ def export_untrained(config, path: Path) -> None:
     """Write an untrained generator of `config` (TrainConfig) as ONNX: any interface, in a second."""
     import onnx
     import torch
+    from cgan_export.onnx_export import export_generator
 
     from cgan_train.models import build_generator
-    from export.onnx_export import export_generator
 
     provenance = {"git_commit": "test", "data_sha256": "test", "torch_version": "test", "epochs_done": 0}
     torch.manual_seed(0)
@@ -53,7 +53,7 @@ def trained_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def exported_dir(trained_run, tmp_path_factory) -> Path:
     """models/-like folder shipped from trained_run by the export chain."""
-    from export.ship import ship
+    from cgan_export.ship import ship
 
     out_dir = tmp_path_factory.mktemp("models")
     ship(trained_run / "checkpoint.pt", out_dir)

@@ -49,6 +49,7 @@ def fresh_clone(destination: Path) -> Path:
 
 
 CGAN_RUN = str(Path(sys.executable).parent / "cgan-run")
+CGAN_TRAIN = str(Path(sys.executable).parent / "cgan-train")
 
 
 def cgan_run(*args: str, cwd: Path) -> subprocess.CompletedProcess:

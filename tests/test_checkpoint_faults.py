@@ -42,7 +42,7 @@ def test_a_flipped_bit_in_a_weight_is_caught_though_torch_loads_it(run_copy):
 
 
 def test_a_flipped_bit_stops_export_and_resume_with_one_line(run_copy, tmp_path):
-    from export.__main__ import main as export_main
+    from cgan_export.cli import export_command as export_main
 
     checkpoint = run_copy / "checkpoint.pt"
     flip_a_bit_in_the_largest_tensor(checkpoint)

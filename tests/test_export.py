@@ -8,21 +8,21 @@ import onnx
 import onnxruntime
 import pytest
 import torch
-
-from cgan_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, shipped_generator
-from cgan_train.config import TrainConfig
-from cgan_train.models import build_generator
-from export.inference_form import inference_form
-from export.onnx_export import export_generator, onnx_version
-from export.quantize import (
+from cgan_export.inference_form import inference_form
+from cgan_export.onnx_export import export_generator, onnx_version
+from cgan_export.quantize import (
     QUANTISED_OPERATORS,
     activation_ranges,
     calibration_inputs,
     int8_version_of,
     quantize_int8,
 )
-from export.ship import ship
-from export.verify import PARITY_BATCH_SIZES, ExportVerificationError, check_int8_agreement, check_parity
+from cgan_export.ship import ship
+from cgan_export.verify import PARITY_BATCH_SIZES, ExportVerificationError, check_int8_agreement, check_parity
+
+from cgan_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, shipped_generator
+from cgan_train.config import TrainConfig
+from cgan_train.models import build_generator
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow  # training, a fresh clone or environment, or 10,000 samples
@@ -136,9 +136,9 @@ def test_a_broken_quantization_fails_the_int8_check():
 
 @pytest.mark.faults
 def test_a_broken_quantization_is_refused_and_nothing_is_written(trained_run, tmp_path, monkeypatch):
-    import export.ship
+    import cgan_export.ship
 
-    monkeypatch.setattr(export.ship, "quantize_int8", lambda model: _broken(quantize_int8(model)))
+    monkeypatch.setattr(cgan_export.ship, "quantize_int8", lambda model: _broken(quantize_int8(model)))
     with pytest.raises(ExportVerificationError, match="its quantization is broken"):
         ship(trained_run / "checkpoint.pt", tmp_path / "models")
     assert not (tmp_path / "models").exists()

@@ -7,10 +7,11 @@ import signal
 import stat
 from pathlib import Path
 
+import cgan_export.file_set
 import pytest
+from cgan_export.file_set import FileSetError, publish_set
 
-import export.file_set
-from export.file_set import FileSetError, publish_set
+from tests.helpers import CGAN_TRAIN
 
 pytestmark = pytest.mark.faults
 
@@ -59,7 +60,7 @@ def test_a_new_set_replaces_the_previous_one_and_nothing_else(previous_set):
 def test_a_full_disk_while_writing_leaves_the_previous_set(previous_set, monkeypatch):
     before = _snapshot(previous_set)
     monkeypatch.setattr(
-        export.file_set.os,
+        cgan_export.file_set.os,
         "fsync",
         _fail_on_call(3, OSError(errno.ENOSPC, "No space left on device"), os.fsync),
     )
@@ -80,7 +81,7 @@ def test_a_full_disk_while_writing_leaves_the_previous_set(previous_set, monkeyp
 )
 def test_a_stop_after_some_files_were_replaced_puts_them_back(previous_set, monkeypatch, stop, after):
     before = _snapshot(previous_set)
-    monkeypatch.setattr(export.file_set.os, "replace", _fail_on_call(2, stop, os.replace, after=after))
+    monkeypatch.setattr(cgan_export.file_set.os, "replace", _fail_on_call(2, stop, os.replace, after=after))
     with pytest.raises(type(stop)):
         publish_set(previous_set, NEW_SET)
     assert _snapshot(previous_set) == before
@@ -102,7 +103,7 @@ def test_a_stop_signal_while_files_are_renamed_waits_then_puts_the_previous_set_
     def stop(number, frame):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(export.file_set.os, "replace", rename_then_signal)
+    monkeypatch.setattr(cgan_export.file_set.os, "replace", rename_then_signal)
     previous_handler = signal.signal(signal.SIGTERM, stop)
     try:
         with pytest.raises(KeyboardInterrupt):
@@ -119,9 +120,11 @@ def test_without_hard_links_the_previous_files_are_kept_as_copies(previous_set, 
     def no_links(*args, **kwargs):
         raise OSError(errno.EPERM, "Operation not permitted")
 
-    monkeypatch.setattr(export.file_set.os, "link", no_links)
+    monkeypatch.setattr(cgan_export.file_set.os, "link", no_links)
     monkeypatch.setattr(
-        export.file_set.os, "replace", _fail_on_call(3, OSError(errno.EIO, "Input/output error"), os.replace)
+        cgan_export.file_set.os,
+        "replace",
+        _fail_on_call(3, OSError(errno.EIO, "Input/output error"), os.replace),
     )
     with pytest.raises(OSError):
         publish_set(previous_set, NEW_SET)
@@ -158,7 +161,7 @@ def test_something_in_the_place_of_a_file_is_refused_before_anything_is_written(
 
 def test_a_folder_that_is_not_writable_is_refused_before_anything_is_written(previous_set, monkeypatch):
     before = _snapshot(previous_set)
-    monkeypatch.setattr(export.file_set.os, "access", lambda path, mode: False)  # tests may run as root
+    monkeypatch.setattr(cgan_export.file_set.os, "access", lambda path, mode: False)  # tests may run as root
     with pytest.raises(FileSetError, match=f"folder {previous_set} is not writable"):
         publish_set(previous_set, NEW_SET)
     assert _snapshot(previous_set) == before
@@ -172,7 +175,7 @@ def test_a_file_in_the_place_of_the_folder_is_refused(tmp_path):
 
 def test_a_folder_created_for_a_set_that_fails_is_removed_again(tmp_path, monkeypatch):
     monkeypatch.setattr(
-        export.file_set.os,
+        cgan_export.file_set.os,
         "fsync",
         _fail_on_call(2, OSError(errno.ENOSPC, "No space left on device"), os.fsync),
     )
@@ -211,18 +214,17 @@ def models_before(trained_run, tmp_path) -> Path:
 def test_the_export_reports_a_full_disk_in_one_line_and_keeps_the_previous_set(
     trained_run, models_before, monkeypatch
 ):
+    from cgan_export.cli import export_command
     from click.testing import CliRunner
-
-    from export.__main__ import main
 
     before = _snapshot(models_before)
     monkeypatch.setattr(
-        export.file_set.os,
+        cgan_export.file_set.os,
         "fsync",
         _fail_on_call(2, OSError(errno.ENOSPC, "No space left on device"), os.fsync),
     )
     result = CliRunner().invoke(
-        main, ["--checkpoint", str(trained_run / "checkpoint.pt"), "--out-dir", str(models_before)]
+        export_command, ["--checkpoint", str(trained_run / "checkpoint.pt"), "--out-dir", str(models_before)]
     )
     assert result.exit_code == 1
     target = models_before / "cgan_generator_int8.onnx"
@@ -234,14 +236,12 @@ def test_the_export_reports_a_full_disk_in_one_line_and_keeps_the_previous_set(
 
 def test_a_signal_stops_the_export_and_keeps_the_previous_set(trained_run, models_before):
     import subprocess
-    import sys
     import time
 
     before = _snapshot(models_before)
     process = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
+            CGAN_TRAIN,
             "export",
             "--checkpoint",
             str(trained_run / "checkpoint.pt"),

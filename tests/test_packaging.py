@@ -28,3 +28,13 @@ def test_the_build_requires_the_setuptools_that_reads_the_licence_as_written():
     requirement = next(r for r in project["build-system"]["requires"] if r.startswith("setuptools"))
     assert requirement == "setuptools>=77"
     assert (REPO_ROOT / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_the_export_is_an_installed_cgan_train_command():
+    listing = subprocess.run([str(BIN / "cgan-train"), "--help"], capture_output=True, text=True, timeout=60)
+    assert "export " in listing.stdout
+    usage = subprocess.run(
+        [str(BIN / "cgan-train"), "export", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert usage.returncode == 0, usage.stderr
+    assert "--checkpoint" in usage.stdout and "--out-dir" in usage.stdout

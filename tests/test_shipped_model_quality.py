@@ -6,12 +6,12 @@ import subprocess
 
 import numpy as np
 import pytest
+from cgan_export.bundle import bundle_choice
+from cgan_export.onnx_export import PRECISION_KEY
 
 from cgan_runtime.generator import DigitGenerator
 from cgan_train.evaluate import MAX_ACCURACY_DROP, compare_to_exact, judge_set, sample_digits
 from cgan_train.judge import load_judge
-from export.bundle import bundle_choice
-from export.onnx_export import PRECISION_KEY
 from tests.conftest import COMMITTED_JUDGE, EXACT_MODEL, INT8_MODEL, REPO_ROOT, SHIPPED_MODEL
 
 pytestmark = pytest.mark.slow  # training, a fresh clone or environment, or 10,000 samples

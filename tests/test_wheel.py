@@ -61,6 +61,14 @@ def test_wheel_carries_the_bundled_model(wheel):
     assert bundled == SHIPPED_MODEL.read_bytes()
 
 
+def test_wheel_carries_the_export_as_cgan_export(wheel):
+    # cgan-train export runs from an installed wheel: export/ is packaged under its own name.
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert {"cgan_export/cli.py", "cgan_export/ship.py", "cgan_export/verify.py"} <= names
+    assert not any(name.startswith("export/") for name in names)
+
+
 def test_a_clone_without_symlinks_builds_a_wheel_with_the_real_model(tmp_path):
     # core.symlinks=false is Windows' default: a link in git would become a text file there.
     committed = fresh_clone(tmp_path / "committed")

@@ -1,4 +1,8 @@
-"""python -m export: ship a trained checkpoint to models/ after proving the ONNX export."""
+"""cgan-train export: ship a trained checkpoint to models/ after proving the ONNX export.
+
+The command lives here, beside the code it runs; cgan-train loads it only when asked for it, so
+the training side never imports the export side (the layers stay runtime <- train <- export).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from cgan_runtime.signals import stop_like_ctrl_c, stopped_exit_code
 from cgan_runtime.streams import note, print_or_exit
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("export", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--checkpoint",
     "checkpoint_path",
@@ -21,7 +25,7 @@ from cgan_runtime.streams import note, print_or_exit
 @click.option(
     "--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("models"), show_default=True
 )
-def main(checkpoint_path: Path, out_dir: Path) -> None:
+def export_command(checkpoint_path: Path, out_dir: Path) -> None:
     """Export the generator to ONNX, check it, prove parity with torch, then write OUT_DIR.
 
     OUT_DIR's files are written as one set: on any failure it keeps its previous files exactly.
@@ -32,7 +36,7 @@ def main(checkpoint_path: Path, out_dir: Path) -> None:
     except KeyboardInterrupt:
         note(f"export stopped, {out_dir} unchanged")
         raise click.exceptions.Exit(stopped_exit_code()) from None
-    from export.verify import PARITY_TOLERANCE
+    from cgan_export.verify import PARITY_TOLERANCE
 
     lines = ["onnx.checker: passed"]
     lines += [
@@ -53,10 +57,11 @@ def main(checkpoint_path: Path, out_dir: Path) -> None:
 def _ship(checkpoint_path: Path, out_dir: Path):
     """ship(), its failures as one line each. Its modules are imported here, after the signal
     handlers are in place: torch and onnx take seconds to import."""
+    from cgan_export.file_set import FileSetError
+    from cgan_export.ship import ship
+    from cgan_export.verify import ExportVerificationError
+
     from cgan_train.checkpoint import CheckpointError
-    from export.file_set import FileSetError
-    from export.ship import ship
-    from export.verify import ExportVerificationError
 
     try:
         return ship(checkpoint_path, out_dir)
@@ -69,7 +74,3 @@ def _ship(checkpoint_path: Path, out_dir: Path):
         raise click.ClickException(
             f"export failed, {out_dir} unchanged: cannot write {where}{error.strerror or error}"
         ) from error
-
-
-if __name__ == "__main__":
-    main()
