@@ -241,8 +241,8 @@ def export_as_trained(generator: torch.nn.Module, path: Path) -> Path:
     """The generator traced as it was trained (transposed convolutions, batch norms), not in the
     inference form the export ships: what that form gains."""
     import onnx
-    from cgan_export.onnx_export import export_generator
 
+    from cgan_export.onnx_export import export_generator
     from cgan_train.checkpoint import load_checkpoint
 
     state = load_checkpoint(TORCH_MODEL)
@@ -253,7 +253,6 @@ def export_as_trained(generator: torch.nn.Module, path: Path) -> Path:
 
 def throughput(seconds: float, work: Path) -> dict[int, dict[str, float]]:
     from cgan_export.inference_form import inference_form
-
     from cgan_runtime.generator import DigitGenerator
     from cgan_runtime.providers import physical_cores
 

@@ -307,7 +307,6 @@ def main() -> int:
         draw(args.draw)
         return 0
     from cgan_export.verify import INT8_MEAN_TOLERANCE
-
     from cgan_runtime.files import atomic_path
 
     missing = [tool for tool in ("qemu-x86_64", "proot", "qemu-aarch64-static") if not shutil.which(tool)]

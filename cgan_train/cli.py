@@ -9,12 +9,13 @@ from pathlib import Path
 import click
 
 from cgan_runtime.providers import DEVICES
+from cgan_train.config import DISCRIMINATORS
 from cgan_train.quality_bar import MAX_ACCURACY_DROP, MAX_FID_INCREASE
 from cgan_train.recipes import DEFAULT_RECIPE, DESIGN_NAMES, RECIPES, recipe_settings
 
 DEFAULT_DOWNLOAD_DIR = Path.home() / ".cache" / "cgan" / "mnist"
 TORCH_SEED = click.IntRange(min=0, max=2**64 - 1)  # what torch.manual_seed takes
-# The train flags a recipe sets (cgan_train/recipes.py); each given one overrides its value.
+# The train flags that override one value of the recipe (cgan_train/recipes.py) or of the config.
 RECIPE_OPTIONS = (
     "design",
     "epochs",
@@ -25,6 +26,10 @@ RECIPE_OPTIONS = (
     "ema_decay",
     "lr_decay_epochs",
     "class_loss_weight",
+    "dropout",
+    "discriminator",
+    "match_weight",
+    "mismatch_weight",
 )
 SIGNAL_EXIT_BASE = 128  # the shell's code for a run stopped by signal N is 128 + N: 130 for Ctrl-C
 
@@ -121,6 +126,32 @@ def cli() -> None:
     "Default: the recipe's.",
 )
 @click.option(
+    "--dropout",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=None,
+    help="Dropout in the mlp design's discriminator. Default: the recipe's (0.4).",
+)
+@click.option(
+    "--discriminator",
+    type=click.Choice(DISCRIMINATORS),
+    default=None,
+    help="joint: one network judges image and label; two-net: one judges whether the image is "
+    "real and embeds it, another whether embedding and label match. Default: joint.",
+)
+@click.option(
+    "--match-weight",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="two-net: the weight of the match score in both networks' losses. Default: 1.",
+)
+@click.option(
+    "--mismatch-weight",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Weight of the wrong-label term: a real image with a wrong label must score low "
+    "(0 = none). Default: the recipe's (0).",
+)
+@click.option(
     "--norm-stat-samples",
     type=click.IntRange(min=1),
     default=None,
@@ -150,6 +181,10 @@ def train_command(
     ema_decay: float | None,
     lr_decay_epochs: int | None,
     class_loss_weight: float | None,
+    dropout: float | None,
+    discriminator: str | None,
+    match_weight: float | None,
+    mismatch_weight: float | None,
     norm_stat_samples: int | None,
     seed: int,
     device: str,

@@ -6,6 +6,10 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 LOSSES = ("bce", "hinge")
+DISCRIMINATORS = ("joint", "two-net")  # models.build_discriminator: one network, or two
+# Settings recorded only since a later version, with the value every run had before: a checkpoint
+# without them resumes as it started.
+BEFORE_RECORDED = {"dropout": 0.3}
 # What a field's annotation admits in a checkpoint's config: (types, how to say it).
 FIELD_KINDS = {
     "int": (int, "a whole number"),
@@ -22,12 +26,14 @@ class TrainConfig:
     num_classes: int = 10
     image_size: int = 28
     embed_dim: int = 10
-    # The seed recipe: 50 epochs, batch 100, Adam 1e-4, binary cross-entropy.
+    # The seed recipe: 50 epochs, batch 100, Adam 1e-4 with its default betas, binary
+    # cross-entropy, dropout 0.4 in the (mlp) discriminator.
     epochs: int = 50
     batch_size: int = 100
     lr: float = 1e-4
-    beta1: float = 0.5
+    beta1: float = 0.9
     beta2: float = 0.999
+    dropout: float = 0.4
     seed: int = 0
     # Beyond the seed recipe: the loss ("bce" or "hinge") and the decay of an exponential moving
     # average of the generator's weights (0 = none). With an average, it is what ships.
@@ -41,6 +47,14 @@ class TrainConfig:
     # each epoch (with an average only): enough for stable statistics on MNIST; a small run on a
     # few hundred images can use far fewer.
     norm_stat_samples: int = 10_000
+    # The discriminator: "joint" (one network on image and label) or "two-net" (a realness network
+    # emitting an embedding, and a network judging whether embedding and label match; the match
+    # score weighs match_weight in both networks' losses).
+    discriminator: str = "joint"
+    match_weight: float = 1.0
+    # Weight of the wrong-label term: a real image paired with a wrong label must score low
+    # (0 = none).
+    mismatch_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -62,6 +76,15 @@ class TrainConfig:
             raise ValueError(f"lr_decay_epochs must not be negative, got {self.lr_decay_epochs}")
         if self.class_loss_weight < 0:
             raise ValueError(f"class_loss_weight must not be negative, got {self.class_loss_weight}")
+        if self.discriminator not in DISCRIMINATORS:
+            raise ValueError(
+                f"unknown discriminator {self.discriminator!r}; choose from {', '.join(DISCRIMINATORS)}"
+            )
+        for name in ("match_weight", "mismatch_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
 
@@ -84,7 +107,7 @@ class TrainConfig:
                 or (isinstance(value, float) and not is_finite_number(value))
             ):
                 raise ValueError(f"{name} is {value!r}, not {description}")
-        return cls(**values)
+        return cls(**{**BEFORE_RECORDED, **values})
 
 
 def is_finite_number(value) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
@@ -34,25 +36,27 @@ class MlpGenerator(nn.Module):
 class MlpDiscriminator(nn.Module):
     """Seed design: flattened image concatenated with a label embedding -> MLP -> one logit."""
 
-    def __init__(self, num_classes: int, image_size: int, embed_dim: int):
+    def __init__(self, num_classes: int, image_size: int, embed_dim: int, dropout: float):
         super().__init__()
         self.label_embedding = nn.Embedding(num_classes, embed_dim)
         self.net = nn.Sequential(
-            nn.Linear(image_size * image_size + embed_dim, 1024),
-            nn.LeakyReLU(0.2),
-            nn.Dropout(0.3),
-            nn.Linear(1024, 512),
-            nn.LeakyReLU(0.2),
-            nn.Dropout(0.3),
-            nn.Linear(512, 256),
-            nn.LeakyReLU(0.2),
-            nn.Dropout(0.3),
-            nn.Linear(256, 1),
+            *_mlp_layers(image_size * image_size + embed_dim, dropout), nn.Linear(MLP_FEATURES, 1)
         )
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         features = torch.cat([images.flatten(1), self.label_embedding(labels)], dim=1)
         return self.net(features).squeeze(1)  # logits: BCE-with-logits is the stable form of BCE
+
+
+MLP_FEATURES = 256  # the width of the seed discriminator's last hidden layer
+
+
+def _mlp_layers(inputs: int, dropout: float) -> list[nn.Module]:
+    """The seed discriminator's hidden layers: 1024 -> 512 -> 256, LeakyReLU(0.2) and dropout."""
+    layers: list[nn.Module] = []
+    for width_in, width_out in ((inputs, 1024), (1024, 512), (512, MLP_FEATURES)):
+        layers += [nn.Linear(width_in, width_out), nn.LeakyReLU(0.2), nn.Dropout(dropout)]
+    return layers
 
 
 class ConditionalBatchNorm2d(nn.Module):
@@ -112,14 +116,8 @@ class ProjectionDiscriminator(nn.Module):
     ):
         super().__init__()
         sn = nn.utils.parametrizations.spectral_norm
-        feature_size = (image_size // 4) ** 2 * 2 * width
-        self.body = nn.Sequential(
-            sn(nn.Conv2d(1, width, 4, stride=2, padding=1)),
-            nn.LeakyReLU(0.1),
-            sn(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)),
-            nn.LeakyReLU(0.1),
-            nn.Flatten(),
-        )
+        feature_size = _conv_feature_size(image_size, width)
+        self.body = _conv_layers(width)
         self.linear = sn(nn.Linear(feature_size, 1))
         self.label_projection = sn(nn.Embedding(num_classes, feature_size))
         self.classifier = nn.Linear(feature_size, num_classes) if classify else None
@@ -137,6 +135,81 @@ class ProjectionDiscriminator(nn.Module):
         return logits, self.classifier(features) if self.classifier is not None else None
 
 
+def _conv_feature_size(image_size: int, width: int) -> int:
+    return (image_size // 4) ** 2 * 2 * width
+
+
+def _conv_layers(width: int) -> nn.Sequential:
+    """The conv discriminator's body: two spectrally normalised stride-2 convolutions, flattened."""
+    sn = nn.utils.parametrizations.spectral_norm
+    return nn.Sequential(
+        sn(nn.Conv2d(1, width, 4, stride=2, padding=1)),
+        nn.LeakyReLU(0.1),
+        sn(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)),
+        nn.LeakyReLU(0.1),
+        nn.Flatten(),
+    )
+
+
+class Judgement(NamedTuple):
+    """What a discriminator says of a batch of (image, label) pairs.
+
+    score: the logits the adversarial loss reads, [B]; for the two-network design the realness
+    network's, which never sees the label. match: the match network's logits, [B], whether the
+    image's embedding and the label agree (two-network design only). classes: the auxiliary
+    classifier's digit logits [B, num_classes], or None.
+    """
+
+    score: torch.Tensor
+    match: torch.Tensor | None
+    classes: torch.Tensor | None
+
+
+class TwoNetDiscriminator(nn.Module):
+    """Two networks (the seed tutorial's section 5.3.5): one judges only whether an image is real
+    and emits an embedding of it; the other judges whether that embedding and the label match.
+
+    The body is the design's own discriminator body without the label; the match network is a
+    small MLP on the embedding beside an embedding of the label. Both scores reach the generator,
+    weighted (--match-weight), so it learns whether it lost for realism or for the digit.
+    """
+
+    def __init__(
+        self,
+        body: nn.Module,
+        feature_size: int,
+        num_classes: int,
+        embed_dim: int,
+        spectral_norm: bool,
+        classify: bool = False,
+    ):
+        super().__init__()
+        norm = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda layer: layer)
+        self.body = body
+        self.realness = norm(nn.Linear(feature_size, 1))
+        self.label_embedding = nn.Embedding(num_classes, embed_dim)
+        self.embed_image = nn.Sequential(norm(nn.Linear(feature_size, MATCH_WIDTH)), nn.LeakyReLU(0.2))
+        self.match = nn.Sequential(
+            norm(nn.Linear(MATCH_WIDTH + embed_dim, MATCH_WIDTH)),
+            nn.LeakyReLU(0.2),
+            norm(nn.Linear(MATCH_WIDTH, 1)),
+        )
+        self.classifier = nn.Linear(feature_size, num_classes) if classify else None
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The realness logits (the label is not used: see judge())."""
+        return self.judge(images, labels).score
+
+    def judge(self, images: torch.Tensor, labels: torch.Tensor) -> Judgement:
+        features = self.body(images)
+        pair = torch.cat([self.embed_image(features), self.label_embedding(labels)], dim=1)
+        classes = self.classifier(features) if self.classifier is not None else None
+        return Judgement(self.realness(features).squeeze(1), self.match(pair).squeeze(1), classes)
+
+
+MATCH_WIDTH = 256  # the match network's hidden width: small beside the image networks
+
+
 DESIGNS = {
     "mlp": (MlpGenerator, MlpDiscriminator),
     "conv": (ConvGenerator, ProjectionDiscriminator),
@@ -150,13 +223,35 @@ def build_generator(config: TrainConfig) -> nn.Module:
 
 def build_discriminator(config: TrainConfig) -> nn.Module:
     _, discriminator_class = _design(config.design)
-    if config.class_loss_weight:
-        if discriminator_class is not ProjectionDiscriminator:
-            raise ValueError(
-                f"the {config.design} design has no auxiliary classifier; use --class-loss-weight 0"
-            )
-        return discriminator_class(config.num_classes, config.image_size, config.embed_dim, classify=True)
-    return discriminator_class(config.num_classes, config.image_size, config.embed_dim)
+    classify = config.class_loss_weight > 0
+    if classify and discriminator_class is not ProjectionDiscriminator:
+        raise ValueError(f"the {config.design} design has no auxiliary classifier; use --class-loss-weight 0")
+    if config.discriminator == "two-net":
+        if config.design == "mlp":
+            body = nn.Sequential(nn.Flatten(), *_mlp_layers(config.image_size**2, config.dropout))
+            return TwoNetDiscriminator(body, MLP_FEATURES, config.num_classes, config.embed_dim, False)
+        width = 64
+        return TwoNetDiscriminator(
+            _conv_layers(width),
+            _conv_feature_size(config.image_size, width),
+            config.num_classes,
+            config.embed_dim,
+            spectral_norm=True,
+            classify=classify,
+        )
+    if config.design == "mlp":
+        return MlpDiscriminator(config.num_classes, config.image_size, config.embed_dim, config.dropout)
+    return ProjectionDiscriminator(config.num_classes, config.image_size, config.embed_dim, classify=classify)
+
+
+def judge(discriminator: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> Judgement:
+    """Any discriminator's judgement of (image, label) pairs."""
+    if isinstance(discriminator, TwoNetDiscriminator):
+        return discriminator.judge(images, labels)
+    if isinstance(discriminator, ProjectionDiscriminator):
+        score, classes = discriminator.forward_with_classes(images, labels)
+        return Judgement(score, None, classes)
+    return Judgement(discriminator(images, labels), None, None)
 
 
 def _design(name: str) -> tuple[type[nn.Module], type[nn.Module]]:

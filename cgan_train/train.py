@@ -19,7 +19,7 @@ from cgan_runtime.streams import first_line, stderr
 from cgan_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from cgan_train.config import TrainConfig
 from cgan_train.data import Digits
-from cgan_train.models import build_discriminator, build_generator
+from cgan_train.models import Judgement, build_discriminator, build_generator, judge
 
 CHECKPOINT_NAME = "checkpoint.pt"
 GRID_COLUMNS = 10
@@ -225,19 +225,19 @@ class Trainer:
         fake_labels = torch.randint(0, config.num_classes, (batch_size,), device=self.device)
         fake = self.generator(z, fake_labels)
         self.opt_discriminator.zero_grad(set_to_none=True)
-        real_logits, real_classes = self._discriminate(real, real_labels)
-        fake_logits, _ = self._discriminate(fake.detach(), fake_labels)
-        d_loss = _discriminator_loss(config.loss, real_logits, fake_logits)
-        if config.class_loss_weight:  # the classifier learns digits from real images only
-            d_loss = d_loss + config.class_loss_weight * cross_entropy(real_classes, real_labels)
+        on_real = judge(self.discriminator, real, real_labels)
+        on_fake = judge(self.discriminator, fake.detach(), fake_labels)
+        d_loss = discriminator_loss(config, on_real, on_fake, real_labels)
+        if config.mismatch_weight:
+            wrong = wrong_labels(real_labels, config.num_classes)
+            d_loss = d_loss + config.mismatch_weight * wrong_label_loss(
+                config.loss, judge(self.discriminator, real, wrong)
+            )
         d_loss.backward()
         self.opt_discriminator.step()
 
         self.opt_generator.zero_grad(set_to_none=True)
-        fake_logits_for_g, fake_classes = self._discriminate(fake, fake_labels)
-        g_loss = _generator_loss(config.loss, fake_logits_for_g)
-        if config.class_loss_weight:  # ... and the generator must draw digits it recognises
-            g_loss = g_loss + config.class_loss_weight * cross_entropy(fake_classes, fake_labels)
+        g_loss = generator_loss(config, judge(self.discriminator, fake, fake_labels), fake_labels)
         g_loss.backward()
         self.opt_generator.step()
         if self.generator_ema is not None:
@@ -248,8 +248,8 @@ class Trainer:
                 [
                     d_loss.detach(),
                     g_loss.detach(),
-                    torch.sigmoid(real_logits).mean(),
-                    torch.sigmoid(fake_logits).mean(),
+                    torch.sigmoid(on_real.score).mean(),
+                    torch.sigmoid(on_fake.score).mean(),
                 ]
             )
 
@@ -264,12 +264,6 @@ class Trainer:
         for optimiser in (self.opt_generator, self.opt_discriminator):
             for group in optimiser.param_groups:
                 group["lr"] = lr
-
-    def _discriminate(self, images: torch.Tensor, labels: torch.Tensor):
-        """(real/fake logits, digit logits or None): the second only for an auxiliary classifier."""
-        if self.config.class_loss_weight:
-            return self.discriminator.forward_with_classes(images, labels)
-        return self.discriminator(images, labels), None
 
     @property
     def shipped_generator(self) -> nn.Module:
@@ -289,14 +283,52 @@ class Trainer:
         return tile(to_uint8(images, (-1.0, 1.0)), nrow=GRID_COLUMNS)
 
 
-def _discriminator_loss(loss: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+def discriminator_loss(
+    config: TrainConfig, on_real: Judgement, on_fake: Judgement, real_labels: torch.Tensor
+) -> torch.Tensor:
+    """Real pairs high, generated pairs low; the two-network design's match score weighs
+    config.match_weight; the auxiliary classifier learns digits from real images only."""
+    loss = _real_high_fake_low(config.loss, on_real.score, on_fake.score)
+    if on_real.match is not None:
+        loss = loss + config.match_weight * _real_high_fake_low(config.loss, on_real.match, on_fake.match)
+    if config.class_loss_weight:
+        loss = loss + config.class_loss_weight * cross_entropy(on_real.classes, real_labels)
+    return loss
+
+
+def generator_loss(config: TrainConfig, on_fake: Judgement, fake_labels: torch.Tensor) -> torch.Tensor:
+    """The generator against the same weighted scores: realism, match, and the digit it was asked for."""
+    loss = _fake_high(config.loss, on_fake.score)
+    if on_fake.match is not None:
+        loss = loss + config.match_weight * _fake_high(config.loss, on_fake.match)
+    if config.class_loss_weight:
+        loss = loss + config.class_loss_weight * cross_entropy(on_fake.classes, fake_labels)
+    return loss
+
+
+def wrong_labels(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """For each label another one, uniformly among the other classes."""
+    shift = torch.randint(1, num_classes, labels.shape, device=labels.device)
+    return (labels + shift) % num_classes
+
+
+def wrong_label_loss(loss: str, on_wrong: Judgement) -> torch.Tensor:
+    """Real images paired with wrong labels must score low. For the two-network design that is
+    the match score's job: the realness network never sees the label."""
+    logits = on_wrong.match if on_wrong.match is not None else on_wrong.score
+    if loss == "hinge":
+        return torch.relu(1 + logits).mean()
+    return nn.functional.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
+
+
+def _real_high_fake_low(loss: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     if loss == "hinge":
         return torch.relu(1 - real_logits).mean() + torch.relu(1 + fake_logits).mean()
     bce = nn.functional.binary_cross_entropy_with_logits
     return bce(real_logits, torch.ones_like(real_logits)) + bce(fake_logits, torch.zeros_like(fake_logits))
 
 
-def _generator_loss(loss: str, fake_logits: torch.Tensor) -> torch.Tensor:
+def _fake_high(loss: str, fake_logits: torch.Tensor) -> torch.Tensor:
     if loss == "hinge":
         return -fake_logits.mean()
     return nn.functional.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))

@@ -27,7 +27,6 @@ def bundle_choice(models: Path, precision: str = "int8") -> tuple[Path, str]:
     """The file to bundle from models/ and why."""
     from cgan_export.model_card import EXACT_REPORT, INT8_REPORT
     from cgan_export.ship import INT8_NAME, ONNX_NAME
-
     from cgan_runtime.generator import DigitGenerator
     from cgan_train.evaluate import EvaluationError, compare_to_exact
     from cgan_train.quality_bar import quality_checks

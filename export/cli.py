@@ -60,7 +60,6 @@ def _ship(checkpoint_path: Path, out_dir: Path):
     from cgan_export.file_set import FileSetError
     from cgan_export.ship import ship
     from cgan_export.verify import ExportVerificationError
-
     from cgan_train.checkpoint import CheckpointError
 
     try:

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import onnx
+
 from cgan_export.onnx_export import onnx_version
 from cgan_export.verify import INT8_AGREEMENT_BATCH, INT8_MEAN_TOLERANCE, PARITY_BATCH_SIZES, PARITY_TOLERANCE
-
 from cgan_runtime.files import atomic_path
 from cgan_train.data import is_official_mnist
 from cgan_train.evaluate import EvaluationError, compare_to_exact
@@ -88,6 +88,10 @@ def _recipe(config) -> str:
     parts = [{"bce": "binary cross-entropy loss", "hinge": "hinge loss"}[config.loss]]
     if config.class_loss_weight:
         parts.append(f"auxiliary digit-classifier loss x {config.class_loss_weight:g}")
+    if config.discriminator == "two-net":
+        parts.append(f"two-network discriminator (match score x {config.match_weight:g})")
+    if config.mismatch_weight:
+        parts.append(f"wrong-label term x {config.mismatch_weight:g}")
     if config.ema_decay:
         parts.append(f"ships the moving average of the generator's weights (decay {config.ema_decay:g})")
     return ", ".join(parts)

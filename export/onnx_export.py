@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import onnx
 import torch
-from cgan_export.inference_form import inference_form
 from torch import nn
 
+from cgan_export.inference_form import inference_form
 from cgan_runtime.generator import IMAGES_OUTPUT, LABELS_INPUT, NOISE_INPUT
 from cgan_train.config import TrainConfig
 

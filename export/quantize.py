@@ -27,8 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from cgan_export.float64_reference import Float64Reference
-from cgan_export.onnx_export import PRECISION_KEY
 from onnxruntime.quantization import (
     CalibrationMethod,
     QuantFormat,
@@ -38,6 +36,8 @@ from onnxruntime.quantization import (
     save_tensors_data,
 )
 
+from cgan_export.float64_reference import Float64Reference
+from cgan_export.onnx_export import PRECISION_KEY
 from cgan_runtime.generator import LABELS_INPUT, NOISE_INPUT
 
 QUANTISED_OPERATORS = ("Conv", "MatMul", "Gemm")

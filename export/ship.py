@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+
 from cgan_export.file_set import publish_set
 from cgan_export.float64_reference import Float64Reference
 from cgan_export.model_card import model_card
 from cgan_export.onnx_export import OUTPUT_RANGE, export_generator, onnx_version
 from cgan_export.quantize import quantize_int8
 from cgan_export.verify import check_int8_agreement, check_model, check_parity
-
 from cgan_runtime.generator import IMAGES_OUTPUT, LABELS_INPUT, NOISE_INPUT
 from cgan_runtime.images import tile, to_uint8
 from cgan_train.checkpoint import (

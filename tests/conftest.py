@@ -21,8 +21,8 @@ def export_untrained(config, path: Path) -> None:
     """Write an untrained generator of `config` (TrainConfig) as ONNX: any interface, in a second."""
     import onnx
     import torch
-    from cgan_export.onnx_export import export_generator
 
+    from cgan_export.onnx_export import export_generator
     from cgan_train.models import build_generator
 
     provenance = {"git_commit": "test", "data_sha256": "test", "torch_version": "test", "epochs_done": 0}

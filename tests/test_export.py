@@ -8,6 +8,7 @@ import onnx
 import onnxruntime
 import pytest
 import torch
+
 from cgan_export.inference_form import inference_form
 from cgan_export.onnx_export import export_generator, onnx_version
 from cgan_export.quantize import (
@@ -19,7 +20,6 @@ from cgan_export.quantize import (
 )
 from cgan_export.ship import ship
 from cgan_export.verify import PARITY_BATCH_SIZES, ExportVerificationError, check_int8_agreement, check_parity
-
 from cgan_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, shipped_generator
 from cgan_train.config import TrainConfig
 from cgan_train.models import build_generator

@@ -7,10 +7,10 @@ import signal
 import stat
 from pathlib import Path
 
-import cgan_export.file_set
 import pytest
-from cgan_export.file_set import FileSetError, publish_set
 
+import cgan_export.file_set
+from cgan_export.file_set import FileSetError, publish_set
 from tests.helpers import CGAN_TRAIN
 
 pytestmark = pytest.mark.faults
@@ -214,8 +214,9 @@ def models_before(trained_run, tmp_path) -> Path:
 def test_the_export_reports_a_full_disk_in_one_line_and_keeps_the_previous_set(
     trained_run, models_before, monkeypatch
 ):
-    from cgan_export.cli import export_command
     from click.testing import CliRunner
+
+    from cgan_export.cli import export_command
 
     before = _snapshot(models_before)
     monkeypatch.setattr(

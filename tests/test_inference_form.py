@@ -6,9 +6,9 @@ import onnx
 import onnxruntime
 import pytest
 import torch
+
 from cgan_export.inference_form import FoldedConvGenerator, inference_form
 from cgan_export.quantize import quantize_int8
-
 from cgan_train.config import TrainConfig
 from cgan_train.models import build_generator
 from tests.conftest import export_untrained

@@ -5,9 +5,9 @@ import json
 import shutil
 
 import pytest
+
 from cgan_export.model_card import QUALITY_HEADING, refresh_quality
 from cgan_export.ship import CARD_NAME, ship
-
 from cgan_train.quality_bar import quality_checks
 from tests.helpers import evaluate_on_fixture
 
@@ -107,7 +107,6 @@ def test_the_card_shows_the_reports_of_its_files_and_export_writes_the_same_card
 
 def test_the_bundle_is_int8_once_it_clears_its_bar_and_says_what_it_misses(exported_dir, tmp_path):
     from cgan_export.bundle import bundle_choice
-
     from cgan_runtime.generator import DigitGenerator
 
     folder = shutil.copytree(exported_dir, tmp_path / "models")

@@ -6,9 +6,9 @@ import subprocess
 
 import numpy as np
 import pytest
+
 from cgan_export.bundle import bundle_choice
 from cgan_export.onnx_export import PRECISION_KEY
-
 from cgan_runtime.generator import DigitGenerator
 from cgan_train.evaluate import MAX_ACCURACY_DROP, compare_to_exact, judge_set, sample_digits
 from cgan_train.judge import load_judge

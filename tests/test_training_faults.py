@@ -126,10 +126,10 @@ def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(tmp_path, monkey
 
 
 def test_a_loss_that_turns_nan_stops_the_run_with_a_message(tmp_path, monkeypatch):
-    def nan_loss(loss, real_logits, fake_logits):
-        return real_logits.mean() * float("nan")
+    def nan_loss(config, on_real, on_fake, real_labels):
+        return on_real.score.mean() * float("nan")
 
-    monkeypatch.setattr(cgan_train.train, "_discriminator_loss", nan_loss)
+    monkeypatch.setattr(cgan_train.train, "discriminator_loss", nan_loss)
     result = train_cli("--out", str(tmp_path), "--epochs", "2", "--batch-size", "64", "--quiet")
     assert result.exit_code == 1
     assert "loss is not finite" in result.output and "lower the learning rate" in result.output
