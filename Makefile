@@ -18,7 +18,7 @@ BUNDLE ?= int8
 # weights, else train first.
 CHECKPOINT ?= $(firstword $(wildcard $(RUN_DIR)/checkpoint.pt models/cgan_generator.pt) $(RUN_DIR)/checkpoint.pt)
 
-.PHONY: help install test test-fast faults export bundle train train-seed evaluate judge bench portability pictures wheel lint clean
+.PHONY: help install test test-fast faults export bundle train train-seed evaluate evaluate-seed judge ablation bench portability pictures wheel lint clean
 
 help:
 	@echo "make install     development environment in $(VENV) (runtime + train + dev extras)"
@@ -31,6 +31,8 @@ help:
 	@echo "make train       train (or resume) $(RUN_DIR) with the shipped recipe"
 	@echo "make train-seed  train (or resume) runs/seed with the seed design, the baseline"
 	@echo "make evaluate    both exported models scored by the judge, beside real MNIST -> models/evaluation*.json"
+	@echo "make evaluate-seed  the seed design (make train-seed) scored the same way -> models/evaluation_seed.json"
+	@echo "make ablation   the seed's discriminator ideas, each at the same CPU budget -> docs/ablation.md"
 	@echo "make judge       retrain the judge (the MNIST classifier evaluate uses) -> models/judge.pt"
 	@echo "make bench       the runtime against PyTorch: start-up, speed, memory, size, data sets"
 	@echo "                 -> docs/benchmarks.md"
@@ -88,6 +90,22 @@ evaluate:
 		--baseline models/evaluation.json
 	$(PY) -m cgan_export.model_card models
 	$(PY) -m cgan_export.bundle --precision $(BUNDLE)
+
+# The seed design scored as the shipped model is (its CAS beside the same real-trained figures):
+# the README's baseline column.
+evaluate-seed: runs/seed/checkpoint.pt
+	$(BIN)/cgan-train export --checkpoint runs/seed/checkpoint.pt --out-dir runs/seed/models
+	$(BIN)/cgan-train evaluate runs/seed/models/cgan_generator.onnx --judge models/judge.pt \
+		$(if $(DATA_DIR),--data-dir $(DATA_DIR)) --json models/evaluation_seed.json \
+		--real-cas-from models/evaluation.json
+
+runs/seed/checkpoint.pt:
+	$(MAKE) train-seed
+
+# The seed's discriminator ideas (the wrong-label term, two networks) at an equal CPU budget per row
+# -> docs/ablation.md. Ten rows of about ten minutes each on one thread.
+ablation:
+	$(PY) benchmarks/ablation.py $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --threads 1
 
 judge:
 	$(BIN)/cgan-train judge $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --out models/judge.pt --epochs 6 --seed 0

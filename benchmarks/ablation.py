@@ -7,7 +7,7 @@ and gets the epochs that fill the budget, so a slower variant trains fewer epoch
 generator is exported (fp32) and scored by `cgan-train evaluate`; the table, with the command of
 every row, goes to docs/ablation.md.
 
-    python benchmarks/ablation.py --data-dir ../shared/data/mnist [--budget-seconds 240]
+    python benchmarks/ablation.py --data-dir ../shared/data/mnist [--budget-seconds 600] [--threads 1]
 
 A row already trained and scored in --runs is reused, so a stopped run continues where it stopped.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -127,7 +128,7 @@ def run_row(row: Row, data_dir: Path, runs: Path, epochs: int) -> dict:
     if report_path.exists() and command_path.exists():
         return {"command": json.loads(command_path.read_text()), **json.loads(report_path.read_text())}
     command = train_command(row, data_dir, out, epochs)
-    subprocess.run([CGAN_TRAIN, *command[1:], "--quiet"], check=True)
+    subprocess.run([CGAN_TRAIN, *command[1:], "--quiet"], check=True, env=_threads_environment())
     model = out / "generator.onnx"
     _export(out / "checkpoint.pt", model)
     subprocess.run(
@@ -146,9 +147,15 @@ def run_row(row: Row, data_dir: Path, runs: Path, epochs: int) -> dict:
         ],
         check=True,
         stdout=subprocess.DEVNULL,
+        env=_threads_environment(),
     )
     command_path.write_text(json.dumps(command))
     return {"command": command, **json.loads(report_path.read_text())}
+
+
+def _threads_environment() -> dict[str, str]:
+    """The commands run on as many threads as the timing did."""
+    return {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
 
 
 def _export(checkpoint: Path, model: Path) -> None:
@@ -249,11 +256,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "ablation")
-    parser.add_argument("--budget-seconds", type=float, default=240)
+    parser.add_argument("--budget-seconds", type=float, default=600)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--report", type=Path, default=REPO / "docs" / "ablation.md")
     parser.add_argument("--only", help="comma-separated row slugs (default: all)")
     parser.add_argument("--plan-only", action="store_true", help="time the rows, train nothing")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     chosen = [row for row in rows() if not args.only or row.slug in args.only.split(",")]
     epochs = plan(chosen, args.runs, args.budget_seconds)
     if args.plan_only:
