@@ -26,7 +26,7 @@ help:
 	@echo "make test-fast   the suite without the tests marked slow: the edit loop"
 	@echo "make lint        ruff check and ruff format --check (CI runs it)"
 	@echo "make faults      only the fault-injection tests: mistakes, interruptions, corrupt files"
-	@echo "make export      train if needed -> ONNX -> checker + parity -> int8 form -> models/ -> bundle"
+	@echo "make export      train if needed -> ONNX -> checker + parity -> int8 model -> models/ -> bundle"
 	@echo "make bundle      the runtime's model: int8 once make evaluate clears its bar, else fp32 (BUNDLE=fp32)"
 	@echo "make train       train (or resume) $(RUN_DIR) with the shipped recipe"
 	@echo "make train-seed  train (or resume) runs/seed with the seed design, the baseline"
@@ -80,7 +80,7 @@ train-seed:
 	$(BIN)/cgan-train train $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --out runs/seed $(SEED_FLAGS) \
 		$(if $(wildcard runs/seed/checkpoint.pt),--resume)
 
-# Both files: the exact fp32 export, then the int8 form the runtime bundles, which must clear the
+# Both files: the fp32 export, then the int8 model the runtime bundles, which must clear the
 # bar against it (accuracy within 0.3 points, FID within 20%).
 evaluate:
 	$(BIN)/cgan-train evaluate models/cgan_generator.onnx --judge models/judge.pt \
@@ -103,9 +103,9 @@ runs/seed/checkpoint.pt:
 	$(MAKE) train-seed
 
 # The seed's discriminator ideas (the wrong-label term, two networks) at an equal CPU budget per row
-# -> docs/ablation.md. Ten rows of about ten minutes each on one thread.
+# -> docs/ablation.md. Ten rows of eight minutes of training each, on one thread.
 ablation:
-	$(PY) benchmarks/ablation.py $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --threads 1
+	$(PY) benchmarks/ablation.py $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --threads 1 --budget-seconds 480
 
 judge:
 	$(BIN)/cgan-train judge $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --out models/judge.pt --epochs 6 --seed 0

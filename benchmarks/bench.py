@@ -31,7 +31,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # benchmarks/ (its stamp module) is not installed
 INT8_MODEL = REPO / "models" / "cgan_generator_int8.onnx"
-EXACT_MODEL = REPO / "models" / "cgan_generator.onnx"  # the fp32 export, proven equal to torch
+FP32_MODEL = REPO / "models" / "cgan_generator.onnx"  # the fp32 export, proven equal to torch
 BUNDLED_MODEL = (REPO / "cgan_runtime" / "models" / "cgan_generator.onnx").resolve()  # cgan-run's
 TORCH_MODEL = REPO / "models" / "cgan_generator.pt"
 
@@ -261,7 +261,7 @@ def throughput(seconds: float, work: Path) -> dict[int, dict[str, float]]:
     generator = load_torch_generator()
     runtimes = {
         "int8": DigitGenerator(INT8_MODEL, device="cpu"),
-        "fp32": DigitGenerator(EXACT_MODEL, device="cpu"),
+        "fp32": DigitGenerator(FP32_MODEL, device="cpu"),
         "as trained": DigitGenerator(export_as_trained(generator, work / "as_trained.onnx"), device="cpu"),
     }
     flops = flops_per_image(generator)
@@ -299,7 +299,7 @@ def throughput(seconds: float, work: Path) -> dict[int, dict[str, float]]:
     flops_of = {"int8": executed, "fp32": executed, "as trained": flops, "torch": flops}
     achieved = {name: large[name] * flops_of[name] / 1e9 for name in flops_of}
     matmul = large["matmul"] / 1e9
-    bundled = {INT8_MODEL: " (bundled)", EXACT_MODEL: ""}.get(BUNDLED_MODEL, "")
+    bundled = {INT8_MODEL: " (bundled)", FP32_MODEL: ""}.get(BUNDLED_MODEL, "")
     section(
         f"Throughput, images/s ({threads} threads for all, same weights, same process)",
         table(
@@ -405,7 +405,7 @@ def session_settings(seconds: float, work: Path, runtime_env: Path, runs: int) -
 
 
 def int8_against_fp32(rates: dict[int, dict[str, float]]) -> None:
-    """The bundled int8 model beside its fp32 form: size, quality (`make evaluate`), speed (above)."""
+    """The bundled int8 model beside the fp32 export: size, quality (`make evaluate`), speed (above)."""
     from cgan_train.evaluate import MAX_ACCURACY_DROP, MAX_FID_INCREASE
 
     reports = {
@@ -413,7 +413,7 @@ def int8_against_fp32(rates: dict[int, dict[str, float]]) -> None:
         for name, report in (("fp32", "evaluation.json"), ("int8", "evaluation_int8.json"))
     }
     rows = []
-    for name, path in (("fp32", EXACT_MODEL), ("int8", INT8_MODEL)):
+    for name, path in (("fp32", FP32_MODEL), ("int8", INT8_MODEL)):
         overall = reports[name]["generated"]["overall"]
         rows.append(
             [

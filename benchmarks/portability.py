@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from benchmarks.stamp import commit, cpu_name  # noqa: E402 (after the path it is found on)
 
 INT8_MODEL = REPO_ROOT / "models" / "cgan_generator_int8.onnx"
-EXACT_MODEL = REPO_ROOT / "models" / "cgan_generator.onnx"
+FP32_MODEL = REPO_ROOT / "models" / "cgan_generator.onnx"
 PER_DIGIT = 100  # few enough that the emulated runs take minutes, not hours
 INPUT_SEED = 0
 # A pixel this far from fp32 (a quarter of the [-1, 1] output range, 64 grey levels) is visibly off.
@@ -95,7 +95,7 @@ def draw(out: Path) -> None:
 
     generators = {
         name: DigitGenerator(path, device="cpu")
-        for name, path in (("int8", INT8_MODEL), ("fp32", EXACT_MODEL))
+        for name, path in (("int8", INT8_MODEL), ("fp32", FP32_MODEL))
     }
     info = generators["fp32"].info
     noise, labels = comparison_inputs(info.latent_dim, info.num_classes)

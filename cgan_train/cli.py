@@ -352,7 +352,7 @@ def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int,
     "--baseline",
     "baseline_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The report of the exact model MODEL stands in for (its fp32 form): fail unless MODEL "
+    help="The report of the fp32 export MODEL was made from: fail unless MODEL "
     f"clears the bar against it (accuracy within {100 * MAX_ACCURACY_DROP:.1f} points, FID within "
     f"{100 * MAX_FID_INCREASE:.0f}%).",
 )
@@ -383,7 +383,7 @@ def evaluate_command(
     from cgan_runtime.providers import DeviceError
     from cgan_runtime.streams import note, print_or_exit
     from cgan_train.data import DataError, download_mnist
-    from cgan_train.evaluate import EvaluationError, compare_to_exact, evaluate, format_report
+    from cgan_train.evaluate import EvaluationError, compare_to_fp32, evaluate, format_report
     from cgan_train.judge import JudgeError
 
     _check_output_path(json_path, "--json")
@@ -400,7 +400,7 @@ def evaluate_command(
             cas_per_digit=cas_per_digit,
             earlier=earlier,
         )
-        comparison, clears = compare_to_exact(report, baseline) if baseline else (None, True)
+        comparison, clears = compare_to_fp32(report, baseline) if baseline else (None, True)
     except (ModelError, DeviceError, DataError, JudgeError, EvaluationError) as error:
         raise click.ClickException(str(error)) from error
     try:

@@ -171,26 +171,26 @@ def evaluate(
     }
 
 
-def compare_to_exact(report: dict, exact: dict) -> tuple[str, bool]:
-    """One line comparing `report` with the report of the exact model it stands in for, and
+def compare_to_fp32(report: dict, fp32: dict) -> tuple[str, bool]:
+    """One line comparing `report` with the report of the fp32 export it was made from, and
     whether it clears the bar (MAX_ACCURACY_DROP, MAX_FID_INCREASE)."""
-    if not report["model_version"].startswith(exact["model_version"] + "-"):
+    if not report["model_version"].startswith(fp32["model_version"] + "-"):
         raise EvaluationError(
-            f"{report['model_version']} is not a form of {exact['model_version']}: "
-            "compare a model with the report of its own exact form"
+            f"{report['model_version']} is not made from {fp32['model_version']}: "
+            "compare a model with the report of the fp32 export it was made from"
         )
     for key in ("samples_per_digit", "sample_seeds", "reference"):
-        if report[key] != exact[key]:
+        if report[key] != fp32[key]:
             raise EvaluationError(
-                f"the two reports differ in {key} ({report[key]!r} vs {exact[key]!r}): "
+                f"the two reports differ in {key} ({report[key]!r} vs {fp32[key]!r}): "
                 "evaluate both the same way"
             )
-    ours, theirs = report["generated"]["overall"], exact["generated"]["overall"]
+    ours, theirs = report["generated"]["overall"], fp32["generated"]["overall"]
     accuracy_change = ours["accuracy"] - theirs["accuracy"]
     fid_change = ours["fid"] / theirs["fid"] - 1 if theirs["fid"] else (0.0 if not ours["fid"] else math.inf)
     clears = accuracy_change >= -MAX_ACCURACY_DROP and fid_change <= MAX_FID_INCREASE
     line = (
-        f"against {exact['model_version']}: accuracy {100 * accuracy_change:+.2f} points, "
+        f"against {fp32['model_version']}: accuracy {100 * accuracy_change:+.2f} points, "
         f"FID {100 * fid_change:+.1f}% (bar: at most {100 * MAX_ACCURACY_DROP:.1f} points lower, "
         f"{100 * MAX_FID_INCREASE:.0f}% higher): {'clears it' if clears else 'FAILS'}"
     )

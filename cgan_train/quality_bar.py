@@ -12,7 +12,7 @@ MIN_RECALL_TO_REAL = 0.8  # recall at least this share of the real images' own
 # this many points below one trained on real digits, overall and on every digit.
 MAX_CAS_GAP_POINTS = 1.0
 MAX_CAS_DIGIT_GAP_POINTS = 2.0
-# The bar a faster form of a model (the int8 file) must clear against the exact one (fp32) to be
+# The bar a model made from the fp32 export (the int8 model) must clear against it to be
 # bundled in its place: conditional accuracy at most 0.3 points lower, FID at most 20% higher.
 MAX_ACCURACY_DROP = 0.003
 MAX_FID_INCREASE = 0.20

@@ -45,7 +45,7 @@ def export_command(checkpoint_path: Path, out_dir: Path) -> None:
     ]
     agreement = shipped.int8_agreement
     lines.append(
-        f"int8 form: |int8 - fp32| mean {agreement['mean']:.4f} (worst digit "
+        f"int8 model: |int8 - fp32| mean {agreement['mean']:.4f} (worst digit "
         f"{agreement['worst_digit_mean']:.4f}), max {agreement['max']:.3f} over 1,000 images "
         "(output range [-1, 1])"
     )

@@ -12,7 +12,7 @@ from cgan_export.onnx_export import onnx_version
 from cgan_export.verify import INT8_AGREEMENT_BATCH, INT8_MEAN_TOLERANCE, PARITY_BATCH_SIZES, PARITY_TOLERANCE
 from cgan_runtime.files import atomic_path
 from cgan_train.data import is_official_mnist
-from cgan_train.evaluate import EvaluationError, compare_to_exact
+from cgan_train.evaluate import EvaluationError, compare_to_fp32
 from cgan_train.quality_bar import quality_checks
 
 
@@ -30,11 +30,11 @@ def model_card(
     history = state["history"]
     last = history[-1]
     train_minutes = sum(epoch["seconds"] for epoch in history) / 60
-    (exact_name, exact_model), (int8_name, int8_model) = exact, int8
+    (fp32_name, fp32_model), (int8_name, int8_model) = exact, int8
     files = (
-        f"- `{exact_name}`: {_describe(exact_model)}, fp32, the export proven equal to torch.\n"
-        f"- `{int8_name}`: {_describe(int8_model)}, its int8 form (static quantization of the "
-        "convolutions and matrix products), the model `cgan-run` bundles.\n\n"
+        f"- `{fp32_name}`: {_describe(fp32_model)}, fp32, the export proven equal to torch.\n"
+        f"- `{int8_name}`: {_describe(int8_model)}, int8: the static quantization of the fp32 "
+        "export's convolutions and matrix products, bundled with `cgan-run` once it clears its bar.\n\n"
         "Each is one self-contained file."
     )
     batch_sizes = ", ".join(str(size) for size in PARITY_BATCH_SIZES)
@@ -77,7 +77,7 @@ The same weights export to the same files, byte for byte, on any machine.
 ## Samples
 ![one row per digit, seed = digit, drawn by the fp32 export in float64](sample_grid.png)
 
-{quality_section(folder, onnx_version(exact_model), onnx_version(int8_model))}"""
+{quality_section(folder, onnx_version(fp32_model), onnx_version(int8_model))}"""
 
 
 def _describe(model: onnx.ModelProto) -> str:
@@ -104,13 +104,13 @@ def _data_name(data_sha256: str) -> str:
 
 
 QUALITY_HEADING = "## Quality"
-EXACT_REPORT, INT8_REPORT = "evaluation.json", "evaluation_int8.json"
+FP32_REPORT, INT8_REPORT = "evaluation.json", "evaluation_int8.json"
 
 
-def quality_section(folder: Path, exact_version: str, int8_version: str) -> str:
+def quality_section(folder: Path, fp32_version: str, int8_version: str) -> str:
     """The card's quality section, from the evaluation reports in folder (`make evaluate`), or a
     line saying there are none of these files yet."""
-    exact, int8 = _report(folder / EXACT_REPORT, exact_version), _report(folder / INT8_REPORT, int8_version)
+    exact, int8 = _report(folder / FP32_REPORT, fp32_version), _report(folder / INT8_REPORT, int8_version)
     lines = [
         QUALITY_HEADING,
         "`make evaluate` scores both files with the project's judge (an MNIST "
@@ -119,9 +119,9 @@ def quality_section(folder: Path, exact_version: str, int8_version: str) -> str:
     ]
     if exact is None or int8 is None:
         return "\n".join([*lines, "", "Not evaluated yet: run `make evaluate`.", ""])
-    exact_checks, int8_checks = quality_checks(exact), quality_checks(int8)
+    fp32_checks, int8_checks = quality_checks(exact), quality_checks(int8)
     lines += ["", "| | fp32 | int8 (bundled) | bar | met |", "|---|---|---|---|---|"]
-    for ours, theirs in zip(exact_checks, int8_checks, strict=True):
+    for ours, theirs in zip(fp32_checks, int8_checks, strict=True):
         met = {
             (True, True): "yes",
             (True, False): "fp32 only",
@@ -130,7 +130,7 @@ def quality_section(folder: Path, exact_version: str, int8_version: str) -> str:
         }[ours.met, theirs.met]
         lines.append(f"| {ours.name} | {ours.value} | {theirs.value} | {ours.bar} | {met} |")
     try:
-        comparison, _ = compare_to_exact(int8, exact)
+        comparison, _ = compare_to_fp32(int8, exact)
         lines += ["", f"int8 {comparison}."]
     except EvaluationError as error:
         lines += ["", f"int8 against fp32: not comparable ({error})."]

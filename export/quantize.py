@@ -47,7 +47,7 @@ CALIBRATION_SEED = 0
 
 
 def quantize_int8(model: onnx.ModelProto) -> onnx.ModelProto:
-    """The int8 form of an exported fp32 model: same interface, metadata marked int8, and a
+    """The int8 model of an exported fp32 model: same interface, metadata marked int8, and a
     model_version that adds a digest of the int8 weights to the fp32 one (other calibration,
     other numbers, other version)."""
     metadata = {prop.key: prop.value for prop in model.metadata_props}
@@ -104,7 +104,7 @@ def activation_ranges(model: onnx.ModelProto, batches: list[dict[str, np.ndarray
 
 
 def int8_version_of(version: str) -> str:
-    """The prefix every int8 form of the fp32 model `version` has in its model_version."""
+    """The prefix every int8 model of the fp32 model `version` has in its model_version."""
     return f"{version}-int8-"
 
 

@@ -32,7 +32,7 @@ from cgan_train.checkpoint import (
 from cgan_train.train import GRID_COLUMNS  # one grid layout: the training grids' and the card's
 
 ONNX_NAME = "cgan_generator.onnx"  # fp32, proven equal to torch
-INT8_NAME = "cgan_generator_int8.onnx"  # its int8 form: the runtime's bundled model
+INT8_NAME = "cgan_generator_int8.onnx"  # the int8 model: bundled once it clears its bar
 TORCH_NAME = "cgan_generator.pt"  # the same generator for torch users: config + weights
 CARD_NAME = "MODEL_CARD.md"
 GRID_NAME = "sample_grid.png"

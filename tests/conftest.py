@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -9,9 +10,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_DATA = REPO_ROOT / "tests" / "fixtures" / "mnist_subset"
-# The model the runtime bundles (`make bundle`: the int8 form once it clears its bar, else fp32).
-SHIPPED_MODEL = REPO_ROOT / "cgan_runtime" / "models" / "cgan_generator.onnx"
-EXACT_MODEL = REPO_ROOT / "models" / "cgan_generator.onnx"  # the fp32 export, proven equal to torch
+# The model the runtime bundles (`make bundle`: the int8 model once it clears its bar, else fp32).
+BUNDLED_MODEL = REPO_ROOT / "cgan_runtime" / "models" / "cgan_generator.onnx"
+FP32_MODEL = REPO_ROOT / "models" / "cgan_generator.onnx"  # the fp32 export, proven equal to torch
 INT8_MODEL = REPO_ROOT / "models" / "cgan_generator_int8.onnx"
 COMMITTED_JUDGE = REPO_ROOT / "models" / "judge.pt"
 SMOKE_FLAGS = ["--epochs", "2", "--batch-size", "64", "--seed", "3", "--quiet"]
@@ -39,6 +40,22 @@ def train_cli(*args: str):
 
     recipe = [] if "--recipe" in args else ["--recipe", "seed"]
     return CliRunner().invoke(cli, ["train", "--data-dir", str(FIXTURE_DATA), *recipe, *args])
+
+
+def pytest_configure(config) -> None:
+    """Under pytest-xdist (make test), each worker runs on its own share of the CPUs. Left alone,
+    torch and onnxruntime in every worker (and in the commands the tests start) would each run a
+    thread per core: workers x cores threads on the cores, which thrash."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ...
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker or not hasattr(os, "sched_setaffinity"):
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    if workers > len(cpus):
+        return
+    share = cpus[int(worker.removeprefix("gw")) :: workers]
+    os.sched_setaffinity(0, share)  # inherited by the commands the tests start
+    os.environ["OMP_NUM_THREADS"] = str(len(share))  # torch reads it when it starts
 
 
 @pytest.fixture(scope="session")

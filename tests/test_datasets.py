@@ -20,7 +20,7 @@ import cgan_runtime.datasets as datasets
 from cgan_runtime import DigitGenerator
 from cgan_runtime.datasets import MANIFEST, write_dataset
 from cgan_train.data import load_mnist
-from tests.conftest import SHIPPED_MODEL
+from tests.conftest import BUNDLED_MODEL
 from tests.helpers import default_sigint
 
 CGAN_DATASET = str(Path(sys.executable).parent / "cgan-dataset")
@@ -32,7 +32,7 @@ def cgan_dataset(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def generator():
-    return DigitGenerator(SHIPPED_MODEL)
+    return DigitGenerator(BUNDLED_MODEL)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from cgan_train.cli import cli
 from cgan_train.config import TrainConfig
 from cgan_train.data import load_mnist
-from cgan_train.evaluate import METRICS, EvaluationError, balanced_subset, compare_to_exact
+from cgan_train.evaluate import METRICS, EvaluationError, balanced_subset, compare_to_fp32
 from tests.conftest import COMMITTED_JUDGE, FIXTURE_DATA, export_untrained
 from tests.helpers import evaluate_on_fixture
 
@@ -123,7 +123,7 @@ def test_a_model_of_another_size_is_refused_by_the_mnist_judge(tmp_path):
 
 
 def _stand_in(report: dict, accuracy: float, fid: float) -> dict:
-    """`report` as if of an int8 form of its model, with other overall accuracy and FID."""
+    """`report` as if of an int8 model of its model, with other overall accuracy and FID."""
     changed = json.loads(json.dumps(report))
     changed["model_version"] += "-int8-test"
     changed["generated"]["overall"] |= {"accuracy": accuracy, "fid": fid}
@@ -145,7 +145,7 @@ def test_a_stand_in_model_clears_the_bar_only_within_0_3_points_and_20_percent_f
         (1.0, 9.0): True,
     }
     for (accuracy, fid), clears in cases.items():
-        line, verdict = compare_to_exact(_stand_in(exact, accuracy, fid), exact)
+        line, verdict = compare_to_fp32(_stand_in(exact, accuracy, fid), exact)
         assert verdict is clears, line
         assert ("clears it" if clears else "FAILS") in line
 
@@ -153,17 +153,17 @@ def test_a_stand_in_model_clears_the_bar_only_within_0_3_points_and_20_percent_f
 def test_a_baseline_with_zero_fid_is_only_cleared_by_zero_fid(exported_dir, tmp_path):
     _, exact = _report(exported_dir / "cgan_generator.onnx", tmp_path / "exact.json", 10)
     exact = _with_overall(exact, accuracy=0.99, fid=0.0)
-    assert compare_to_exact(_stand_in(exact, 0.99, 0.0), exact)[1] is True
-    assert compare_to_exact(_stand_in(exact, 0.99, 0.1), exact)[1] is False
+    assert compare_to_fp32(_stand_in(exact, 0.99, 0.0), exact)[1] is True
+    assert compare_to_fp32(_stand_in(exact, 0.99, 0.1), exact)[1] is False
 
 
 def test_reports_of_another_model_or_drawn_differently_are_not_compared(exported_dir, tmp_path):
     _, ten = _report(exported_dir / "cgan_generator.onnx", tmp_path / "ten.json", 10)
     _, twenty = _report(exported_dir / "cgan_generator.onnx", tmp_path / "twenty.json", 20)
-    with pytest.raises(EvaluationError, match="is not a form of"):
-        compare_to_exact(ten, twenty)  # the same version: not a stand-in
+    with pytest.raises(EvaluationError, match="is not made from"):
+        compare_to_fp32(ten, twenty)  # the same version: not a stand-in
     with pytest.raises(EvaluationError, match="differ in samples_per_digit"):
-        compare_to_exact(_stand_in(ten, 0.5, 1.0), twenty)
+        compare_to_fp32(_stand_in(ten, 0.5, 1.0), twenty)
 
 
 def test_evaluate_with_a_baseline_fails_with_one_line_when_the_bar_is_missed(exported_dir, tmp_path):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import BUNDLED_MODEL, REPO_ROOT
 from tests.helpers import fresh_clone, git
 
 pytestmark = pytest.mark.slow  # training, a fresh clone or environment, or 10,000 samples
@@ -16,12 +17,16 @@ VENV = Path(sys.prefix)
 
 def test_make_export_then_cgan_run_in_a_fresh_clone_leave_git_status_clean(tmp_path):
     clone = fresh_clone(tmp_path / "clone")
+    # The clone's export writes into the clone, never into the repository the package was installed
+    # from (an editable install imports cgan_export from there).
+    ours = {path: path.read_bytes() for path in [BUNDLED_MODEL, *(REPO_ROOT / "models").glob("*.onnx")]}
     export = subprocess.run(
         ["make", "export", f"VENV={VENV}"], cwd=clone, capture_output=True, text=True, timeout=600
     )
     assert export.returncode == 0, export.stderr
     assert "wrote nothing: it already held this export" in export.stdout
     assert "already bundles models/cgan_generator_int8.onnx" in export.stdout
+    assert all(path.read_bytes() == content for path, content in ours.items())
     run = subprocess.run(
         [str(VENV / "bin" / "cgan-run"), "--digit", "5", "--count", "16"],
         cwd=clone,

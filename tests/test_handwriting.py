@@ -8,13 +8,13 @@ from PIL import Image
 
 from cgan_runtime import DigitGenerator
 from cgan_runtime.handwriting import parse_text, style_noise
-from tests.conftest import SHIPPED_MODEL
+from tests.conftest import BUNDLED_MODEL
 from tests.helpers import cgan_run
 
 
 @pytest.fixture(scope="module")
 def generator():
-    return DigitGenerator(SHIPPED_MODEL)
+    return DigitGenerator(BUNDLED_MODEL)
 
 
 def test_a_number_is_one_row_of_cells_left_to_right_each_the_digit_asked(generator):

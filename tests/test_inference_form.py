@@ -64,7 +64,7 @@ def test_other_upsampling_layers_are_refused():
         inference_form(generator)
 
 
-def test_onnxruntime_runs_the_int8_form_without_layout_transposes(tmp_path):
+def test_onnxruntime_runs_the_int8_model_without_layout_transposes(tmp_path):
     """Channels-last around the convolutions is there so that the transposes onnxruntime inserts
     for its int8 convolutions cancel: after its optimisations the only Transpose left interleaves
     the blocks into the image, nothing is cropped, and each ReLU is folded into a quantize step."""

@@ -93,7 +93,7 @@ def test_the_card_shows_the_reports_of_its_files_and_export_writes_the_same_card
             str(folder / name.replace("cgan_generator", "evaluation").replace(".onnx", ".json")),
             *extra,
         )
-        assert result.exit_code in (0, 1), result.output  # the untrained int8 form may miss its bar
+        assert result.exit_code in (0, 1), result.output  # the untrained int8 model may miss its bar
     assert refresh_quality(folder)
     card = (folder / CARD_NAME).read_text()
     quality = card[card.index(QUALITY_HEADING) :]

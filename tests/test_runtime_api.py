@@ -14,11 +14,11 @@ from cgan_runtime import DeviceError, DigitGenerator, ModelError
 from cgan_runtime.generator import default_model_path
 from cgan_runtime.providers import physical_cores
 from cgan_train.config import TrainConfig
-from tests.conftest import SHIPPED_MODEL, export_untrained
+from tests.conftest import BUNDLED_MODEL, export_untrained
 
 
 def test_bundled_model_is_the_shipped_model():
-    assert default_model_path().read_bytes() == SHIPPED_MODEL.read_bytes()
+    assert default_model_path().read_bytes() == BUNDLED_MODEL.read_bytes()
 
 
 def test_sample_gives_uint8_images_of_the_model_size():
@@ -69,7 +69,7 @@ def test_model_without_the_interface_is_refused_naming_the_interface(tmp_path):
 
 
 def test_model_without_metadata_is_refused(tmp_path):
-    model = onnx.load(str(SHIPPED_MODEL))
+    model = onnx.load(str(BUNDLED_MODEL))
     del model.metadata_props[:]
     onnx.save_model(model, tmp_path / "bare.onnx")
     with pytest.raises(ModelError, match="metadata lacks latent_dim, num_classes"):

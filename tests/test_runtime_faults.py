@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from cgan_runtime import DigitGenerator, cli
 from cgan_runtime.images import write_npy
-from tests.conftest import SHIPPED_MODEL
+from tests.conftest import BUNDLED_MODEL
 from tests.helpers import cgan_run
 
 # What click prints above the error line of a usage error.
@@ -58,7 +58,7 @@ def test_each_mistake_is_one_clear_line_and_leaves_nothing(tmp_path, args, code,
     (tmp_path / "sub").mkdir()
     (tmp_path / "a_file").write_text("not a folder")
     (tmp_path / "empty.onnx").write_bytes(b"")
-    (tmp_path / "truncated.onnx").write_bytes(SHIPPED_MODEL.read_bytes()[:100_000])
+    (tmp_path / "truncated.onnx").write_bytes(BUNDLED_MODEL.read_bytes()[:100_000])
     before = sorted(tmp_path.iterdir())
     result = cgan_run(*args, cwd=tmp_path)
     assert result.returncode == code, result.stderr
@@ -71,7 +71,7 @@ def test_each_mistake_is_one_clear_line_and_leaves_nothing(tmp_path, args, code,
 
 
 def test_a_model_with_another_interface_names_the_expected_one(tmp_path):
-    model = onnx.load(SHIPPED_MODEL)
+    model = onnx.load(BUNDLED_MODEL)
     model.graph.input[1].name = "digit"  # renamed input: onnx still checks, the contract does not
     for node in model.graph.node:
         node.input[:] = ["digit" if name == "labels" else name for name in node.input]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT, SHIPPED_MODEL
+from tests.conftest import BUNDLED_MODEL, REPO_ROOT
 from tests.helpers import fresh_clone, git
 
 pytestmark = pytest.mark.slow  # training, a fresh clone or environment, or 10,000 samples
@@ -58,7 +58,7 @@ def edge_env(wheel, tmp_path_factory) -> Path:
 def test_wheel_carries_the_bundled_model(wheel):
     with zipfile.ZipFile(wheel) as archive:
         bundled = archive.read("cgan_runtime/models/cgan_generator.onnx")
-    assert bundled == SHIPPED_MODEL.read_bytes()
+    assert bundled == BUNDLED_MODEL.read_bytes()
 
 
 def test_wheel_carries_the_export_as_cgan_export(wheel):
@@ -81,8 +81,8 @@ def test_a_clone_without_symlinks_builds_a_wheel_with_the_real_model(tmp_path):
     assert build.returncode == 0, build.stderr
     (built,) = dist.glob("cgan_runtime-*.whl")
     with zipfile.ZipFile(built) as archive:
-        assert archive.read("cgan_runtime/models/cgan_generator.onnx") == SHIPPED_MODEL.read_bytes()
-    assert SHIPPED_MODEL.stat().st_size > 1_000_000
+        assert archive.read("cgan_runtime/models/cgan_generator.onnx") == BUNDLED_MODEL.read_bytes()
+    assert BUNDLED_MODEL.stat().st_size > 1_000_000
 
 
 def test_torch_is_not_importable_in_the_edge_environment(edge_env):
