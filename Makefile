@@ -48,11 +48,12 @@ install:
 	$(BIN)/pip wheel --no-build-isolation --wheel-dir .wheelhouse .
 	rm -f .wheelhouse/cgan_runtime-*.whl
 
+# loadgroup: the tests of one xdist_group share a worker (and what it has computed).
 test:
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --dist loadgroup
 
 test-fast:
-	$(BIN)/pytest -n auto -m "not slow"
+	$(BIN)/pytest -n auto --dist loadgroup -m "not slow"
 
 faults:
 	$(BIN)/pytest -m faults

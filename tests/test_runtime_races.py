@@ -161,7 +161,7 @@ def test_a_closed_or_full_stderr_never_costs_the_output_file(tmp_path, stderr):
         "reader gone": {"stderr": subprocess.PIPE},
     }[stderr]
     process = subprocess.Popen(
-        [CGAN_RUN, "--digit", "6", "--count", "60000", "--out", "many.npy"],
+        [CGAN_RUN, "--digit", "6", "--count", "30000", "--out", "many.npy"],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         text=True,
@@ -172,7 +172,7 @@ def test_a_closed_or_full_stderr_never_costs_the_output_file(tmp_path, stderr):
     stdout, _ = process.communicate(timeout=300)
     assert process.returncode == 0
     assert stdout.strip() == "many.npy"
-    assert np.load(tmp_path / "many.npy", mmap_mode="r").shape == (60000, 28, 28)
+    assert np.load(tmp_path / "many.npy", mmap_mode="r").shape == (30000, 28, 28)
 
 
 def test_a_closed_stdout_keeps_the_file(tmp_path):
