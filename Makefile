@@ -30,7 +30,7 @@ help:
 	@echo "make bundle      the runtime's model: int8 once make evaluate clears its bar, else fp32 (BUNDLE=fp32)"
 	@echo "make train       train (or resume) $(RUN_DIR) with the shipped recipe"
 	@echo "make train-seed  train (or resume) runs/seed with the seed design, the baseline"
-	@echo "make evaluate    both exported models scored by the judge, beside real MNIST -> models/evaluation*.json"
+	@echo "make evaluate    the fp32 export and the int8 model scored by the judge, beside real MNIST -> models/evaluation*.json"
 	@echo "make evaluate-seed  the seed design (make train-seed) scored the same way -> models/evaluation_seed.json"
 	@echo "make ablation   the seed's discriminator ideas, each at the same CPU budget -> docs/ablation.md"
 	@echo "make judge       retrain the judge (the MNIST classifier evaluate uses) -> models/judge.pt"

@@ -68,7 +68,7 @@ Checked by `make export` before any file is written, which prints the measured f
 - onnx.checker (full check) passes;
 - the same inputs through PyTorch and onnxruntime (CPU) agree within {PARITY_TOLERANCE:g} at
   N = {batch_sizes};
-- the int8 file's mean |int8 - fp32| over {INT8_AGREEMENT_BATCH:,} images is at most
+- the int8 model's mean |int8 - fp32| over {INT8_AGREEMENT_BATCH:,} images is at most
   {INT8_MEAN_TOLERANCE:g} for every digit (outputs in [-1, 1]; above it the quantization is
   broken). Whether int8 keeps the quality is for `make evaluate` to say (below).
 

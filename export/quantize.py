@@ -13,7 +13,7 @@ their 8 bits (reduce_range), activations uint8 with ranges measured on the gener
   every machine.
 
 It is the runtime's bundled model because it is measurably faster (`make bench`) and `make
-evaluate` shows its quality within the bar of the fp32 file (docs/benchmarks.md,
+evaluate` shows its quality within the bar of the fp32 export (docs/benchmarks.md,
 models/MODEL_CARD.md).
 """
 

@@ -14,7 +14,7 @@ PARITY_TOLERANCE = 1e-5
 PARITY_SEED = 0
 # int8 cannot match fp32 to 1e-5; this bound on the mean |int8 - fp32| over 1,000 images, for
 # every digit (output range [-1, 1], so 0.02 is 2.6 grey levels of 255), only catches a broken
-# quantization. The quality of the int8 file is judged by `make evaluate`, like any model's.
+# quantization. The quality of the int8 model is judged by `make evaluate`, like any model's.
 INT8_AGREEMENT_BATCH = 1000
 INT8_MEAN_TOLERANCE = 0.02
 

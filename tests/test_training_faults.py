@@ -20,7 +20,8 @@ from tests.helpers import CGAN_TRAIN, default_sigint, same_training_state
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]  # slow: training runs
 
-# Small batches make an epoch of the fixture last long enough to be stopped in the middle.
+# Small batches make an epoch of the fixture (38 steps) last long enough to be stopped in the middle.
+BATCH_SIZE = 8
 RUN_FLAGS = [
     "--data-dir",
     str(FIXTURE_DATA),
@@ -31,7 +32,7 @@ RUN_FLAGS = [
     "--epochs",
     "2",
     "--batch-size",
-    "4",
+    str(BATCH_SIZE),
     "--seed",
     "3",
     "--quiet",
@@ -97,7 +98,7 @@ def test_a_stop_signal_saves_the_epoch_it_stopped_in(tmp_path, stop):
     assert stopped.returncode == 128 + stop, stopped.stderr
     kept = load_checkpoint(tmp_path / "checkpoint.pt")
     if "epoch_progress" in kept:  # stopped mid-epoch (the usual case): the steps done are kept
-        steps = -(-300 // 4)
+        steps = -(-300 // BATCH_SIZE)
         assert 0 < kept["epoch_progress"]["step"] < steps
         assert f"interrupted in epoch {kept['epoch'] + 1} after step" in stopped.stderr
     else:  # the signal landed between epochs
