@@ -225,17 +225,20 @@ def report(results: list[tuple[Row, dict]], runs: Path, budget_seconds: float) -
     return f"""# The seed's discriminator ideas, at an equal CPU budget
 
 Written by `make ablation` (`python benchmarks/ablation.py`), {time.strftime("%Y-%m-%d")}, commit
-{commit()}, {cpu_name()}, {torch.get_num_threads()} threads.
+{commit()}; the rows were trained from commit {", ".join(_trained_from(results, runs))}, on
+{cpu_name()}, {torch.get_num_threads()} thread(s).
 
 Every row trains for about {budget_seconds:.0f} s of this machine's time: before any training,
-every row's own step is timed, and its epochs fill the budget (so a slower discriminator trains fewer
-epochs). Then its generator (fp32) is scored by `cgan-train evaluate --cas-per-digit 0` on 1,000
-images of every digit, beside the 10,000 real test images: conditional accuracy by the judge, the
-worst digit's, FID and recall in the judge's features. The shipped model, 45 epochs, is the last
-line for scale. The classification accuracy score is not measured here (4 minutes a row).
+every row's own step is timed, and its epochs fill the budget (so a slower discriminator trains
+fewer epochs). Then its generator (fp32) is scored by `cgan-train evaluate --cas-per-digit 0` on
+1,000 images of every digit, beside the 10,000 real test images: conditional accuracy by the
+judge, the worst digit's, FID and recall in the judge's features. The classification accuracy
+score is not measured here (about 4 minutes a row). The last two lines, for scale, are the full
+runs of the seed recipe (`make train-seed`) and of the shipped model.
 
 {table(results, runs)}
-{_line("the shipped model (45 epochs)", json.loads((REPO / "models" / "evaluation.json").read_text()), "-")}
+{_line("for scale: the seed recipe, 50 epochs", _committed("evaluation_seed.json"), "-")}
+{_line("for scale: the shipped model, 45 epochs", _committed("evaluation.json"), "-")}
 
 ## Each idea against the same row without it
 
@@ -250,6 +253,19 @@ is better).
 
 The conclusion drawn from these figures is in [experiments.md](experiments.md).
 """
+
+
+def _trained_from(results: list[tuple[Row, dict]], runs: Path) -> list[str]:
+    from cgan_train.checkpoint import load_checkpoint
+
+    commits = {
+        load_checkpoint(runs / row.slug / "checkpoint.pt")["provenance"]["git_commit"] for row, _ in results
+    }
+    return sorted(commit[:7] + ("+dirty" if commit.endswith("+dirty") else "") for commit in commits)
+
+
+def _committed(report: str) -> dict:
+    return json.loads((REPO / "models" / report).read_text())
 
 
 def main() -> None:

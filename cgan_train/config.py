@@ -57,6 +57,10 @@ class TrainConfig:
     mismatch_weight: float = 0.0
 
     def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.type == "float" and not (isinstance(value, (int, float)) and math.isfinite(value)):
+                raise ValueError(f"{field.name} must be a finite number, got {value}")
         for name in (
             "latent_dim",
             "num_classes",

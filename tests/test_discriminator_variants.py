@@ -148,3 +148,12 @@ def test_a_checkpoint_from_before_dropout_was_recorded_resumes_with_the_dropout_
     recorded = TrainConfig(design="mlp").to_dict()
     del recorded["dropout"]
     assert TrainConfig.from_dict(recorded).dropout == 0.3
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("flags", [["--mismatch-weight", "nan"], ["--match-weight", "inf"], ["--lr", "inf"]])
+def test_a_weight_that_is_not_a_finite_number_is_refused_before_training(flags, tmp_path):
+    result = train_cli("--out", str(tmp_path / "run"), *flags)
+    assert result.exit_code == 1
+    assert "must be a finite number" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
