@@ -157,3 +157,16 @@ def test_a_weight_that_is_not_a_finite_number_is_refused_before_training(flags, 
     assert result.exit_code == 1
     assert "must be a finite number" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_two_network_run_exports_and_samples_like_any_other(tmp_path):
+    # The discriminator never ships: the export and the runtime see only the generator.
+    from cgan_export.ship import ONNX_NAME, ship
+    from cgan_runtime.generator import DigitGenerator
+
+    flags = ["--discriminator", "two-net", "--mismatch-weight", "1", "--epochs", "1", "--quiet"]
+    assert train_cli("--out", str(tmp_path / "run"), *flags).exit_code == 0
+    ship(tmp_path / "run" / "checkpoint.pt", tmp_path / "models")
+    images = DigitGenerator(tmp_path / "models" / ONNX_NAME, device="cpu").sample(digit=3, count=4, seed=0)
+    assert images.shape == (4, 28, 28)
+    assert "two-network discriminator" in (tmp_path / "models" / "MODEL_CARD.md").read_text()
