@@ -221,7 +221,10 @@ def _effect(idea: str, design: str, without: dict, with_: dict) -> str:
 
 def report(results: list[tuple[Row, dict]], runs: Path, budget_seconds: float) -> str:
     by_slug = {row.slug: result for row, result in results}
-    commands = "\n".join(f"- {row.name}: `{' '.join(result['command'])}`" for row, result in results)
+    commands = "\n".join(
+        f"- {row.name}: `OMP_NUM_THREADS={torch.get_num_threads()} {_in_repository(result['command'])}`"
+        for row, result in results
+    )
     return f"""# The seed's discriminator ideas, at an equal CPU budget
 
 Written by `make ablation` (`python benchmarks/ablation.py`), {time.strftime("%Y-%m-%d")}, commit
@@ -262,6 +265,11 @@ def _trained_from(results: list[tuple[Row, dict]], runs: Path) -> list[str]:
         load_checkpoint(runs / row.slug / "checkpoint.pt")["provenance"]["git_commit"] for row, _ in results
     }
     return sorted(commit[:7] + ("+dirty" if commit.endswith("+dirty") else "") for commit in commits)
+
+
+def _in_repository(command: list[str]) -> str:
+    """The command as run from the repository's root (the same on any machine)."""
+    return " ".join(command).replace(f"{REPO}/", "")
 
 
 def _committed(report: str) -> dict:
