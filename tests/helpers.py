@@ -56,10 +56,12 @@ def cgan_run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([CGAN_RUN, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-def default_sigint() -> None:
-    """In the child: Ctrl-C as in a terminal, even when the tests run where SIGINT is ignored (a
-    background job of a script), which Python would otherwise inherit."""
+def default_stop_signals() -> None:
+    """In the child: Ctrl-C and SIGHUP as in a terminal, even when the tests run where they are
+    ignored (SIGINT in a background job of a script, SIGHUP under nohup), which the child would
+    otherwise inherit, and rightly keep."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def evaluate_on_fixture(*args: str):

@@ -21,7 +21,7 @@ from cgan_runtime import DigitGenerator
 from cgan_runtime.datasets import MANIFEST, write_dataset
 from cgan_train.data import load_mnist
 from tests.conftest import BUNDLED_MODEL
-from tests.helpers import default_sigint
+from tests.helpers import default_stop_signals
 
 CGAN_DATASET = str(Path(sys.executable).parent / "cgan-dataset")
 
@@ -181,7 +181,7 @@ def test_a_stopped_run_leaves_no_half_set(tmp_path, stop):
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=default_sigint,
+        preexec_fn=default_stop_signals,
     )
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob(".big.cgan-*.part/*/*.png")) and time.monotonic() < deadline:

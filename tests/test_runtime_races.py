@@ -16,7 +16,7 @@ from click.testing import CliRunner
 import cgan_runtime.images
 from cgan_runtime import cli
 from cgan_runtime.files import atomic_path, remove_stale_temporaries
-from tests.helpers import CGAN_RUN, cgan_run, default_sigint
+from tests.helpers import CGAN_RUN, cgan_run, default_stop_signals
 
 pytestmark = pytest.mark.faults
 
@@ -83,7 +83,7 @@ def test_a_stop_signal_mid_write_leaves_no_file(tmp_path, stop):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=default_sigint,
+        preexec_fn=default_stop_signals,
     )
     _started_writing(process, tmp_path)
     process.send_signal(stop)

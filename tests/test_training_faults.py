@@ -16,7 +16,7 @@ import cgan_train.checkpoint
 import cgan_train.train
 from cgan_train.checkpoint import load_checkpoint
 from tests.conftest import FIXTURE_DATA, train_cli
-from tests.helpers import CGAN_TRAIN, default_sigint, same_training_state
+from tests.helpers import CGAN_TRAIN, default_stop_signals, same_training_state
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]  # slow: training runs
 
@@ -54,7 +54,7 @@ def _stop_after_first_epoch(out: Path, stop: signal.Signals) -> subprocess.Compl
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=default_sigint,
+        preexec_fn=default_stop_signals,
     )
     deadline = time.monotonic() + 120
     while not (out / "checkpoint.pt").exists() and time.monotonic() < deadline:  # epoch 1 saved
