@@ -10,6 +10,20 @@ from torch import nn
 from cgan_train.config import TrainConfig
 
 
+class Judgement(NamedTuple):
+    """What a discriminator says of a batch of (image, label) pairs.
+
+    score: the logits the adversarial loss reads, [B]; for the two-network design the realness
+    network's, which never sees the label. match: the match network's logits, [B], whether the
+    image's embedding and the label agree (two-network design only). classes: the auxiliary
+    classifier's digit logits [B, num_classes], or None.
+    """
+
+    score: torch.Tensor
+    match: torch.Tensor | None
+    classes: torch.Tensor | None
+
+
 class MlpGenerator(nn.Module):
     """Seed design: label embedding concatenated with z -> MLP -> tanh image."""
 
@@ -46,6 +60,9 @@ class MlpDiscriminator(nn.Module):
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         features = torch.cat([images.flatten(1), self.label_embedding(labels)], dim=1)
         return self.net(features).squeeze(1)  # logits: BCE-with-logits is the stable form of BCE
+
+    def judge(self, images: torch.Tensor, labels: torch.Tensor) -> Judgement:
+        return Judgement(self(images, labels), None, None)
 
 
 MLP_FEATURES = 256  # the width of the seed discriminator's last hidden layer
@@ -123,16 +140,15 @@ class ProjectionDiscriminator(nn.Module):
         self.classifier = nn.Linear(feature_size, num_classes) if classify else None
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_classes(images, labels)[0]
+        return self.judge(images, labels).score
 
-    def forward_with_classes(
-        self, images: torch.Tensor, labels: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(real/fake logits [B], digit logits [B, num_classes] or None without a classifier)."""
+    def judge(self, images: torch.Tensor, labels: torch.Tensor) -> Judgement:
+        """The real/fake logits [B], and the digit logits [B, num_classes] with a classifier."""
         features = self.body(images)
         projection = (self.label_projection(labels) * features).sum(dim=1)
         logits = self.linear(features).squeeze(1) + projection
-        return logits, self.classifier(features) if self.classifier is not None else None
+        classes = self.classifier(features) if self.classifier is not None else None
+        return Judgement(logits, None, classes)
 
 
 def _conv_feature_size(image_size: int, width: int) -> int:
@@ -149,20 +165,6 @@ def _conv_layers(width: int) -> nn.Sequential:
         nn.LeakyReLU(0.1),
         nn.Flatten(),
     )
-
-
-class Judgement(NamedTuple):
-    """What a discriminator says of a batch of (image, label) pairs.
-
-    score: the logits the adversarial loss reads, [B]; for the two-network design the realness
-    network's, which never sees the label. match: the match network's logits, [B], whether the
-    image's embedding and the label agree (two-network design only). classes: the auxiliary
-    classifier's digit logits [B, num_classes], or None.
-    """
-
-    score: torch.Tensor
-    match: torch.Tensor | None
-    classes: torch.Tensor | None
 
 
 class TwoNetDiscriminator(nn.Module):
@@ -242,16 +244,6 @@ def build_discriminator(config: TrainConfig) -> nn.Module:
     if config.design == "mlp":
         return MlpDiscriminator(config.num_classes, config.image_size, config.embed_dim, config.dropout)
     return ProjectionDiscriminator(config.num_classes, config.image_size, config.embed_dim, classify=classify)
-
-
-def judge(discriminator: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> Judgement:
-    """Any discriminator's judgement of (image, label) pairs."""
-    if isinstance(discriminator, TwoNetDiscriminator):
-        return discriminator.judge(images, labels)
-    if isinstance(discriminator, ProjectionDiscriminator):
-        score, classes = discriminator.forward_with_classes(images, labels)
-        return Judgement(score, None, classes)
-    return Judgement(discriminator(images, labels), None, None)
 
 
 def _design(name: str) -> tuple[type[nn.Module], type[nn.Module]]:

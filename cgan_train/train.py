@@ -19,7 +19,7 @@ from cgan_runtime.streams import first_line, stderr
 from cgan_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from cgan_train.config import TrainConfig
 from cgan_train.data import Digits
-from cgan_train.models import Judgement, build_discriminator, build_generator, judge
+from cgan_train.models import Judgement, build_discriminator, build_generator
 
 CHECKPOINT_NAME = "checkpoint.pt"
 GRID_COLUMNS = 10
@@ -225,19 +225,19 @@ class Trainer:
         fake_labels = torch.randint(0, config.num_classes, (batch_size,), device=self.device)
         fake = self.generator(z, fake_labels)
         self.opt_discriminator.zero_grad(set_to_none=True)
-        on_real = judge(self.discriminator, real, real_labels)
-        on_fake = judge(self.discriminator, fake.detach(), fake_labels)
+        on_real = self.discriminator.judge(real, real_labels)
+        on_fake = self.discriminator.judge(fake.detach(), fake_labels)
         d_loss = discriminator_loss(config, on_real, on_fake, real_labels)
         if config.mismatch_weight:
             wrong = wrong_labels(real_labels, config.num_classes)
             d_loss = d_loss + config.mismatch_weight * wrong_label_loss(
-                config.loss, judge(self.discriminator, real, wrong)
+                config.loss, self.discriminator.judge(real, wrong)
             )
         d_loss.backward()
         self.opt_discriminator.step()
 
         self.opt_generator.zero_grad(set_to_none=True)
-        g_loss = generator_loss(config, judge(self.discriminator, fake, fake_labels), fake_labels)
+        g_loss = generator_loss(config, self.discriminator.judge(fake, fake_labels), fake_labels)
         g_loss.backward()
         self.opt_generator.step()
         if self.generator_ema is not None:
@@ -315,23 +315,30 @@ def wrong_labels(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 def wrong_label_loss(loss: str, on_wrong: Judgement) -> torch.Tensor:
     """Real images paired with wrong labels must score low. For the two-network design that is
     the match score's job: the realness network never sees the label."""
-    logits = on_wrong.match if on_wrong.match is not None else on_wrong.score
-    if loss == "hinge":
-        return torch.relu(1 + logits).mean()
-    return nn.functional.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
+    return _called_fake(loss, on_wrong.match if on_wrong.match is not None else on_wrong.score)
 
 
 def _real_high_fake_low(loss: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    if loss == "hinge":
-        return torch.relu(1 - real_logits).mean() + torch.relu(1 + fake_logits).mean()
-    bce = nn.functional.binary_cross_entropy_with_logits
-    return bce(real_logits, torch.ones_like(real_logits)) + bce(fake_logits, torch.zeros_like(fake_logits))
+    return _called_real(loss, real_logits) + _called_fake(loss, fake_logits)
 
 
 def _fake_high(loss: str, fake_logits: torch.Tensor) -> torch.Tensor:
+    """The generator's side: its images called real (hinge: their scores raised without bound)."""
     if loss == "hinge":
         return -fake_logits.mean()
-    return nn.functional.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    return _called_real(loss, fake_logits)
+
+
+def _called_real(loss: str, logits: torch.Tensor) -> torch.Tensor:
+    if loss == "hinge":
+        return torch.relu(1 - logits).mean()
+    return nn.functional.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+
+
+def _called_fake(loss: str, logits: torch.Tensor) -> torch.Tensor:
+    if loss == "hinge":
+        return torch.relu(1 + logits).mean()
+    return nn.functional.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
 
 
 @torch.no_grad()

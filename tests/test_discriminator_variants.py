@@ -7,7 +7,7 @@ import torch
 
 from cgan_train.checkpoint import load_checkpoint
 from cgan_train.config import TrainConfig
-from cgan_train.models import Judgement, TwoNetDiscriminator, build_discriminator, build_generator, judge
+from cgan_train.models import Judgement, TwoNetDiscriminator, build_discriminator, build_generator
 from cgan_train.train import discriminator_loss, generator_loss, wrong_label_loss, wrong_labels
 from tests.conftest import train_cli
 from tests.helpers import same_training_state
@@ -48,11 +48,11 @@ def test_the_two_network_discriminator_scores_realness_and_match_per_image(desig
     discriminator = build_discriminator(TrainConfig(design=design, discriminator="two-net"))
     assert isinstance(discriminator, TwoNetDiscriminator)
     images, labels = torch.randn(5, 1, 28, 28), torch.tensor([0, 3, 3, 7, 9])
-    judgement = judge(discriminator.eval(), images, labels)
+    judgement = discriminator.eval().judge(images, labels)
     assert judgement.score.shape == (5,) and judgement.match.shape == (5,)
     assert judgement.classes is None
     # The realness network never sees the label; the match network does.
-    other = judge(discriminator, images, (labels + 1) % 10)
+    other = discriminator.judge(images, (labels + 1) % 10)
     assert torch.equal(other.score, judgement.score)
     assert not torch.allclose(other.match, judgement.match)
 
@@ -67,14 +67,14 @@ def test_gradients_reach_both_networks_from_both_losses(design):
     networks = {"realness": discriminator.realness, "match": discriminator.match, "body": discriminator.body}
 
     loss = discriminator_loss(
-        config, judge(discriminator, real, labels), judge(discriminator, fake, labels), labels
+        config, discriminator.judge(real, labels), discriminator.judge(fake, labels), labels
     )
     loss.backward(retain_graph=True)
     for name, network in networks.items():
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in network.parameters()), name
     discriminator.zero_grad()
 
-    generator_loss(config, judge(discriminator, fake, labels), labels).backward()
+    generator_loss(config, discriminator.judge(fake, labels), labels).backward()
     # The generator's loss goes through both networks to the generator.
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.parameters())
     for name in ("realness", "match"):
