@@ -26,7 +26,7 @@ def draw_digits(
     import numpy as np
 
     from cgan_runtime.generator import CHUNK_SIZE
-    from cgan_runtime.images import default_nrow, inverted, tile, write_npy, write_png
+    from cgan_runtime.images import default_nrow, digits_picture, inverted, write_npy, write_png
     from cgan_runtime.output_checks import check_output_size
 
     out_path, output_format = output_target(out_name, output_format, f"digits_{digit}")
@@ -48,9 +48,7 @@ def draw_digits(
     else:
 
         def write() -> None:
-            grid = tile(np.concatenate(list(chunks)), nrow)
-            # The whole picture inverted: dark digits on white, apart by light grey lines.
-            write_png(out_path, inverted(grid) if invert else grid, replace=force)
+            write_png(out_path, digits_picture(np.concatenate(list(chunks)), nrow, invert), replace=force)
 
         publish(out_path, write)
 

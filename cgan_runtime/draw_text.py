@@ -31,7 +31,7 @@ def draw_text(
         parse_text(text, num_classes=10)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--text") from error
-    out_path, output_format = output_target(out_name, output_format, f"text_{_file_name_part(text)}")
+    out_path, output_format = output_target(out_name, output_format, f"text_{file_name_part(text)}")
     check_target(out_path, force)
     generator = load_generator(model_path, device, one_shot=count == 1)
     try:
@@ -66,7 +66,7 @@ def draw_text(
         publish(out_path, lambda: write_png(out_path, rows.reshape(height, width), replace=force))
 
 
-def _file_name_part(text: str) -> str:
+def file_name_part(text: str) -> str:
     """The text as it can stand in a file name (digits and spaces only by now): runs of spaces as
     one underscore, cut short."""
     return re.sub(r"\s+", "_", text.strip())[:NAME_CHARACTERS] or "blank"

@@ -16,7 +16,7 @@ from cgan_runtime.images import to_uint8
 from cgan_runtime.memory import check_fits_in_memory
 
 if TYPE_CHECKING:
-    from cgan_runtime.generator import DigitGenerator
+    from cgan_runtime.generator import DigitGenerator, ModelInfo
 
 BLANK = " "  # a blank cell: a space in the text
 # Styles are seeds of NumPy's generator, which takes any non-negative integer; the CLI and a random
@@ -55,26 +55,41 @@ def style_noise(style: int, latent_dim: int) -> np.ndarray:
 def draw_rows(generator: DigitGenerator, text: str, styles: Sequence[int]) -> np.ndarray:
     """text in each style: uint8 [len(styles), size, size * len(text)], one row per style.
 
-    Each row is one onnxruntime call of its own, so a style's row does not depend on the others.
+    Each row is one onnxruntime call of its own, so that memory holds one row's output at a time.
     """
     digits = parse_text(text, generator.info.num_classes)
-    styles = [_checked_style(style) for style in styles]
-    if not styles:
-        raise ValueError("styles must name at least one style")
-    info = generator.info
-    size, cells = info.image_size, len(digits)
-    check_fits_in_memory(len(styles), size * size * cells, "draw fewer styles at a time")
-    rows = np.zeros((len(styles), size, size * cells), dtype=np.uint8)  # a blank cell is background
-    drawn = [index for index, digit in enumerate(digits) if digit is not None]
-    if not drawn:
-        return rows
-    labels = np.array([digits[index] for index in drawn], dtype=np.int64)
+    rows = blank_rows(generator.info, len(digits), styles)
     for row, style in zip(rows, styles, strict=True):
-        noise = np.repeat(style_noise(style, info.latent_dim)[None], len(labels), axis=0)
-        images = to_uint8(generator.generate(noise, labels), info.output_range)
-        for index, image in zip(drawn, images, strict=True):
-            row[:, index * size : (index + 1) * size] = image
+        noise, labels = cell_inputs(digits, style, generator.info.latent_dim)
+        if len(labels):
+            fill_row(row, digits, to_uint8(generator.generate(noise, labels), generator.info.output_range))
     return rows
+
+
+def blank_rows(info: ModelInfo, cells: int, styles: Sequence[int]) -> np.ndarray:
+    """uint8 [len(styles), size, size * cells] of background, the styles checked first."""
+    checked = [_checked_style(style) for style in styles]
+    if not checked:
+        raise ValueError("styles must name at least one style")
+    size = info.image_size
+    check_fits_in_memory(len(checked), size * size * cells, "draw fewer styles at a time")
+    return np.zeros((len(checked), size, size * cells), dtype=np.uint8)  # a blank cell is background
+
+
+def cell_inputs(digits: Sequence[int | None], style: int, latent_dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The noise and labels of one row's drawn cells (its digits, spaces left out): the style's one
+    noise vector for every cell."""
+    labels = np.array([digit for digit in digits if digit is not None], dtype=np.int64)
+    noise = np.repeat(style_noise(_checked_style(style), latent_dim)[None], len(labels), axis=0)
+    return noise, labels
+
+
+def fill_row(row: np.ndarray, digits: Sequence[int | None], images: np.ndarray) -> None:
+    """Put one row's drawn images (uint8 [cells drawn, size, size], in order) into their cells."""
+    size = images.shape[-1]
+    drawn = [index for index, digit in enumerate(digits) if digit is not None]
+    for index, image in zip(drawn, images, strict=True):
+        row[:, index * size : (index + 1) * size] = image
 
 
 def _checked_style(style) -> int:

@@ -58,12 +58,25 @@ def inverted(picture: np.ndarray) -> np.ndarray:
     return 255 - picture
 
 
-def write_png(path: Path, grid: np.ndarray, replace: bool = True) -> None:
-    """Write a uint8 picture as PNG; replace=False: FileExistsError if path exists by then."""
+def digits_picture(images: np.ndarray, nrow: int, invert: bool) -> np.ndarray:
+    """What `cgan-run --digit` draws of uint8 images [N, H, W]: their grid, the whole picture
+    inverted with invert (dark digits on white, apart by light grey lines)."""
+    grid = tile(images, nrow)
+    return inverted(grid) if invert else grid
+
+
+def save_png(picture: np.ndarray, target) -> None:
+    """A uint8 picture as PNG into target (a path or a binary file): one encoder for every writer,
+    so that a file and a served image of the same picture are the same bytes."""
     from PIL import Image
 
+    Image.fromarray(picture).save(target, format="PNG")
+
+
+def write_png(path: Path, grid: np.ndarray, replace: bool = True) -> None:
+    """Write a uint8 picture as PNG; replace=False: FileExistsError if path exists by then."""
     with atomic_path(path, replace=replace) as temporary:
-        Image.fromarray(grid).save(temporary, format="PNG")
+        save_png(grid, temporary)
 
 
 def write_npy(
