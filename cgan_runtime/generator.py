@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import numpy as np
 
 from cgan_runtime.images import to_uint8
 from cgan_runtime.memory import check_fits_in_memory
-from cgan_runtime.providers import DeviceError, create_session
+from cgan_runtime.providers import DeviceError, DeviceReport, create_session
 from cgan_runtime.streams import first_line
 
 NOISE_INPUT = "z"
@@ -41,7 +42,7 @@ class ModelError(Exception):
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What a model says about itself in its metadata."""
+    """What a model says about itself in its metadata, and the device it really runs on."""
 
     latent_dim: int
     num_classes: int
@@ -49,6 +50,7 @@ class ModelInfo:
     output_range: tuple[float, float]
     model_version: str
     metadata: dict[str, str]
+    device: DeviceReport | None = None  # the device asked for and the provider that runs the model
 
 
 def default_model_path() -> Path:
@@ -60,9 +62,16 @@ def default_model_path() -> Path:
 class DigitGenerator:
     """A loaded generator: `sample(digit, count, seed)` gives uint8 images [count, size, size]."""
 
-    def __init__(self, model_path: Path | str | None = None, device: str = "auto", one_shot: bool = False):
+    def __init__(
+        self,
+        model_path: Path | str | None = None,
+        device: str = "auto",
+        one_shot: bool = False,
+        threads: int | None = None,
+    ):
         """one_shot: tune the session for a single onnxruntime call, as a CLI run of one chunk
-        makes: worker threads sleep rather than spin (spinning speeds up repeated calls)."""
+        makes: worker threads sleep rather than spin (spinning speeds up repeated calls).
+        threads: onnxruntime's intra-op threads; default one per physical core this process may use."""
         self.model_path = Path(model_path) if model_path is not None else default_model_path()
         if not self.model_path.is_file():
             what = (
@@ -74,13 +83,13 @@ class DigitGenerator:
             )
             raise ModelError(f"model file {self.model_path}: {what}")
         try:
-            self.session = create_session(self.model_path, device, one_shot=one_shot)
+            self.session, report = create_session(self.model_path, device, one_shot=one_shot, threads=threads)
         except DeviceError:
             raise
         except Exception as error:  # onnxruntime's load errors derive from Exception alone
             reason = first_line(error)
             raise ModelError(f"{self.model_path}: not a loadable ONNX model ({reason})") from error
-        self.info = _read_info(self.session, self.model_path)
+        self.info = dataclasses.replace(_read_info(self.session, self.model_path), device=report)
         self._trial_run()
 
     @property
@@ -150,7 +159,7 @@ class DigitGenerator:
     ) -> Iterator[np.ndarray]:
         for start in range(0, count, chunk_size):
             size = min(chunk_size, count - start)
-            noise = rng.standard_normal((size, self.info.latent_dim), dtype=np.float32)
+            noise = draw_noise(rng, size, self.info.latent_dim)
             yield to_uint8(self.generate(noise, np.full(size, digit)), self.info.output_range)
 
     def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -219,6 +228,19 @@ class DigitGenerator:
             labels = np.array([last_digit, 0, last_digit // 2][:count], dtype=np.int64)
             noise = rng.standard_normal((count, self.info.latent_dim), dtype=np.float32)
             self._run(noise, labels)
+
+
+def draw_noise(rng: np.random.Generator, count: int, latent_dim: int) -> np.ndarray:
+    """The generator's noise, float32 [count, latent_dim]: drawn from one stream in pieces, it is the
+    same as drawn at once, so that sample()'s images do not depend on how they are split."""
+    return rng.standard_normal((count, latent_dim), dtype=np.float32)
+
+
+def digit_inputs(info: ModelInfo, digit: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The noise and labels that sample(digit, count, seed) draws, for a caller that runs the model
+    itself (the server batches them with other requests' inputs)."""
+    noise = draw_noise(np.random.default_rng(seed), count, info.latent_dim)
+    return noise, np.full(count, digit, dtype=np.int64)
 
 
 def _read_info(session, path: Path) -> ModelInfo:
