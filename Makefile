@@ -21,7 +21,7 @@ CHECKPOINT ?= $(firstword $(wildcard $(RUN_DIR)/checkpoint.pt models/cgan_genera
 .PHONY: help install test test-fast faults export bundle train train-seed evaluate evaluate-seed judge ablation bench portability pictures wheel lint clean
 
 help:
-	@echo "make install     development environment in $(VENV) (runtime + train + dev extras)"
+	@echo "make install     development environment in $(VENV) (runtime + train + serve + ray + dev extras)"
 	@echo "make test        the whole test suite, offline, on every core"
 	@echo "make test-fast   the suite without the tests marked slow: the edit loop"
 	@echo "make lint        ruff check and ruff format --check (CI runs it)"
@@ -43,7 +43,7 @@ help:
 
 install:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e '.[train,dev]'
+	$(BIN)/pip install -e '.[train,serve,ray,dev]'
 	# The runtime's own dependencies as wheels, so that the wheel test installs offline.
 	$(BIN)/pip wheel --no-build-isolation --wheel-dir .wheelhouse .
 	rm -f .wheelhouse/cgan_runtime-*.whl
@@ -58,7 +58,7 @@ test-fast:
 faults:
 	$(BIN)/pytest -m faults
 
-LINTED := cgan_train cgan_runtime export tests benchmarks
+LINTED := cgan_train cgan_runtime cgan_serve export tests benchmarks
 lint:
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)

@@ -100,3 +100,57 @@ def same_training_state(first: dict, second: dict) -> bool:
     return all(equal_pieces(first.get(piece), second.get(piece)) for piece in pieces) and untimed(
         first["history"]
     ) == untimed(second["history"])
+
+
+CGAN_SERVE = str(Path(sys.executable).parent / "cgan-serve")
+
+
+class RunningServer:
+    """A cgan-serve process started as a user starts it; url once it has said where it listens."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None, start_timeout: float = 60):
+        self.process = subprocess.Popen(
+            [CGAN_SERVE, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            preexec_fn=default_stop_signals,
+        )
+        self.first_line = self._read_first_line(start_timeout)
+        self.url = self.first_line.rsplit("http://", 1)[1].split()[0]
+        self.address = self.url  # host:port, as tritonclient takes it
+
+    def _read_first_line(self, timeout: float) -> str:
+        import selectors
+
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout):
+                self.process.kill()
+                raise AssertionError(f"cgan-serve said nothing in {timeout} s: {self.process.stderr.read()}")
+        line = self.process.stdout.readline()
+        if "http://" not in line:
+            self.process.wait(30)
+            raise AssertionError(f"cgan-serve did not start: {line}{self.process.stderr.read()}")
+        return line.strip()
+
+    def stop(self, stop_signal: int = signal.SIGTERM, timeout: float = 60) -> tuple[int, str]:
+        """Send the signal; the exit code and all the server wrote on stderr."""
+        if self.process.poll() is None:
+            self.process.send_signal(stop_signal)
+        try:
+            _, stderr = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, stderr = self.process.communicate()
+            raise AssertionError(f"cgan-serve did not stop within {timeout} s: {stderr}") from None
+        return self.process.returncode, stderr
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -1,0 +1,226 @@
+"""cgan-serve: the runtime as an HTTP service, on this machine (uvicorn) or on Ray Serve (--ray)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from pathlib import Path
+
+import click
+
+from cgan_runtime.providers import DEVICES
+
+DEFAULT_PORT = 8000
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+EXAMPLES = """\b
+Examples:
+  cgan-serve                              the bundled model on http://127.0.0.1:8000
+  curl -o five.png 'http://127.0.0.1:8000/digits?digit=5&count=16&seed=0'
+  cgan-serve --port 0                     any free port (the address is printed)
+  cgan-serve --max-batch-size 1           no batching: every request an onnxruntime call of its own
+  cgan-serve --ray --replicas 2           the same endpoints on Ray Serve, two replicas
+"""
+
+
+@click.command(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cgan-runtime", prog_name="cgan-serve")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on; 0.0.0.0 for every one."
+)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True, help="0: any free port."
+)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="An ONNX model with the cgan interface. Default: the bundled model.",
+)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option(
+    "--max-batch-size",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Images per onnxruntime call, from requests coalesced; a larger request runs alone. 1: no batching.",
+)
+@click.option(
+    "--max-wait-ms",
+    type=click.FloatRange(min=0, max=10_000),
+    default=0.0,
+    show_default=True,
+    help="How long a request waits for others to join its batch. 0: none, yet the requests that "
+    "arrive while a batch runs make the next one (the fastest here at every load: make bench-serve).",
+)
+@click.option(
+    "--max-queue",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help="Requests waiting for a batch; beyond it a request gets 503 at once.",
+)
+@click.option(
+    "--max-count", type=click.IntRange(min=1), default=1024, show_default=True, help="Images per request."
+)
+@click.option(
+    "--max-body-bytes",
+    type=click.IntRange(min=1024),
+    default=8 * 1024 * 1024,
+    show_default=True,
+    help="Largest request body (also once inflated); larger gets 413.",
+)
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds a request may take (its body, its wait and its images); then 503.",
+)
+@click.option(
+    "--drain-timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="On SIGTERM, Ctrl-C or SIGHUP: seconds to finish the requests in flight before exiting.",
+)
+@click.option("--access-log", is_flag=True, help="Log every request (one line each).")
+@click.option(
+    "--ray", "on_ray", is_flag=True, help="Serve on Ray Serve instead (pip install 'cgan-runtime[ray]')."
+)
+@click.option("--replicas", type=click.IntRange(min=1), default=1, show_default=True, help="With --ray.")
+@click.option(
+    "--ray-address",
+    default=None,
+    help="With --ray: the cluster to join (ray.init's address, such as auto or ray://head:10001). "
+    "Default: a local Ray started for this server.",
+)
+def main(**options) -> None:
+    """Serve handwritten digits over HTTP: GET /digits and /text give the PNGs cgan-run writes, the
+    Open Inference Protocol (/v2/...) serves Triton's and KServe's clients, /docs documents it all,
+    /metrics is for Prometheus."""
+    on_ray, replicas, ray_address = options.pop("on_ray"), options.pop("replicas"), options.pop("ray_address")
+    if not on_ray and (replicas != 1 or ray_address is not None):
+        raise click.UsageError("--replicas and --ray-address are for --ray")
+    if on_ray:
+        if options.pop("access_log"):
+            raise click.UsageError(
+                "--access-log is for the server on this machine; Ray Serve logs requests itself"
+            )
+        if options["port"] == 0:
+            raise click.UsageError(
+                "--port 0 is for the server on this machine; Ray Serve's proxy needs a port named"
+            )
+        if ray_address is None and options["host"] in LOOPBACK:
+            # A Ray of this server's own stays on loopback, like the server: Ray reads this when it
+            # is imported, and would otherwise register on (and listen at) the machine's address.
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        try:
+            from cgan_serve.ray_deployment import serve_on_ray
+        except ImportError as error:
+            raise click.ClickException(
+                f"--ray needs Ray Serve ({error.name or error}): pip install 'cgan-runtime[ray]'"
+            ) from None
+        serve_on_ray(replicas=replicas, ray_address=ray_address, **options)
+    else:
+        _serve_here(**options)
+
+
+def _serve_here(
+    host: str,
+    port: int,
+    model_path: Path | None,
+    device: str,
+    max_batch_size: int,
+    max_wait_ms: float,
+    max_queue: int,
+    max_count: int,
+    max_body_bytes: int,
+    request_timeout: float,
+    drain_timeout: float,
+    access_log: bool,
+) -> None:
+    import uvicorn
+
+    from cgan_runtime.cli_output import load_generator
+    from cgan_runtime.streams import print_or_exit
+    from cgan_serve.app import RequestLimits, build_app
+    from cgan_serve.batcher import BatchLimits
+    from cgan_serve.engine import LocalEngine
+
+    generator = load_generator(model_path, device, one_shot=True)
+    engine = LocalEngine(generator, BatchLimits(max_batch_size, max_wait_ms / 1000, max_queue))
+    app = build_app(engine, RequestLimits(max_count, max_body_bytes, request_timeout))
+    listening = listen(host, port)
+    bound_host, bound_port = listening.getsockname()[:2]
+    config = uvicorn.Config(
+        app,
+        log_config=log_config(),
+        access_log=access_log,
+        timeout_graceful_shutdown=int(drain_timeout) if drain_timeout else None,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    _stop_on_signals(server)
+    info = generator.info
+    print_or_exit(
+        f"cgan-serve: {generator.model_path.name} ({info.model_version}), {info.device.line()}; "
+        f"http://{_url_host(bound_host)}:{bound_port} (API: /docs)",
+        "started",
+        "the address",
+    )
+    server.run(sockets=[listening])
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so that a taken port or an unknown host is one clear line."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise click.BadParameter(f"cannot resolve {host!r}: {error.strerror}", param_hint="--host") from None
+    family, kind, protocol, _, address = infos[0]
+    listening = socket.socket(family, kind, protocol)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind(address)
+    except OSError as error:
+        listening.close()
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {error.strerror or error} (another server on it? "
+            "pick another --port)"
+        ) from None
+    listening.listen(2048)
+    listening.set_inheritable(True)
+    return listening
+
+
+def log_config() -> dict:
+    """uvicorn's loggers, one plain line each on stderr."""
+    line = {"format": "cgan-serve %(levelname)s: %(message)s"}
+    handler = {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"line": line},
+        "handlers": {"stderr": handler},
+        "loggers": {
+            name: {"handlers": ["stderr"], "level": "INFO", "propagate": False}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "cgan_serve")
+        },
+    }
+
+
+def _stop_on_signals(server) -> None:
+    """SIGTERM, Ctrl-C and SIGHUP (a closed terminal; unless ignored, as under nohup) all drain the
+    requests in flight, then exit 0. uvicorn handles the first two while it runs and raises them
+    again once it has stopped: the handlers left in place then have nothing more to do."""
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda number, frame: None)
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, lambda number, frame: server.handle_exit(signal.SIGTERM, frame))
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,233 @@
+"""cgan-serve as its clients see it, here and on Ray Serve: the PNGs cgan-run writes, and the Open
+Inference Protocol driven by tritonclient (a client nobody here wrote), in JSON and binary."""
+
+from __future__ import annotations
+
+import os
+import re
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import tritonclient.http as triton
+
+from cgan_runtime import DigitGenerator
+from tests.conftest import BUNDLED_MODEL
+from tests.helpers import RunningServer, cgan_run, free_port
+
+pytestmark = pytest.mark.xdist_group("serve")  # one server per kind, shared by this module's tests
+# Long enough a wait that concurrent requests surely share a batch, short enough not to slow the tests.
+SERVER_FLAGS = ("--max-wait-ms", "20")
+# 127.0.0.1, ::1 and ::ffff:127.0.0.1 as /proc/net/tcp and tcp6 write them.
+LOOPBACK = ("0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F")
+RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+@pytest.fixture(scope="module", params=["here", pytest.param("ray", marks=pytest.mark.slow)])
+def server(request, tmp_path_factory):
+    outward_before = outward_listeners()
+    if request.param == "here":
+        running = RunningServer("--port", "0", *SERVER_FLAGS)
+        running.on_ray = False
+    else:
+        ray_dir = tmp_path_factory.mktemp("ray")
+        env = {**os.environ, **RAY_ENV, "RAY_TMPDIR": str(ray_dir)}
+        running = RunningServer(
+            "--ray", "--replicas", "2", "--port", str(free_port()), *SERVER_FLAGS, env=env, start_timeout=180
+        )
+        running.on_ray = True
+    running.outward_before = outward_before
+    yield running
+    code, stderr = running.stop()
+    assert code == 0, stderr
+    assert "Traceback" not in stderr
+
+
+def outward_listeners() -> set[tuple[str, int]]:
+    """The listening TCP sockets of this machine on any address but loopback (from /proc: no tool)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            next(lines)
+            for line in lines:
+                local, state = line.split()[1], line.split()[3]
+                address, port = local.split(":")
+                if state == "0A" and address not in LOOPBACK:
+                    found.add((address, int(port, 16)))
+    return found
+
+
+def test_the_server_and_its_ray_listen_on_loopback_only(server):
+    assert outward_listeners() - server.outward_before == set()
+
+
+@pytest.fixture(scope="module")
+def generator() -> DigitGenerator:
+    return DigitGenerator(device="cpu")
+
+
+def get(server: RunningServer, path: str) -> tuple[int, bytes, dict]:
+    try:
+        with urllib.request.urlopen(f"http://{server.url}{path}", timeout=60) as response:
+            return response.status, response.read(), {k.lower(): v for k, v in response.headers.items()}
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), {k.lower(): v for k, v in error.headers.items()}
+
+
+@pytest.mark.parametrize(
+    "query, cli_flags",
+    [
+        ("digit=5&count=16&seed=0", ["--digit", "5", "--count", "16", "--seed", "0"]),
+        ("digit=8&count=1&seed=3", ["--digit", "8", "--count", "1", "--seed", "3"]),
+        (
+            "digit=2&count=30&seed=7&nrow=10&invert=true",
+            ["--digit", "2", "--count", "30", "--seed", "7", "--nrow", "10", "--invert"],
+        ),
+        (
+            "digit=3&count=20&seed=1&format=npy",
+            ["--digit", "3", "--count", "20", "--seed", "1", "--format", "npy"],
+        ),
+    ],
+)
+def test_digits_are_the_bytes_cgan_run_writes(server, tmp_path, query, cli_flags):
+    status, body, headers = get(server, f"/digits?{query}")
+    assert status == 200, body
+    out = tmp_path / ("out.npy" if "npy" in query else "out.png")
+    result = cgan_run(*cli_flags, "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert body == out.read_bytes()
+    assert headers["content-type"] == ("application/octet-stream" if "npy" in query else "image/png")
+
+
+@pytest.mark.parametrize(
+    "query, cli_flags",
+    [
+        ("text=2026&style=1", ["--text", "2026", "--style", "1"]),
+        (
+            "text=12%2034&style=5&count=3&invert=true",
+            ["--text", "12 34", "--style", "5", "--count", "3", "--invert"],
+        ),
+        (
+            "text=907&style=2&count=2&format=npy",
+            ["--text", "907", "--style", "2", "--count", "2", "--format", "npy"],
+        ),
+    ],
+)
+def test_text_is_the_bytes_cgan_run_writes(server, tmp_path, query, cli_flags):
+    status, body, _ = get(server, f"/text?{query}")
+    assert status == 200, body
+    out = tmp_path / ("out.npy" if "npy" in query else "out.png")
+    result = cgan_run(*cli_flags, "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert body == out.read_bytes()
+
+
+def test_without_a_seed_the_response_names_the_one_it_drew(server):
+    status, body, headers = get(server, "/digits?digit=4&count=4")
+    assert status == 200
+    again = get(server, f"/digits?digit=4&count=4&seed={headers['x-seed']}")
+    assert again[1] == body
+
+
+def infer_inputs(noise: np.ndarray, labels: np.ndarray, binary: bool) -> list:
+    z = triton.InferInput("z", list(noise.shape), "FP32")
+    z.set_data_from_numpy(noise, binary_data=binary)
+    digits = triton.InferInput("labels", list(labels.shape), "INT64")
+    digits.set_data_from_numpy(labels, binary_data=binary)
+    return [z, digits]
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+@pytest.mark.parametrize("labels_shape", ["[N]", "[N, 1]"])
+def test_tritonclient_gets_the_generators_images(server, generator, binary, labels_shape):
+    rng = np.random.default_rng(11)
+    noise = rng.standard_normal((12, generator.info.latent_dim), dtype=np.float32)
+    labels = rng.integers(0, 10, 12).astype(np.int64)
+    sent = labels if labels_shape == "[N]" else labels[:, None]
+    client = triton.InferenceServerClient(server.address)
+    # No outputs named: tritonclient asks for binary outputs; named with binary_data=False: JSON.
+    outputs = None if binary else [triton.InferRequestedOutput("images", binary_data=False)]
+    result = client.infer("cgan", infer_inputs(noise, sent, binary), outputs=outputs, request_id="r-1")
+    images = result.as_numpy("images")
+    assert images.dtype == np.float32 and images.shape == (12, 1, 28, 28)
+    assert np.array_equal(images, generator.generate(noise, labels))
+    assert result.get_response()["id"] == "r-1"
+
+
+def test_concurrent_requests_share_batches_and_each_gets_its_own_images(server, generator):
+    rng = np.random.default_rng(5)
+    requests = [
+        (rng.standard_normal((n, generator.info.latent_dim), dtype=np.float32), rng.integers(0, 10, n))
+        for n in (1, 7, 16, 3, 16, 9, 2, 16) * 3
+    ]
+
+    def ask(request):
+        noise, labels = request
+        client = triton.InferenceServerClient(server.address)
+        return client.infer("cgan", infer_inputs(noise, labels.astype(np.int64), True)).as_numpy("images")
+
+    with ThreadPoolExecutor(len(requests)) as pool:
+        answers = list(pool.map(ask, requests))
+    for (noise, labels), images in zip(requests, answers, strict=True):
+        assert np.array_equal(images, generator.generate(noise, labels))
+    # Each replica counts its own (/metrics reaches one of them): in one that took part, fewer
+    # onnxruntime calls than requests. The module's other tests send one request at a time.
+    snapshots = [batch_counts(server) for _ in range(20 if server.on_ray else 1)]
+    assert any(calls < requests for calls, requests in snapshots), snapshots
+
+
+def batch_counts(server) -> tuple[float, float]:
+    """(onnxruntime calls, requests they held) so far, in the replica /metrics reaches."""
+    text = get(server, "/metrics")[1].decode()
+    count = re.search(r"^cgan_batch_requests_count (\S+)$", text, re.MULTILINE)
+    total = re.search(r"^cgan_batch_requests_sum (\S+)$", text, re.MULTILINE)
+    return float(count.group(1)), float(total.group(1))
+
+
+def test_health_and_metadata_give_the_graphs_names_types_and_shapes(server):
+    import onnxruntime
+
+    client = triton.InferenceServerClient(server.address)
+    assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("cgan")
+    assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
+    metadata = client.get_model_metadata("cgan")
+    session = onnxruntime.InferenceSession(str(BUNDLED_MODEL), providers=["CPUExecutionProvider"])
+    graph = {node.name: node for node in [*session.get_inputs(), *session.get_outputs()]}
+    datatypes = {"tensor(float)": "FP32", "tensor(int64)": "INT64"}
+    for tensor in [*metadata["inputs"], *metadata["outputs"]]:
+        node = graph[tensor["name"]]
+        assert tensor["datatype"] == datatypes[node.type]
+        assert tensor["shape"] == [dim if isinstance(dim, int) else -1 for dim in node.shape]
+    assert {tensor["name"] for tensor in [*metadata["inputs"], *metadata["outputs"]]} == set(graph)
+    assert metadata["parameters"]["execution_provider"] == "CPUExecutionProvider"
+    assert metadata["parameters"]["requested_device"] == "auto"
+
+
+def test_an_unknown_model_is_a_404_the_client_reports(server):
+    client = triton.InferenceServerClient(server.address)
+    with pytest.raises(triton.InferenceServerException) as raised:
+        client.get_model_metadata("mnist")
+    assert raised.value.status() == "404" and "serves 'cgan'" in raised.value.message()
+
+
+def test_metrics_count_requests_errors_latency_batches_queue_and_device(server):
+    get(server, "/digits?digit=10")
+    text = get(server, "/metrics")[1].decode()
+    for line in (
+        'cgan_request_errors_total{endpoint="/digits",status="400"}',
+        'cgan_requests_total{endpoint="/digits",status="400"}',
+        "cgan_request_latency_seconds_bucket{",
+        "cgan_batch_images_bucket{",
+        "cgan_queue_depth ",
+        'cgan_device_info{execution_provider="CPUExecutionProvider",requested_device="auto"} 1.0',
+    ):
+        assert line in text
+
+
+def test_the_openapi_page_shows_the_endpoints(server):
+    status, page, _ = get(server, "/docs")
+    assert status == 200 and b"swagger" in page.lower()
+    schema = get(server, "/openapi.json")[1].decode()
+    for path in ("/digits", "/text", "/v2/models/{model}/infer", "/v2/health/ready", "/metrics"):
+        assert f'"{path}"' in schema
