@@ -18,7 +18,7 @@ BUNDLE ?= int8
 # weights, else train first.
 CHECKPOINT ?= $(firstword $(wildcard $(RUN_DIR)/checkpoint.pt models/cgan_generator.pt) $(RUN_DIR)/checkpoint.pt)
 
-.PHONY: help install test test-fast faults export bundle train train-seed evaluate evaluate-seed judge ablation bench portability pictures wheel lint clean
+.PHONY: help install test test-fast faults export bundle triton train train-seed evaluate evaluate-seed judge ablation bench portability pictures wheel lint clean
 
 help:
 	@echo "make install     development environment in $(VENV) (runtime + train + serve + ray + dev extras)"
@@ -27,6 +27,7 @@ help:
 	@echo "make lint        ruff check and ruff format --check (CI runs it)"
 	@echo "make faults      only the fault-injection tests: mistakes, interruptions, corrupt files"
 	@echo "make export      train if needed -> ONNX -> checker + parity -> int8 model -> models/ -> bundle"
+	@echo "make triton      a Triton model repository of the fp32 export and the int8 model -> triton-repository/"
 	@echo "make bundle      the runtime's model: int8 once make evaluate clears its bar, else fp32 (BUNDLE=fp32)"
 	@echo "make train       train (or resume) $(RUN_DIR) with the shipped recipe"
 	@echo "make train-seed  train (or resume) runs/seed with the seed design, the baseline"
@@ -69,6 +70,9 @@ export: $(CHECKPOINT)
 
 bundle:
 	$(PY) -m cgan_export.bundle --precision $(BUNDLE)
+
+triton:
+	$(BIN)/cgan-train triton-repository --models models --out triton-repository --force
 
 $(RUN_DIR)/checkpoint.pt:
 	$(BIN)/cgan-train train $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --out $(RUN_DIR) $(TRAIN_FLAGS)

@@ -38,7 +38,10 @@ class TrainingCommands(click.Group):
     """cgan-train's commands. `export` is defined in the export package and imported only when
     asked for (or listed): the training side itself never imports the export side."""
 
-    ELSEWHERE = {"export": "cgan_export.cli:export_command"}
+    ELSEWHERE = {
+        "export": "cgan_export.cli:export_command",
+        "triton-repository": "cgan_export.triton_repository:triton_command",
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.ELSEWHERE])
