@@ -14,6 +14,9 @@ SEED_FLAGS ?= --recipe seed --seed 0
 # What the runtime bundles: int8 once `make evaluate` has shown it clears the bar, else fp32;
 # BUNDLE=fp32 bundles the fp32 export whatever the evaluation says.
 BUNDLE ?= int8
+# The GPU build of onnxruntime, which replaces the CPU one (docs/how-it-works.md#cuda); the tests
+# install it in a venv of their own to show what --device cuda says on a machine without a GPU.
+ORT_GPU ?= onnxruntime-gpu==1.31.1
 # What `make export` ships: your finished run if there is one, else the committed generator
 # weights, else train first.
 CHECKPOINT ?= $(firstword $(wildcard $(RUN_DIR)/checkpoint.pt models/cgan_generator.pt) $(RUN_DIR)/checkpoint.pt)
@@ -45,8 +48,10 @@ help:
 install:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -e '.[train,serve,ray,dev]'
-	# The runtime's own dependencies as wheels, so that the wheel test installs offline.
-	$(BIN)/pip wheel --no-build-isolation --wheel-dir .wheelhouse .
+	# The runtime's and the server's dependencies as wheels, and onnxruntime-gpu, so that the tests
+	# of the edge install and of the GPU package on this CPU install offline.
+	$(BIN)/pip wheel --no-build-isolation --wheel-dir .wheelhouse '.[serve]'
+	$(BIN)/pip download --dest .wheelhouse $(ORT_GPU)
 	rm -f .wheelhouse/cgan_runtime-*.whl
 
 # loadgroup: the tests of one xdist_group share a worker (and what it has computed).

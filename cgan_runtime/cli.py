@@ -92,6 +92,13 @@ Examples:
     show_default=True,
     help="auto: CUDA when onnxruntime's CUDA provider loads, else CPU.",
 )
+@click.option(
+    "--info",
+    "show_info",
+    is_flag=True,
+    help="Print what the model says about itself, the onnxruntime installed, and the device that "
+    "really runs the model; draw nothing.",
+)
 def main(**options) -> None:
     """Draw handwritten digits: COUNT images of DIGIT, or TEXT in one handwriting; write them as a
     PNG or an npy array.
@@ -110,8 +117,14 @@ def _run(
     seed: int | None,
     style: int | None,
     nrow: int | None,
+    show_info: bool,
     **common,
 ) -> None:
+    if show_info:
+        from cgan_runtime.cli_output import print_model_info
+
+        print_model_info(common["model_path"], common["device"])
+        return
     if (digit is None) == (text is None):
         raise click.UsageError("give either --digit (images of one digit) or --text (a number in one hand)")
     if text is not None:

@@ -56,13 +56,20 @@ def check_size(check: Callable[[], None], param_hint: str) -> None:
 
 
 def load_generator(model_path: Path | None, device: str, one_shot: bool):
+    """The generator, its failures as one line. Where CUDA was in play (asked for, or on offer to
+    auto and not what runs), one line on stderr says what really runs, in place of onnxruntime's log."""
     from cgan_runtime.generator import DigitGenerator, ModelError
     from cgan_runtime.providers import DeviceError
+    from cgan_runtime.streams import note
 
     try:
-        return DigitGenerator(model_path, device=device, one_shot=one_shot)
+        generator = DigitGenerator(model_path, device=device, one_shot=one_shot)
     except (ModelError, DeviceError) as error:
         raise click.ClickException(str(error)) from error
+    report = generator.info.device
+    if report.requested == "cuda" or report.fallback_reason:
+        note(report.line())
+    return generator
 
 
 def publish(out_path: Path, write: Callable[[], None]) -> None:
@@ -83,3 +90,22 @@ def publish(out_path: Path, write: Callable[[], None]) -> None:
     except OSError as error:
         raise click.ClickException(f"cannot write {out_path}: {error.strerror or error}") from error
     print_or_exit(str(out_path), f"wrote {out_path}", "its path")
+
+
+def print_model_info(model_path: Path | None, device: str) -> None:
+    """cgan-run --info: the model's metadata, the onnxruntime installed, the device that really runs."""
+    from cgan_runtime.providers import describe_onnxruntime
+    from cgan_runtime.streams import print_or_exit
+
+    generator = load_generator(model_path, device, one_shot=True)
+    info, report = generator.info, generator.info.device
+    lines = [
+        f"model: {generator.model_path} ({info.model_version})",
+        f"latent_dim {info.latent_dim}, num_classes {info.num_classes}, image_size {info.image_size}",
+        *(f"{key}: {value}" for key, value in describe_onnxruntime().items()),
+        f"device requested: {report.requested}",
+        f"execution provider: {report.provider}",
+    ]
+    if report.fallback_reason:
+        lines.append(f"CUDA did not load: {report.fallback_reason}")
+    print_or_exit("\n".join(lines), "read the model", "its information")

@@ -56,10 +56,15 @@ def create_session(model_path: Path, device: str, one_shot: bool = False, thread
     spinning: spinning speeds up repeated calls; for one call it gains nothing measurable and
     would keep a core busy.
     """
-    import onnxruntime
-
     if device not in DEVICES:
         raise DeviceError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise DeviceError(
+            f"onnxruntime does not import ({error}); pip install --force-reinstall onnxruntime "
+            f"(or {GPU_DISTRIBUTION})"
+        ) from None
     if not hasattr(onnxruntime, "InferenceSession"):  # what uninstalling one of two packages leaves
         raise DeviceError(
             f"the installed onnxruntime is broken (no InferenceSession): onnxruntime and {GPU_DISTRIBUTION} "

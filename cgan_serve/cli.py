@@ -166,7 +166,7 @@ def _serve_here(
     _stop_on_signals(server)
     info = generator.info
     print_or_exit(
-        f"cgan-serve: {generator.model_path.name} ({info.model_version}), {info.device.line()}; "
+        f"cgan-serve: {generator.model_path.name} ({info.model_version}) on {info.device.provider}; "
         f"http://{_url_host(bound_host)}:{bound_port} (API: /docs)",
         "started",
         "the address",

@@ -108,9 +108,11 @@ CGAN_SERVE = str(Path(sys.executable).parent / "cgan-serve")
 class RunningServer:
     """A cgan-serve process started as a user starts it; url once it has said where it listens."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None, start_timeout: float = 60):
+    def __init__(
+        self, *args: str, env: dict[str, str] | None = None, start_timeout: float = 60, command=CGAN_SERVE
+    ):
         self.process = subprocess.Popen(
-            [CGAN_SERVE, *args],
+            [str(command), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
