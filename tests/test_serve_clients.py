@@ -13,7 +13,7 @@ import pytest
 import tritonclient.http as triton
 
 from cgan_runtime import DigitGenerator
-from tests.conftest import BUNDLED_MODEL
+from tests.conftest import BUNDLED_MODEL, REPO_ROOT
 from tests.helpers import RunningServer, cgan_run, free_port
 
 pytestmark = pytest.mark.xdist_group("serve")  # one server per kind, shared by this module's tests
@@ -231,3 +231,21 @@ def test_the_openapi_page_shows_the_endpoints(server):
     schema = get(server, "/openapi.json")[1].decode()
     for path in ("/digits", "/text", "/v2/models/{model}/infer", "/v2/health/ready", "/metrics"):
         assert f'"{path}"' in schema
+
+
+def readme_snippet() -> str:
+    """The README's tritonclient snippet, as a user copies it."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    (snippet,) = [
+        block for block in re.findall(r"```python\n(.*?)```", readme, re.DOTALL) if "tritonclient" in block
+    ]
+    return snippet
+
+
+def test_the_readmes_client_snippet_runs_unchanged(server, generator):
+    snippet = readme_snippet()
+    assert '"127.0.0.1:8000"' in snippet
+    namespace: dict = {}
+    exec(snippet.replace('"127.0.0.1:8000"', repr(server.address)), namespace)  # only the address differs
+    expected = generator.generate(namespace["z"], namespace["labels"].reshape(-1))
+    assert np.array_equal(namespace["images"], expected)
