@@ -21,7 +21,7 @@ ORT_GPU ?= onnxruntime-gpu==1.31.1
 # weights, else train first.
 CHECKPOINT ?= $(firstword $(wildcard $(RUN_DIR)/checkpoint.pt models/cgan_generator.pt) $(RUN_DIR)/checkpoint.pt)
 
-.PHONY: help install test test-fast faults export bundle triton train train-seed evaluate evaluate-seed judge ablation bench portability pictures wheel lint clean
+.PHONY: help install test test-fast faults export bundle triton train train-seed evaluate evaluate-seed judge ablation bench bench-serve portability pictures wheel lint clean
 
 help:
 	@echo "make install     development environment in $(VENV) (runtime + train + serve + ray + dev extras)"
@@ -40,6 +40,8 @@ help:
 	@echo "make judge       retrain the judge (the MNIST classifier evaluate uses) -> models/judge.pt"
 	@echo "make bench       the runtime against PyTorch: start-up, speed, memory, size, data sets"
 	@echo "                 -> docs/benchmarks.md"
+	@echo "make bench-serve cgan-serve with and without batching, on Ray Serve, beside MLServer and Triton,"
+	@echo "                 under load, and its memory over 5 minutes -> docs/serving.md (about 15 minutes; needs wrk)"
 	@echo "make portability the bundled int8 model against fp32 on other CPUs under qemu (x86-64, ARM64), and"
 	@echo "                 the export run as other x86-64 CPUs -> docs/portability.md (about 11 minutes)"
 	@echo "make pictures    the README's --text pictures, drawn by the bundled model -> docs/pictures/"
@@ -127,6 +129,10 @@ pictures:
 
 bench: wheel
 	$(PY) benchmarks/bench.py $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --report docs/benchmarks.md
+
+# The peers (MLServer, Triton) get venvs of their own in .bench/, made on the first run.
+bench-serve:
+	$(PY) benchmarks/bench_serve.py --report docs/serving.md
 
 # ARM64 runs in a Debian arm64 root under proot and qemu (made once, in .portability/); without
 # debootstrap, proot or qemu-user-static the report says ARM64 was not run.

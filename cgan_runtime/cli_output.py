@@ -55,7 +55,7 @@ def check_size(check: Callable[[], None], param_hint: str) -> None:
         raise click.BadParameter(str(error), param_hint=param_hint) from error
 
 
-def load_generator(model_path: Path | None, device: str, one_shot: bool):
+def load_generator(model_path: Path | None, device: str, one_shot: bool, threads: int | None = None):
     """The generator, its failures as one line. Where CUDA was in play (asked for, or on offer to
     auto and not what runs), one line on stderr says what really runs, in place of onnxruntime's log."""
     from cgan_runtime.generator import DigitGenerator, ModelError
@@ -63,7 +63,7 @@ def load_generator(model_path: Path | None, device: str, one_shot: bool):
     from cgan_runtime.streams import note
 
     try:
-        generator = DigitGenerator(model_path, device=device, one_shot=one_shot)
+        generator = DigitGenerator(model_path, device=device, one_shot=one_shot, threads=threads)
     except (ModelError, DeviceError) as error:
         raise click.ClickException(str(error)) from error
     report = generator.info.device

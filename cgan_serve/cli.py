@@ -86,6 +86,12 @@ Examples:
     show_default=True,
     help="On SIGTERM, Ctrl-C or SIGHUP: seconds to finish the requests in flight before exiting.",
 )
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="onnxruntime's threads. Default: one per physical core, less the one the server itself needs.",
+)
 @click.option("--access-log", is_flag=True, help="Log every request (one line each).")
 @click.option(
     "--ray", "on_ray", is_flag=True, help="Serve on Ray Serve instead (pip install 'cgan-runtime[ray]')."
@@ -140,6 +146,7 @@ def _serve_here(
     max_body_bytes: int,
     request_timeout: float,
     drain_timeout: float,
+    threads: int | None,
     access_log: bool,
 ) -> None:
     import uvicorn
@@ -150,7 +157,7 @@ def _serve_here(
     from cgan_serve.batcher import BatchLimits
     from cgan_serve.engine import LocalEngine
 
-    generator = load_generator(model_path, device, one_shot=True)
+    generator = load_generator(model_path, device, one_shot=True, threads=threads or server_threads())
     engine = LocalEngine(generator, BatchLimits(max_batch_size, max_wait_ms / 1000, max_queue))
     app = build_app(engine, RequestLimits(max_count, max_body_bytes, request_timeout))
     listening = listen(host, port)
@@ -172,6 +179,14 @@ def _serve_here(
         "the address",
     )
     server.run(sockets=[listening])
+
+
+def server_threads() -> int:
+    """onnxruntime's threads beside the server: the event loop needs a core of its own, or onnxruntime's
+    threads wait for it in every call (measured: make bench-serve)."""
+    from cgan_runtime.providers import physical_cores
+
+    return max(1, physical_cores() - 1)
 
 
 def listen(host: str, port: int) -> socket.socket:

