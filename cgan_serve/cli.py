@@ -90,7 +90,16 @@ Examples:
     "--threads",
     type=click.IntRange(min=1),
     default=None,
-    help="onnxruntime's threads. Default: one per physical core, less the one the server itself needs.",
+    help="onnxruntime's threads. Default: one per physical core (faster with batching than leaving one to "
+    "the server: make bench-serve).",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Open connections and requests at once; beyond them uvicorn answers 503 (and a file "
+    "descriptor per idle client is all they cost until then).",
 )
 @click.option("--access-log", is_flag=True, help="Log every request (one line each).")
 @click.option(
@@ -107,18 +116,12 @@ def main(**options) -> None:
     """Serve handwritten digits over HTTP: GET /digits and /text give the PNGs cgan-run writes, the
     Open Inference Protocol (/v2/...) serves Triton's and KServe's clients, /docs documents it all,
     /metrics is for Prometheus."""
+    _check_serve_extra()
     on_ray, replicas, ray_address = options.pop("on_ray"), options.pop("replicas"), options.pop("ray_address")
     if not on_ray and (replicas != 1 or ray_address is not None):
         raise click.UsageError("--replicas and --ray-address are for --ray")
     if on_ray:
-        if options.pop("access_log"):
-            raise click.UsageError(
-                "--access-log is for the server on this machine; Ray Serve logs requests itself"
-            )
-        if options["port"] == 0:
-            raise click.UsageError(
-                "--port 0 is for the server on this machine; Ray Serve's proxy needs a port named"
-            )
+        _check_ray_options(options)
         if ray_address is None and options["host"] in LOOPBACK:
             # A Ray of this server's own stays on loopback, like the server: Ray reads this when it
             # is imported, and would otherwise register on (and listen at) the machine's address.
@@ -134,6 +137,36 @@ def main(**options) -> None:
         _serve_here(**options)
 
 
+def _check_ray_options(options: dict) -> None:
+    """Refuse, and take out, what only the server on this machine has (Ray Serve's proxy does it)."""
+    given = click.get_current_context().get_parameter_source
+    for name, flag in (("access_log", "--access-log"), ("max_connections", "--max-connections")):
+        options.pop(name)
+        if given(name) is click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError(f"{flag} is for the server on this machine; Ray Serve's proxy has its own")
+    if options["port"] == 0:
+        raise click.UsageError(
+            "--port 0 is for the server on this machine; Ray Serve's proxy needs a port named"
+        )
+
+
+def _check_serve_extra() -> None:
+    """The serve extra's packages, or one line saying how to get them (the runtime's own install
+    has none of them)."""
+    import importlib.util
+
+    missing = [
+        name
+        for name in ("fastapi", "uvicorn", "prometheus_client", "orjson")
+        if importlib.util.find_spec(name) is None
+    ]
+    if missing:
+        raise click.ClickException(
+            f"cgan-serve needs the serve extra ({', '.join(missing)} missing): "
+            "pip install 'cgan-runtime[serve]'"
+        )
+
+
 def _serve_here(
     host: str,
     port: int,
@@ -147,17 +180,18 @@ def _serve_here(
     request_timeout: float,
     drain_timeout: float,
     threads: int | None,
+    max_connections: int,
     access_log: bool,
 ) -> None:
     import uvicorn
 
     from cgan_runtime.cli_output import load_generator
-    from cgan_runtime.streams import print_or_exit
+    from cgan_runtime.streams import print_result
     from cgan_serve.app import RequestLimits, build_app
     from cgan_serve.batcher import BatchLimits
     from cgan_serve.engine import LocalEngine
 
-    generator = load_generator(model_path, device, one_shot=True, threads=threads or server_threads())
+    generator = load_generator(model_path, device, one_shot=True, threads=threads)
     engine = LocalEngine(generator, BatchLimits(max_batch_size, max_wait_ms / 1000, max_queue))
     app = build_app(engine, RequestLimits(max_count, max_body_bytes, request_timeout))
     listening = listen(host, port)
@@ -167,26 +201,18 @@ def _serve_here(
         log_config=log_config(),
         access_log=access_log,
         timeout_graceful_shutdown=int(drain_timeout) if drain_timeout else None,
+        limit_concurrency=max_connections,
         server_header=False,
     )
     server = uvicorn.Server(config)
     _stop_on_signals(server)
     info = generator.info
-    print_or_exit(
+    # Best effort: a server whose stdout is closed or full still serves (its log says where).
+    print_result(
         f"cgan-serve: {generator.model_path.name} ({info.model_version}) on {info.device.provider}; "
-        f"http://{_url_host(bound_host)}:{bound_port} (API: /docs)",
-        "started",
-        "the address",
+        f"http://{_url_host(bound_host)}:{bound_port} (API: /docs)"
     )
     server.run(sockets=[listening])
-
-
-def server_threads() -> int:
-    """onnxruntime's threads beside the server: the event loop needs a core of its own, or onnxruntime's
-    threads wait for it in every call (measured: make bench-serve)."""
-    from cgan_runtime.providers import physical_cores
-
-    return max(1, physical_cores() - 1)
 
 
 def listen(host: str, port: int) -> socket.socket:

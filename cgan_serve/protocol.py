@@ -67,7 +67,9 @@ def parse_infer_request(
     configuration with a reshape makes its clients send)."""
     header, binary = _split_body(body, header_length)
     request = _json_object(header)
-    inputs = _field(request, "inputs", list, "a list of input tensors")
+    inputs = request.get("inputs")
+    if not isinstance(inputs, list):
+        raise RequestError("inputs must be a list of input tensors")
     by_name: dict[str, dict] = {}
     for tensor in inputs:
         if not isinstance(tensor, dict):
@@ -150,15 +152,6 @@ def _json_object(header: bytes) -> dict:
     if not isinstance(request, dict):
         raise RequestError("the request must be a JSON object with an inputs list")
     return request
-
-
-def _field(container: dict, key: str, kind: type, described: str, required: bool = True):
-    value = container.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        raise RequestError(f"{key} must be {described}")
-    return value
 
 
 def _read_tensor(tensor: dict, binary: bytes, offset: int) -> tuple[np.ndarray, int]:

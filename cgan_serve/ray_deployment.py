@@ -161,6 +161,7 @@ def serve_on_ray(
     max_body_bytes: int,
     request_timeout: float,
     drain_timeout: float,
+    threads: int | None,
 ) -> None:
     """cgan-serve --ray: the deployment on Ray Serve, its HTTP proxy on host:port, until a stop
     signal; then Ray Serve drains the replicas and the server exits 0."""
@@ -176,7 +177,7 @@ def serve_on_ray(
     ignored = {number for number in STOP_SIGNALS if signal.getsignal(number) is signal.SIG_IGN}
     try:
         ray.init(address=ray_address, include_dashboard=False, logging_level="warning", log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as error:
+    except (OSError, RuntimeError, ValueError) as error:  # ConnectionError is an OSError
         raise click.ClickException(f"cannot start or join Ray ({ray_address or 'local'}): {error}") from None
     try:
         serve.start(http_options={"host": host, "port": port}, logging_config={"log_level": "WARNING"})
@@ -194,6 +195,7 @@ def serve_on_ray(
                 max_count,
                 max_body_bytes,
                 request_timeout,
+                threads or REPLICA_THREADS,
             ),
             name=MODEL_NAME,
             route_prefix="/",

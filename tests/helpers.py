@@ -156,3 +156,33 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def build_wheel(dist: Path) -> Path:
+    """The distribution's wheel, built from this checkout into dist. setuptools builds in the
+    checkout's build/ folder: two test workers building at once would collide there, so they
+    take turns."""
+    import fcntl
+    import tempfile
+
+    with open(Path(tempfile.gettempdir()) / "cgan-wheel-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        build = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "--no-build-isolation",
+                "--wheel-dir",
+                str(dist),
+                str(REPO_ROOT),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    assert build.returncode == 0, build.stderr
+    (wheel,) = dist.glob("cgan_runtime-*.whl")
+    return wheel

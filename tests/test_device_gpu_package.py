@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.helpers import RunningServer
+from tests.helpers import RunningServer, build_wheel
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("gpu-package")]  # one venv, its tests in order
 WHEELHOUSE = REPO_ROOT / ".wheelhouse"  # filled by `make install`, onnxruntime-gpu included
@@ -34,20 +34,7 @@ def gpu_env(tmp_path_factory) -> Path:
     assert any(WHEELHOUSE.glob("onnxruntime_gpu-*.whl")), (
         "no onnxruntime-gpu in .wheelhouse: run `make install`"
     )
-    dist = tmp_path_factory.mktemp("dist")
-    build = run(
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "--no-deps",
-        "--no-build-isolation",
-        "--wheel-dir",
-        dist,
-        REPO_ROOT,
-    )
-    assert build.returncode == 0, build.stderr
-    (wheel,) = dist.glob("cgan_runtime-*.whl")
+    wheel = build_wheel(tmp_path_factory.mktemp("dist"))
     env = tmp_path_factory.mktemp("gpu") / "venv"
     venv.create(env, with_pip=True)
     pip = [env / "bin" / "python", "-m", "pip", "install", "--no-index", "--find-links", WHEELHOUSE]

@@ -477,6 +477,12 @@ def test_a_taken_port_is_one_line_and_exit_1():
         (["--replicas", "2"], 2, "--replicas and --ray-address are for --ray"),
         (["--ray", "--port", "0"], 2, "Ray Serve's proxy needs a port named"),
         (["--device", "tpu"], 2, "'tpu' is not one of"),
+        (
+            ["--ray", "--port", "8000", "--max-connections", "5"],
+            2,
+            "--max-connections is for the server on this",
+        ),
+        (["--ray", "--port", "8000", "--access-log"], 2, "--access-log is for the server on this machine"),
     ],
 )
 def test_a_bad_start_is_one_line_and_a_non_zero_exit(args, code, words, tmp_path):

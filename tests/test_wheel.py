@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import BUNDLED_MODEL, REPO_ROOT
-from tests.helpers import fresh_clone, git
+from tests.helpers import build_wheel, fresh_clone, git
 
 pytestmark = pytest.mark.slow  # training, a fresh clone or environment, or 10,000 samples
 
@@ -25,21 +25,7 @@ def run(*command, **kwargs) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    dist = tmp_path_factory.mktemp("dist")
-    build = run(
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "--no-deps",
-        "--no-build-isolation",
-        "--wheel-dir",
-        dist,
-        REPO_ROOT,
-    )
-    assert build.returncode == 0, build.stderr
-    (built,) = dist.glob("cgan_runtime-*.whl")
-    return built
+    return build_wheel(tmp_path_factory.mktemp("dist"))
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +100,12 @@ def test_cgan_train_without_torch_says_what_to_install(edge_env):
     assert result.returncode == 1
     assert "pip install 'cgan-runtime[train]'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cgan_serve_without_the_serve_extra_says_what_to_install(edge_env):
+    result = run(edge_env / "bin" / "cgan-serve", "--port", "0")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "Error: cgan-serve needs the serve extra (fastapi, uvicorn, prometheus_client, orjson missing): "
+        "pip install 'cgan-runtime[serve]'"
+    )

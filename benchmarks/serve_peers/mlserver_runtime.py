@@ -14,12 +14,11 @@ from mlserver.errors import InferenceError
 from mlserver.types import InferenceRequest, InferenceResponse
 
 from cgan_runtime import DigitGenerator
-from cgan_serve.cli import server_threads  # the onnxruntime threads cgan-serve takes
 
 
 class CganRuntime(MLModel):
     async def load(self) -> bool:
-        self.generator = DigitGenerator(device="cpu", one_shot=True, threads=server_threads())
+        self.generator = DigitGenerator(device="cpu", one_shot=True)
         return True
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:

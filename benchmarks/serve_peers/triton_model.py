@@ -13,13 +13,12 @@ import numpy as np  # noqa: E402
 import triton_python_backend_utils as pb_utils  # noqa: E402
 
 from cgan_runtime import DigitGenerator  # noqa: E402
-from cgan_serve.cli import server_threads  # noqa: E402  (cgan-serve's own thread count)
 
 
 class TritonPythonModel:
     def initialize(self, args):
         path = os.path.join(args["model_repository"], args["model_version"], "model.onnx")
-        self.generator = DigitGenerator(path, device="cpu", one_shot=True, threads=server_threads())
+        self.generator = DigitGenerator(path, device="cpu", one_shot=True)
 
     def execute(self, requests):
         """Triton's dynamic batcher hands over several requests: one onnxruntime call for them all."""
