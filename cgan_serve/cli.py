@@ -6,10 +6,14 @@ import os
 import signal
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cgan_runtime.providers import DEVICES
+
+if TYPE_CHECKING:
+    from cgan_serve.options import ServeOptions
 
 DEFAULT_PORT = 8000
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -118,10 +122,13 @@ def main(**options) -> None:
     /metrics is for Prometheus."""
     _check_serve_extra()
     on_ray, replicas, ray_address = options.pop("on_ray"), options.pop("replicas"), options.pop("ray_address")
+    here_only = {"max_connections": options.pop("max_connections"), "access_log": options.pop("access_log")}
     if not on_ray and (replicas != 1 or ray_address is not None):
         raise click.UsageError("--replicas and --ray-address are for --ray")
     if on_ray:
         _check_ray_options(options)
+        from cgan_serve.options import ServeOptions
+
         if ray_address is None and options["host"] in LOOPBACK:
             # A Ray of this server's own stays on loopback, like the server: Ray reads this when it
             # is imported, and would otherwise register on (and listen at) the machine's address.
@@ -132,16 +139,17 @@ def main(**options) -> None:
             raise click.ClickException(
                 f"--ray needs Ray Serve ({error.name or error}): pip install 'cgan-runtime[ray]'"
             ) from None
-        serve_on_ray(replicas=replicas, ray_address=ray_address, **options)
+        serve_on_ray(ServeOptions(**options), replicas, ray_address)
     else:
-        _serve_here(**options)
+        from cgan_serve.options import ServeOptions
+
+        _serve_here(ServeOptions(**options), **here_only)
 
 
 def _check_ray_options(options: dict) -> None:
     """Refuse, and take out, what only the server on this machine has (Ray Serve's proxy does it)."""
     given = click.get_current_context().get_parameter_source
     for name, flag in (("access_log", "--access-log"), ("max_connections", "--max-connections")):
-        options.pop(name)
         if given(name) is click.core.ParameterSource.COMMANDLINE:
             raise click.UsageError(f"{flag} is for the server on this machine; Ray Serve's proxy has its own")
     if options["port"] == 0:
@@ -167,40 +175,23 @@ def _check_serve_extra() -> None:
         )
 
 
-def _serve_here(
-    host: str,
-    port: int,
-    model_path: Path | None,
-    device: str,
-    max_batch_size: int,
-    max_wait_ms: float,
-    max_queue: int,
-    max_count: int,
-    max_body_bytes: int,
-    request_timeout: float,
-    drain_timeout: float,
-    threads: int | None,
-    max_connections: int,
-    access_log: bool,
-) -> None:
+def _serve_here(options: ServeOptions, max_connections: int, access_log: bool) -> None:
     import uvicorn
 
     from cgan_runtime.cli_output import load_generator
     from cgan_runtime.streams import print_result
-    from cgan_serve.app import RequestLimits, build_app
-    from cgan_serve.batcher import BatchLimits
+    from cgan_serve.app import build_app
     from cgan_serve.engine import LocalEngine
 
-    generator = load_generator(model_path, device, one_shot=True, threads=threads)
-    engine = LocalEngine(generator, BatchLimits(max_batch_size, max_wait_ms / 1000, max_queue))
-    app = build_app(engine, RequestLimits(max_count, max_body_bytes, request_timeout))
-    listening = listen(host, port)
+    generator = load_generator(options.model_path, options.device, one_shot=True, threads=options.threads)
+    app = build_app(LocalEngine(generator, options.batch_limits()), options.request_limits())
+    listening = listen(options.host, options.port)
     bound_host, bound_port = listening.getsockname()[:2]
     config = uvicorn.Config(
         app,
         log_config=log_config(),
         access_log=access_log,
-        timeout_graceful_shutdown=int(drain_timeout) if drain_timeout else None,
+        timeout_graceful_shutdown=int(options.drain_timeout) if options.drain_timeout else None,
         limit_concurrency=max_connections,
         server_header=False,
     )

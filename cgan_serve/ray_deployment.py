@@ -13,13 +13,13 @@ import asyncio
 import signal
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from ray import serve
 
 from cgan_runtime.generator import DigitGenerator
 from cgan_serve.app import MODEL_NAME, RequestLimits, build_app
+from cgan_serve.options import ServeOptions
 
 # Each replica holds a fraction of a CPU and one onnxruntime thread: on a small machine, replicas
 # that claim whole CPUs leave none for Ray's own proxy and controller (ray #44687), and several
@@ -147,22 +147,7 @@ def build(args: dict[str, str]):
 app = CganReplica.bind()
 
 
-def serve_on_ray(
-    replicas: int,
-    ray_address: str | None,
-    host: str,
-    port: int,
-    model_path: Path | None,
-    device: str,
-    max_batch_size: int,
-    max_wait_ms: float,
-    max_queue: int,
-    max_count: int,
-    max_body_bytes: int,
-    request_timeout: float,
-    drain_timeout: float,
-    threads: int | None,
-) -> None:
+def serve_on_ray(options: ServeOptions, replicas: int, ray_address: str | None) -> None:
     """cgan-serve --ray: the deployment on Ray Serve, its HTTP proxy on host:port, until a stop
     signal; then Ray Serve drains the replicas and the server exits 0."""
     import click
@@ -171,31 +156,31 @@ def serve_on_ray(
     from cgan_runtime.cli_output import load_generator
     from cgan_runtime.streams import note, print_or_exit
 
-    generator = load_generator(
-        model_path, device, one_shot=True
-    )  # a bad model is one line, before Ray starts
+    # A bad model is one line, before Ray starts.
+    generator = load_generator(options.model_path, options.device, one_shot=True)
     ignored = {number for number in STOP_SIGNALS if signal.getsignal(number) is signal.SIG_IGN}
     try:
         ray.init(address=ray_address, include_dashboard=False, logging_level="warning", log_to_driver=False)
     except (OSError, RuntimeError, ValueError) as error:  # ConnectionError is an OSError
         raise click.ClickException(f"cannot start or join Ray ({ray_address or 'local'}): {error}") from None
     try:
-        serve.start(http_options={"host": host, "port": port}, logging_config={"log_level": "WARNING"})
+        address = {"host": options.host, "port": options.port}
+        serve.start(http_options=address, logging_config={"log_level": "WARNING"})
         deployment = CganReplica.options(
             num_replicas=replicas,
-            max_queued_requests=max_queue,
-            graceful_shutdown_timeout_s=max(drain_timeout, 1.0),
+            max_queued_requests=options.max_queue,
+            graceful_shutdown_timeout_s=max(options.drain_timeout, 1.0),
         )
         serve.run(
             deployment.bind(
                 str(generator.model_path),
-                device,
-                max_batch_size,
-                max_wait_ms,
-                max_count,
-                max_body_bytes,
-                request_timeout,
-                threads or REPLICA_THREADS,
+                options.device,
+                options.max_batch_size,
+                options.max_wait_ms,
+                options.max_count,
+                options.max_body_bytes,
+                options.request_timeout,
+                options.threads or REPLICA_THREADS,
             ),
             name=MODEL_NAME,
             route_prefix="/",
@@ -203,7 +188,7 @@ def serve_on_ray(
         )
         print_or_exit(
             f"cgan-serve on Ray Serve: {replicas} replica(s) of {generator.model_path.name} "
-            f"({generator.info.model_version}); http://{host}:{port} (API: /docs)",
+            f"({generator.info.model_version}); http://{options.host}:{options.port} (API: /docs)",
             "started",
             "the address",
         )
