@@ -23,6 +23,10 @@ Examples:
 """
 
 
+# cgan_runtime.noise.MAX_SEED, written out: noise.py imports NumPy, which --help has no need of.
+SEED_RANGE = click.IntRange(min=0, max=2**64 - 1)
+
+
 @click.command(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cgan-runtime", prog_name="cgan-run")
 @click.option(
@@ -43,13 +47,13 @@ Examples:
 )
 @click.option(
     "--seed",
-    type=click.IntRange(min=0),
+    type=SEED_RANGE,
     default=None,
     help="Random seed of --digit; the same seed gives byte-identical output. Default: random.",
 )
 @click.option(
     "--style",
-    type=click.IntRange(min=0),
+    type=SEED_RANGE,
     default=None,
     help="The handwriting of --text: the same style writes any text in the same hand, and "
     "the same text in the same bytes; rows use STYLE, STYLE+1, ... Default: random.",

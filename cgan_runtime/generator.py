@@ -13,6 +13,7 @@ import numpy as np
 
 from cgan_runtime.images import to_uint8
 from cgan_runtime.memory import check_fits_in_memory
+from cgan_runtime.noise import MAX_SEED, noise_rows
 from cgan_runtime.providers import DeviceError, DeviceReport, create_session
 from cgan_runtime.streams import first_line
 
@@ -133,15 +134,16 @@ class DigitGenerator:
     ) -> Iterator[np.ndarray]:
         """sample() in consecutive pieces of at most chunk_size images, for counts too large to hold.
 
-        The noise comes from one random stream, so the images do not depend on the chunk size.
+        Image i's noise is a function of (seed, i) alone (cgan_runtime.noise), so the images do not
+        depend on the chunk size, and image i is the same whatever the count.
         """
         last_digit = self.info.num_classes - 1
         if not _is_integer(digit) or not 0 <= digit <= last_digit:
             raise ValueError(f"digit must be an integer in 0-{last_digit}, got {digit!r}")
         if not _is_integer(count) or count < 1:
             raise ValueError(f"count must be an integer of at least 1, got {count!r}")
-        if seed is not None and (not _is_integer(seed) or seed < 0):
-            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        if seed is not None and (not _is_integer(seed) or not 0 <= seed <= MAX_SEED):
+            raise ValueError(f"seed must be an integer in 0-{MAX_SEED} or None, got {seed!r}")
         if not _is_integer(chunk_size) or chunk_size < 1:
             raise ValueError(f"chunk_size must be an integer of at least 1, got {chunk_size!r}")
         # NumPy integers become Python ones here, so that no size computed from them can overflow.
@@ -151,15 +153,13 @@ class DigitGenerator:
         check_fits_in_memory(
             min(count, chunk_size), 4 * self.info.latent_dim + 5 * size * size, "use a smaller chunk_size"
         )
-        rng = np.random.default_rng(None if seed is None else int(seed))
-        return self._chunks(digit, count, rng, chunk_size)
+        seed = random_seed() if seed is None else int(seed)
+        return self._chunks(digit, count, seed, chunk_size)
 
-    def _chunks(
-        self, digit: int, count: int, rng: np.random.Generator, chunk_size: int
-    ) -> Iterator[np.ndarray]:
+    def _chunks(self, digit: int, count: int, seed: int, chunk_size: int) -> Iterator[np.ndarray]:
         for start in range(0, count, chunk_size):
             size = min(chunk_size, count - start)
-            noise = draw_noise(rng, size, self.info.latent_dim)
+            noise = noise_rows(seed, start, size, self.info.latent_dim)
             yield to_uint8(self.generate(noise, np.full(size, digit)), self.info.output_range)
 
     def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -230,16 +230,15 @@ class DigitGenerator:
             self._run(noise, labels)
 
 
-def draw_noise(rng: np.random.Generator, count: int, latent_dim: int) -> np.ndarray:
-    """The generator's noise, float32 [count, latent_dim]: drawn from one stream in pieces, it is the
-    same as drawn at once, so that sample()'s images do not depend on how they are split."""
-    return rng.standard_normal((count, latent_dim), dtype=np.float32)
+def random_seed() -> int:
+    """A seed for a caller that gave none."""
+    return int(np.random.default_rng().integers(MAX_SEED, dtype=np.uint64, endpoint=True))
 
 
 def digit_inputs(info: ModelInfo, digit: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The noise and labels that sample(digit, count, seed) draws, for a caller that runs the model
     itself (the server batches them with other requests' inputs)."""
-    noise = draw_noise(np.random.default_rng(seed), count, info.latent_dim)
+    noise = noise_rows(seed, 0, count, info.latent_dim)
     return noise, np.full(count, digit, dtype=np.int64)
 
 

@@ -3,6 +3,8 @@
 The generator's noise carries the handwriting (slant, stroke weight) and its label the digit, so
 one noise vector drawn as different digits writes them in one hand. A style number is the seed of
 that vector: the same style gives the same hand for any text, and the same bytes for the same text.
+Style S's vector is the noise of the first image of seed S (`cgan-run --digit D --seed S`), and
+the browser page draws the same one.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import numpy as np
 
 from cgan_runtime.images import to_uint8
 from cgan_runtime.memory import check_fits_in_memory
+from cgan_runtime.noise import MAX_SEED, noise_rows
 
 if TYPE_CHECKING:
     from cgan_runtime.generator import DigitGenerator, ModelInfo
 
 BLANK = " "  # a blank cell: a space in the text
-# Styles are seeds of NumPy's generator, which takes any non-negative integer; the CLI and a random
-# style stay below this so that a style is easy to note down and pass back.
+# A style is a noise seed (0 to 2**64 - 1); a random one stays below this, so that it is easy to note
+# down and pass back, and exact as a JavaScript number in the page.
 MAX_RANDOM_STYLE = 2**31
 
 
@@ -49,7 +52,7 @@ def random_style() -> int:
 
 def style_noise(style: int, latent_dim: int) -> np.ndarray:
     """The noise vector float32 [latent_dim] of a style."""
-    return np.random.default_rng(style).standard_normal(latent_dim, dtype=np.float32)
+    return noise_rows(style, 0, 1, latent_dim)[0]
 
 
 def draw_rows(generator: DigitGenerator, text: str, styles: Sequence[int]) -> np.ndarray:
@@ -93,6 +96,6 @@ def fill_row(row: np.ndarray, digits: Sequence[int | None], images: np.ndarray) 
 
 
 def _checked_style(style) -> int:
-    if not isinstance(style, (int, np.integer)) or isinstance(style, bool) or style < 0:
-        raise ValueError(f"a style must be a non-negative integer, got {style!r}")
+    if not isinstance(style, (int, np.integer)) or isinstance(style, bool) or not 0 <= style <= MAX_SEED:
+        raise ValueError(f"a style must be an integer in 0-{MAX_SEED}, got {style!r}")
     return int(style)

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from cgan_runtime.generator import ModelError
 from cgan_runtime.handwriting import random_style
+from cgan_runtime.noise import MAX_SEED
 from cgan_serve import pictures
 from cgan_serve.batcher import QueueFull, Stopping
 from cgan_serve.engine import Engine
@@ -91,7 +92,7 @@ def build_app(engine: Engine, limits: RequestLimits = RequestLimits(), model_nam
         digit: int = Query(description="The digit to draw (0-9 for the bundled model)"),
         count: int = Query(16, ge=1, le=limits.max_count, description="How many images"),
         seed: int | None = Query(
-            None, ge=0, description="The same seed gives the same bytes; default random"
+            None, ge=0, le=MAX_SEED, description="The same seed gives the same bytes; default random"
         ),
         nrow: int | None = Query(None, ge=1, description="Images per row of the PNG grid"),
         invert: bool = Query(False, description="Dark ink on white"),
@@ -111,7 +112,7 @@ def build_app(engine: Engine, limits: RequestLimits = RequestLimits(), model_nam
     )
     async def text(
         text: str = Query(min_length=1, description="Digits and spaces, such as 2026"),
-        style: int | None = Query(None, ge=0, description="The handwriting; default random"),
+        style: int | None = Query(None, ge=0, le=MAX_SEED, description="The handwriting; default random"),
         count: int = Query(1, ge=1, le=limits.max_count, description="Rows: styles STYLE, STYLE+1, ..."),
         invert: bool = Query(False, description="Dark ink on white"),
         format: Literal["png", "npy"] = Query(

@@ -59,11 +59,15 @@ def test_a_character_the_model_does_not_draw_is_named(text, position):
         parse_text(text, num_classes=10)
 
 
-def test_styles_must_be_non_negative_integers(generator):
-    for style in (-1, 1.5, True, "3"):
-        with pytest.raises(ValueError, match="a style must be a non-negative integer"):
+def test_styles_are_the_integers_of_a_noise_seed(generator):
+    for style in (-1, 1.5, True, "3", 2**64):
+        with pytest.raises(ValueError, match="a style must be an integer in 0-18446744073709551615"):
             generator.text("1", style=style)
-    assert style_noise(2**70, 4).shape == (4,)  # any non-negative integer is a style
+    assert style_noise(2**64 - 1, 4).shape == (4,)
+
+
+def test_a_style_is_the_noise_of_the_first_image_of_the_same_seed(generator):
+    assert np.array_equal(generator.text("5", style=77), generator.sample(5, 3, seed=77)[0])
 
 
 def test_cgan_run_text_writes_count_rows_of_the_same_bytes_as_the_library(tmp_path, generator):
