@@ -21,7 +21,7 @@ ORT_GPU ?= onnxruntime-gpu==1.31.1
 # weights, else train first.
 CHECKPOINT ?= $(firstword $(wildcard $(RUN_DIR)/checkpoint.pt models/cgan_generator.pt) $(RUN_DIR)/checkpoint.pt)
 
-.PHONY: help install test test-fast faults export bundle triton train train-seed evaluate evaluate-seed judge ablation bench bench-serve portability pictures wheel lint clean
+.PHONY: help install test test-fast faults export bundle triton train train-seed evaluate evaluate-seed judge ablation bench bench-serve portability pictures web wheel lint clean
 
 help:
 	@echo "make install     development environment in $(VENV) (runtime + train + serve + ray + dev extras)"
@@ -44,12 +44,15 @@ help:
 	@echo "                 under load, and its memory over 5 minutes -> docs/serving.md (about 15 minutes; needs wrk)"
 	@echo "make portability the bundled int8 model against fp32 on other CPUs under qemu (x86-64, ARM64), and"
 	@echo "                 the export run as other x86-64 CPUs -> docs/portability.md (about 11 minutes)"
-	@echo "make pictures    the README's --text pictures, drawn by the bundled model -> docs/pictures/"
+	@echo "make web         the browser page as a static site (onnxruntime-web, the bundled model) -> web/dist/"
+	@echo "make pictures    the README's pictures: --text drawn by the bundled model, the page in Chromium -> docs/pictures/"
 	@echo "make wheel       dist/cgan_runtime-*.whl, the torch-free runtime with the bundled model"
 
 install:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -e '.[train,serve,ray,dev]'
+	# The page's one dependency, onnxruntime-web, exactly as web/package-lock.json has it.
+	npm ci --prefix web --no-audit --no-fund
 	# The runtime's and the server's dependencies as wheels, and onnxruntime-gpu, so that the tests
 	# of the edge install and of the GPU package on this CPU install offline.
 	$(BIN)/pip wheel --no-build-isolation --wheel-dir .wheelhouse '.[serve]'
@@ -70,6 +73,7 @@ LINTED := cgan_train cgan_runtime cgan_serve export tests benchmarks
 lint:
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	for file in web/build.mjs web/src/*.js; do node --check $$file || exit 1; done
 
 export: $(CHECKPOINT)
 	$(BIN)/cgan-train export --checkpoint $(CHECKPOINT) --out-dir models
@@ -126,6 +130,12 @@ pictures:
 	mkdir -p docs/pictures
 	$(BIN)/cgan-run --text 2026 --style 1 --count 3 --force --out docs/pictures/text_2026.png
 	$(BIN)/cgan-run --text 2026 --style 1 --count 3 --invert --force --out docs/pictures/text_2026_inverted.png
+	$(PY) -m benchmarks.page_screenshot --out docs/pictures/page.png
+
+# The page's files, onnxruntime-web's wasm build (from web/node_modules: make install) and the bundled
+# model, as a static site: cgan-serve serves it at /, any host can (docs/browser.md).
+web:
+	node web/build.mjs --out web/dist
 
 bench: wheel
 	$(PY) benchmarks/bench.py $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --report docs/benchmarks.md

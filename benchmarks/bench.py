@@ -661,6 +661,15 @@ def training_throughput(data_dir: Path, work: Path, steps: int) -> None:
     )
 
 
+def page_in_the_browser(work: Path, visits: int, repeats: int) -> None:
+    """The browser page in headless Chromium (benchmarks/bench_page.py)."""
+    from benchmarks.bench_page import measure
+    from benchmarks.page_driver import build_site
+
+    for title, body in measure(build_site(work / "site"), visits, repeats):
+        section(title, body)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "mnist")
@@ -684,6 +693,7 @@ def main() -> None:
         large_counts(work, runtime_env, counts)
         data_sets(work, runtime_env, per_digit_counts)
         footprint(work, runtime_env)
+        page_in_the_browser(work, visits=3 if args.quick else 7, repeats=10 if args.quick else 50)
         if args.data_dir.is_dir():
             training_throughput(args.data_dir, work, steps)
         else:

@@ -9,6 +9,7 @@ import logging
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from fastapi import FastAPI, Query, Request
@@ -24,6 +25,7 @@ from cgan_serve.batcher import QueueFull, Stopping
 from cgan_serve.engine import Engine
 from cgan_serve.http_limits import BodyLimit
 from cgan_serve.metrics import ServerMetrics
+from cgan_serve.page import mount_page
 from cgan_serve.protocol import (
     EXTENSIONS,
     HEADER_LENGTH,
@@ -46,8 +48,14 @@ class RequestLimits:
     request_timeout_s: float = 30.0
 
 
-def build_app(engine: Engine, limits: RequestLimits = RequestLimits(), model_name: str = MODEL_NAME):
-    """The ASGI application serving engine's model as model_name."""
+def build_app(
+    engine: Engine,
+    limits: RequestLimits = RequestLimits(),
+    model_name: str = MODEL_NAME,
+    page: Path | None = None,
+):
+    """The ASGI application serving engine's model as model_name; with page (a built web/dist), the
+    browser page at / and the model file it runs beside it."""
     device = engine.info.device.as_labels() if engine.info.device else {}
     metrics = ServerMetrics(engine.queue_depth, device)
     engine.observe_batches(metrics.observe_batch)
@@ -78,9 +86,11 @@ def build_app(engine: Engine, limits: RequestLimits = RequestLimits(), model_nam
 
     guarded = _Guarded(engine, generate)
 
-    @app.get("/", include_in_schema=False)
-    async def index():
-        return RedirectResponse("/docs")
+    if page is None:
+
+        @app.get("/", include_in_schema=False)
+        async def index():
+            return RedirectResponse("/docs")
 
     @app.get(
         "/digits",
@@ -174,6 +184,8 @@ def build_app(engine: Engine, limits: RequestLimits = RequestLimits(), model_nam
     async def prometheus_metrics():
         return Response(metrics.exposition(), media_type=metrics.content_type)
 
+    if page is not None:
+        mount_page(app, page, engine.model_path)
     _add_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes, timeout_s=limits.request_timeout_s)
     app.add_middleware(_Measured, metrics=metrics)  # outermost: refusals of the body limit count too

@@ -105,6 +105,15 @@ Examples:
     help="Open connections and requests at once; beyond them uvicorn answers 503 (and a file "
     "descriptor per idle client is all they cost until then).",
 )
+@click.option(
+    "--web",
+    "page",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="The browser page to serve at / (make web builds it: web/dist). Default: the checkout's "
+    "web/dist when built, else / leads to /docs.",
+)
+@click.option("--no-web", "no_page", is_flag=True, help="Serve no page: / leads to /docs.")
 @click.option("--access-log", is_flag=True, help="Log every request (one line each).")
 @click.option(
     "--ray", "on_ray", is_flag=True, help="Serve on Ray Serve instead (pip install 'cgan-runtime[ray]')."
@@ -121,6 +130,7 @@ def main(**options) -> None:
     Open Inference Protocol (/v2/...) serves Triton's and KServe's clients, /docs documents it all,
     /metrics is for Prometheus."""
     _check_serve_extra()
+    options["page"] = _page(options.pop("page"), options.pop("no_page"))
     on_ray, replicas, ray_address = options.pop("on_ray"), options.pop("replicas"), options.pop("ray_address")
     here_only = {"max_connections": options.pop("max_connections"), "access_log": options.pop("access_log")}
     if not on_ray and (replicas != 1 or ray_address is not None):
@@ -144,6 +154,21 @@ def main(**options) -> None:
         from cgan_serve.options import ServeOptions
 
         _serve_here(ServeOptions(**options), **here_only)
+
+
+def _page(folder: Path | None, no_page: bool) -> Path | None:
+    from cgan_serve.page import PageError, checked_page, default_page
+
+    if no_page:
+        if folder is not None:
+            raise click.UsageError("--web and --no-web: give one")
+        return None
+    if folder is None:
+        return default_page()
+    try:
+        return checked_page(folder.resolve())
+    except PageError as error:
+        raise click.BadParameter(str(error), param_hint="--web") from None
 
 
 def _check_ray_options(options: dict) -> None:
@@ -184,7 +209,9 @@ def _serve_here(options: ServeOptions, max_connections: int, access_log: bool) -
     from cgan_serve.engine import LocalEngine
 
     generator = load_generator(options.model_path, options.device, one_shot=True, threads=options.threads)
-    app = build_app(LocalEngine(generator, options.batch_limits()), options.request_limits())
+    app = build_app(
+        LocalEngine(generator, options.batch_limits()), options.request_limits(), page=options.page
+    )
     listening = listen(options.host, options.port)
     bound_host, bound_port = listening.getsockname()[:2]
     config = uvicorn.Config(
@@ -201,7 +228,7 @@ def _serve_here(options: ServeOptions, max_connections: int, access_log: bool) -
     # Best effort: a server whose stdout is closed or full still serves (its log says where).
     print_result(
         f"cgan-serve: {generator.model_path.name} ({info.model_version}) on {info.device.provider}; "
-        f"http://{_url_host(bound_host)}:{bound_port} (API: /docs)"
+        f"http://{_url_host(bound_host)}:{bound_port} ({'the page: /, ' if options.page else ''}API: /docs)"
     )
     server.run(sockets=[listening])
 

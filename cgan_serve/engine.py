@@ -5,6 +5,7 @@ calls the MicroBatcher coalesces. (The Ray Serve form, ray_deployment.py, batche
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -15,6 +16,7 @@ from cgan_serve.batcher import BatchLimits, MicroBatcher
 
 class Engine(Protocol):
     info: ModelInfo
+    model_path: Path  # the file the browser page is given, so that it draws what the server draws
     ready: bool
 
     async def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -36,6 +38,7 @@ class LocalEngine:
     def __init__(self, generator: DigitGenerator, limits: BatchLimits):
         self.generator = generator
         self.info = generator.info
+        self.model_path = generator.model_path
         self.limits = limits
         self.ready = False
         self._observer: Callable[[int, int], None] = lambda images, requests: None

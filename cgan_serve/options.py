@@ -24,6 +24,7 @@ class ServeOptions:
     request_timeout: float
     drain_timeout: float
     threads: int | None
+    page: Path | None  # the built browser page served at /; None: / leads to /docs
 
     def batch_limits(self) -> BatchLimits:
         return BatchLimits(self.max_batch_size, self.max_wait_ms / 1000, self.max_queue)

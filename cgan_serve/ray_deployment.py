@@ -13,6 +13,7 @@ import asyncio
 import signal
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from ray import serve
@@ -79,10 +80,13 @@ class CganReplica:
         max_body_bytes: int = RequestLimits.max_body_bytes,
         request_timeout: float = RequestLimits.request_timeout_s,
         threads: int = REPLICA_THREADS,
+        page: str | None = None,
     ):
         _listen_on_the_node_address()
         self.generator = DigitGenerator(model_path, device=device, one_shot=True, threads=threads)
         self.info = self.generator.info
+        self.model_path = self.generator.model_path
+        self.page = Path(page) if page else None
         self.ready = False
         self.max_batch_size = max_batch_size
         self.limits = RequestLimits(max_count, max_body_bytes, request_timeout)
@@ -92,7 +96,7 @@ class CganReplica:
         self.generate_batch.set_batch_wait_timeout_s(max_wait_ms / 1000)
 
     def __serve_build_asgi_app__(self):
-        return build_app(self, self.limits, MODEL_NAME)
+        return build_app(self, self.limits, MODEL_NAME, self.page)
 
     # The Engine the application asks of: its generate() goes through Ray Serve's batching.
     async def start(self) -> None:
@@ -134,7 +138,7 @@ class CganReplica:
 def build(args: dict[str, str]):
     """The application for `serve run cgan_serve.ray_deployment:build key=value ...`: replicas,
     max_queue and the replica's own arguments (model_path, device, max_batch_size, max_wait_ms,
-    max_count, max_body_bytes, request_timeout, threads)."""
+    max_count, max_body_bytes, request_timeout, threads, page)."""
     settings = dict(args)
     replicas = int(settings.pop("replicas", 1))
     max_queue = int(settings.pop("max_queue", 128))
@@ -181,6 +185,7 @@ def serve_on_ray(options: ServeOptions, replicas: int, ray_address: str | None) 
                 options.max_body_bytes,
                 options.request_timeout,
                 options.threads or REPLICA_THREADS,
+                str(options.page) if options.page else None,
             ),
             name=MODEL_NAME,
             route_prefix="/",
