@@ -70,7 +70,7 @@ def assert_same_picture(shown: np.ndarray, expected: np.ndarray) -> None:
 def test_the_page_says_which_backend_and_how_many_threads_ran(page):
     ready = page.evaluate("cganPage.ready")
     assert ready["backend"] == "wasm" and ready["crossOriginIsolated"] is True
-    assert ready["threads"] == page.evaluate("navigator.hardwareConcurrency")
+    assert ready["threads"] == min(4, page.evaluate("navigator.hardwareConcurrency"))
     assert ready["info"] == {
         "latentDim": 100,
         "numClasses": 10,
@@ -165,6 +165,28 @@ def test_a_character_that_is_not_a_digit_is_named(page):
     page.click("#write")
     settle(page)
     assert page.is_hidden("#error")
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("#count", "0", "how many: a whole number from 1 to 256"),
+        ("#count", "257", "how many: a whole number from 1 to 256"),
+        ("#style", "-3", "a style is a whole number"),
+        ("#style", "1e300", "a style is a whole number"),
+    ],
+)
+def test_a_value_out_of_range_is_named_and_the_picture_kept(page, field, value, message):
+    before = canvas(page)
+    old_value = page.input_value(field)
+    page.fill(field, value)
+    page.click("#digit-buttons button[data-digit='3']")
+    settle(page)
+    try:
+        assert page.is_visible("#error") and message in page.inner_text("#error")
+        assert np.array_equal(canvas(page), before)
+    finally:
+        page.fill(field, old_value)
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,8 @@ function showProgress({ what, loaded, total }) {
 function defaultThreads() {
   const asked = Number(parameters.get("threads"));
   if (Number.isInteger(asked) && asked >= 1) return asked;
-  return crossOriginIsolated ? navigator.hardwareConcurrency || 1 : 1;
+  // At most 4, as onnxruntime-web caps its own default.
+  return crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
 }
 
 async function start() {
