@@ -23,17 +23,34 @@ def run_stoppably(job: Callable[..., None], **options) -> None:
         raise click.exceptions.Exit(stopped_exit_code()) from None
 
 
+OUTPUT_FORMATS = ("png", "npy")
+
+
 def output_target(out_name: str | None, output_format: str | None, default_stem: str) -> tuple[Path, str]:
-    """The output path and format: --format, else the --out suffix, else png; the default name is
-    DEFAULT_STEM.FORMAT in the current folder. A new file, in a writable folder, unless --force."""
+    """The output path and format. A suffix decides the format whatever its case (x.NPY is npy), and
+    must agree with --format; a name without one takes --format, else png; a suffix that is
+    neither is refused. The default name is DEFAULT_STEM.FORMAT in the current folder."""
     if out_name is not None and out_name.endswith(("/", os.sep)):  # Path() would drop the slash
         raise click.BadParameter(f"{out_name} names a folder; give a file name", param_hint="--out")
-    out_path = Path(out_name) if out_name is not None else None
-    if output_format is None:
-        output_format = "npy" if out_path is not None and out_path.suffix == ".npy" else "png"
-    if out_path is None:
-        out_path = Path(f"{default_stem}.{output_format}")
-    return out_path, output_format
+    if out_name is None:
+        output_format = output_format or "png"
+        return Path(f"{default_stem}.{output_format}"), output_format
+    out_path = Path(out_name)
+    suffix = out_path.suffix.lower().removeprefix(".")
+    if not suffix:
+        return out_path, output_format or "png"
+    if suffix not in OUTPUT_FORMATS:
+        raise click.BadParameter(
+            f"{out_name}: cgan-run writes .png or .npy, not .{suffix} "
+            "(a name without a suffix takes --format)",
+            param_hint="--out",
+        )
+    if output_format is not None and output_format != suffix:
+        raise click.BadParameter(
+            f"{out_name} is a .{suffix} name, but --format is {output_format}; give one or make them agree",
+            param_hint="--out",
+        )
+    return out_path, suffix
 
 
 def check_target(out_path: Path, force: bool) -> None:

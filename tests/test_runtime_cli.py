@@ -85,6 +85,20 @@ def test_explicit_model_and_cpu_device(tmp_path, exported_dir):
     assert np.load(tmp_path / "nines.npy").shape == (4, 28, 28)
 
 
+@pytest.mark.parametrize("name", ["UPPER.NPY", "Mixed.Npy"])
+def test_a_suffix_decides_the_format_whatever_its_case(tmp_path, name):
+    assert (
+        cgan_run("--digit", "4", "--count", "2", "--seed", "1", "--out", name, cwd=tmp_path).returncode == 0
+    )
+    assert (
+        cgan_run("--digit", "4", "--count", "2", "--seed", "1", "--out", "x.npy", cwd=tmp_path).returncode
+        == 0
+    )
+    assert (tmp_path / name).read_bytes() == (tmp_path / "x.npy").read_bytes()
+    assert cgan_run("--text", "42", "--out", "T.PNG", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "T.PNG").read_bytes().startswith(b"\x89PNG")
+
+
 def test_help_shows_examples(tmp_path):
     result = cgan_run("--help", cwd=tmp_path)
     assert result.returncode == 0
@@ -100,6 +114,17 @@ def test_help_shows_examples(tmp_path):
         (["--digit", "1", "--format", "gif"], 2, "'gif' is not one of 'png', 'npy'"),
         (["--digit", "1", "--model", "missing.onnx"], 1, "model file missing.onnx: not found"),
         (["--digit", "1", "--out", "no_such_folder/x.png"], 2, "folder no_such_folder does not exist"),
+        (["--digit", "1", "--out", "x.jpg"], 2, "x.jpg: cgan-run writes .png or .npy, not .jpg"),
+        (
+            ["--digit", "1", "--out", "x.npy", "--format", "png"],
+            2,
+            "x.npy is a .npy name, but --format is png",
+        ),
+        (
+            ["--text", "12", "--out", "x.PNG", "--format", "npy"],
+            2,
+            "x.PNG is a .png name, but --format is npy",
+        ),
     ],
 )
 def test_bad_input_gets_one_clear_line_and_no_file(tmp_path, args, code, message):
