@@ -39,14 +39,15 @@ def checked_page(folder: Path) -> Path:
 
 
 def mount_page(app: FastAPI, folder: Path, model_path: Path) -> None:
-    """The page at /, after every other route: a path no endpoint has is looked for in folder."""
+    """The page at /: a path no endpoint has is looked for in folder. (The router's default, not a
+    mount at /: a mount would take a path an endpoint has with another method, which is a 405.)"""
 
     async def model():
         return FileResponse(model_path, media_type="application/octet-stream", headers=ISOLATION_HEADERS)
 
     app.add_api_route(MODEL_ROUTE, model, methods=["GET", "HEAD"], include_in_schema=False)
 
-    app.mount("/", _Precompressed(directory=folder, html=True), name="page")
+    app.router.default = _Precompressed(directory=folder, html=True)
 
 
 class _Precompressed(StaticFiles):

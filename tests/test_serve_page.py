@@ -76,6 +76,7 @@ def test_a_path_outside_the_page_is_a_404_in_one_json_line(client, path):
 
 def test_the_api_is_unchanged_beside_the_page(client):
     assert client.get("/v2/health/live").status_code == 200
+    assert client.get("/v2/models/cgan/infer").status_code == 405  # a method the endpoint lacks
     assert client.get("/docs").status_code == 200
     assert client.get("/digits?digit=3&count=2&seed=0").headers["content-type"] == "image/png"
 
