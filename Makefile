@@ -24,7 +24,7 @@ CHECKPOINT ?= $(firstword $(wildcard $(RUN_DIR)/checkpoint.pt models/cgan_genera
 .PHONY: help install test test-fast faults export bundle triton train train-seed evaluate evaluate-seed judge ablation bench bench-serve portability pictures web wheel lint clean
 
 help:
-	@echo "make install     development environment in $(VENV) (runtime + train + serve + ray + dev extras)"
+	@echo "make install     development environment in $(VENV) (runtime + train + serve + ray + parquet + dev extras)"
 	@echo "make test        the whole test suite, offline, on every core"
 	@echo "make test-fast   the suite without the tests marked slow: the edit loop"
 	@echo "make lint        ruff check and ruff format --check (CI runs it)"
@@ -50,7 +50,7 @@ help:
 
 install:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e '.[train,serve,ray,dev]'
+	$(BIN)/pip install -e '.[train,serve,ray,parquet,dev]'
 	# The page's one dependency, onnxruntime-web, exactly as web/package-lock.json has it.
 	npm ci --prefix web --no-audit --no-fund
 	# The runtime's and the server's dependencies as wheels, and onnxruntime-gpu, so that the tests

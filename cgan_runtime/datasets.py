@@ -1,47 +1,51 @@
-"""Labelled data sets of generated digits: balanced, shuffled, deterministic by seed, streamed in
-chunks (memory does not grow with the set), and published whole or not at all.
+"""Labelled data sets of generated digits, balanced, shuffled and the same bytes for the same seed and
+model whatever draws them (dataset_plan.py), in MNIST's IDX files, an ImageFolder tree, npz,
+Hugging Face's Parquet layout or WebDataset shards (dataset_formats.py), drawn by this process,
+local processes or Ray (dataset_engines.py, dataset_ray.py).
 
-Formats: MNIST's own IDX files (gzip, standard names, with SHA256SUMS over the raw bytes, as
-`cgan-train --data-dir` reads them), a folder per digit of PNG files (torchvision's ImageFolder
-layout), or one npz file (x uint8 [N, size, size], y uint8 [N]).
+A set is written shard by shard into a hidden unfinished folder beside its name, .NAME.cgan-dataset-
+unfinished, whose manifest records each finished shard's digest. Once every shard is in, the set is
+finished (idx and npz files joined, the card written) and renamed into place: it appears whole or not
+at all. A stopped or failed run leaves the unfinished folder; the next run on the same name resumes
+it (resume=True: its shards whose files still match their digests are kept) or starts over.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
-import struct
-import zipfile
-from collections.abc import Callable, Iterator
-from itertools import chain
+import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from cgan_runtime.files import atomic_folder, atomic_path
-from cgan_runtime.generator import CHUNK_SIZE, DigitGenerator
-from cgan_runtime.images import to_uint8
+from cgan_runtime.dataset_engines import InProcess, Job, ShardDone, file_sha256
+from cgan_runtime.dataset_formats import FORMATS, finish, join_npz, shard_digest
+from cgan_runtime.dataset_plan import DEFAULT_SHARD_SIZE, Plan
+from cgan_runtime.files import atomic_path, lock_folder, publish_folder, release
+from cgan_runtime.generator import DigitGenerator
 
-FORMATS = ("idx", "folder", "npz")
-SPLITS = {"train": "train", "test": "t10k"}  # MNIST's file name prefix of each split
-IDX_IMAGES, IDX_LABELS = 0x00000803, 0x00000801  # magic numbers: unsigned bytes, 3-d and 1-d
-CHECKSUM_FILE = "SHA256SUMS"
-# A folder set carries this record of how it was made; --force replaces only a folder that has one,
-# so that a mistyped --out never deletes someone's folder.
-MANIFEST = "cgan-dataset.json"
-GZIP_LEVEL = 6  # zlib's default: most of level 9's size at a fraction of its time
+MANIFEST = "cgan-dataset.json"  # in every folder set: --force replaces only a folder that has one
+UNFINISHED = ".{name}.cgan-dataset-unfinished"
 
 
-def generate_set(
-    generator: DigitGenerator, labels: np.ndarray, rng: np.random.Generator
-) -> Iterator[np.ndarray]:
-    """The images of labels, in order, as uint8 chunks of at most CHUNK_SIZE."""
-    info = generator.info
-    for start in range(0, len(labels), CHUNK_SIZE):
-        chunk_labels = labels[start : start + CHUNK_SIZE]
-        noise = rng.standard_normal((len(chunk_labels), info.latent_dim), dtype=np.float32)
-        yield to_uint8(generator.generate(noise, chunk_labels.astype(np.int64)), info.output_range)
+class DatasetBusy(RuntimeError):
+    """Another run is writing the same set."""
+
+
+class ResumeMismatch(ValueError):
+    """--resume of an unfinished set made with other settings."""
+
+
+def is_dataset_folder(path: Path) -> bool:
+    """A folder this module wrote (it holds the manifest)."""
+    return (Path(path) / MANIFEST).is_file()
+
+
+def unfinished_folder(out: Path) -> Path:
+    out = Path(out)
+    return out.with_name(UNFINISHED.format(name=out.name))
 
 
 def write_dataset(
@@ -53,9 +57,14 @@ def write_dataset(
     test_per_digit: int = 0,
     force: bool = False,
     progress: Callable[[int], None] | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    engine=None,
+    resume: bool = False,
+    on_shard: Callable[[int, int], None] | None = None,
 ) -> int:
     """Write the set (a training split, and a test split when test_per_digit); return its number of
-    images. progress(n) hears of every n images written.
+    images. progress(n) hears of every n images drawn, on_shard(done, total) of every shard; engine
+    draws the shards (default: this process).
 
     FileExistsError when out exists by the end (unless force, which replaces an npz file or a
     folder this function wrote)."""
@@ -65,129 +74,111 @@ def write_dataset(
         ("per_digit", per_digit, 1),
         ("test_per_digit", test_per_digit, 0),
         ("seed", seed, 0),
+        ("shard_size", shard_size, 1),
     ):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
             raise ValueError(f"{name} must be an integer of at least {least}, got {value!r}")
+    out = Path(out)
     counts = {"train": int(per_digit), **({"test": int(test_per_digit)} if test_per_digit else {})}
-    splits = _splits(generator, counts, int(seed), progress)
-    size, num_classes = generator.info.image_size, generator.info.num_classes
-    if dataset_format == "npz":
-        with atomic_path(out, replace=force) as temporary:
-            _write_npz(temporary, splits, size)
-        return num_classes * sum(counts.values())
-    manifest = {
+    plan = Plan(counts, int(seed), generator.info.num_classes, int(shard_size))
+    record = {
         "format": dataset_format,
-        "per_digit": counts,
-        "seed": int(seed),
+        **plan.record(),
         "model_version": generator.info.model_version,
-        "image_size": size,
+        "model_sha256": file_sha256(generator.model_path),
+        "image_size": generator.info.image_size,
     }
-    with atomic_folder(out, replace_if=is_dataset_folder if force else None) as temporary:
-        for split, labels, chunks in splits:
-            if dataset_format == "idx":
-                _write_idx(temporary, SPLITS[split], labels, chunks, size)
-            else:
-                place = temporary / split if len(counts) > 1 else temporary
-                place.mkdir(exist_ok=True)
-                _write_image_folder(place, labels, chunks, num_classes)
-        if dataset_format == "idx":
-            _write_checksums(temporary)
-        (temporary / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    return num_classes * sum(counts.values())
-
-
-def _splits(
-    generator: DigitGenerator, counts: dict[str, int], seed: int, progress: Callable[[int], None] | None
-) -> Iterator[tuple[str, np.ndarray, Iterator[np.ndarray]]]:
-    """(split, labels, image chunks) of each split in turn, from one random stream: consume each
-    split's chunks before asking for the next split. The training split does not depend on
-    whether a test split follows."""
-    rng = np.random.default_rng(seed)
-    for split, per_digit in counts.items():
-        labels = np.repeat(np.arange(generator.info.num_classes, dtype=np.uint8), per_digit)
-        labels = labels[rng.permutation(len(labels))]
-        yield split, labels, _reporting(generate_set(generator, labels, rng), progress)
-
-
-def is_dataset_folder(path: Path) -> bool:
-    """A folder this module wrote (it holds the manifest)."""
-    return (Path(path) / MANIFEST).is_file()
-
-
-def _reporting(chunks: Iterator[np.ndarray], progress: Callable[[int], None] | None) -> Iterator[np.ndarray]:
-    for chunk in chunks:
-        yield chunk
+    engine = engine or InProcess(generator)
+    with _Unfinished(out, record, resume) as unfinished:
+        model = str(generator.model_path)
+        job = Job(str(unfinished.folder), dataset_format, plan, model, record["model_sha256"])
+        todo = [shard for shard in plan.shards() if shard.key not in unfinished.done]
+        if on_shard is not None:
+            on_shard(len(unfinished.done), len(plan.shards()))
         if progress is not None:
-            progress(len(chunk))
+            progress(sum(shard.size for shard in plan.shards() if shard.key in unfinished.done))
+        for result in engine.run(job, todo):
+            unfinished.record(result)
+            if progress is not None:
+                progress(result.images)
+            if on_shard is not None:
+                on_shard(len(unfinished.done), len(plan.shards()))
+        unfinished.publish(out, plan, generator, force)
+    return plan.total
 
 
-def _write_idx(
-    folder: Path, prefix: str, labels: np.ndarray, chunks: Iterator[np.ndarray], size: int
-) -> None:
-    """MNIST's two gzip files of one split."""
-    count = len(labels)
-    _write_gzip(
-        folder / f"{prefix}-labels-idx1-ubyte.gz", [struct.pack(">II", IDX_LABELS, count), labels.tobytes()]
-    )
-    header = struct.pack(">IIII", IDX_IMAGES, count, size, size)
-    _write_gzip(
-        folder / f"{prefix}-images-idx3-ubyte.gz", chain([header], (chunk.tobytes() for chunk in chunks))
-    )
+class _Unfinished:
+    """The hidden folder a set is written into, held under a lock while a run works in it, with the
+    manifest of its finished shards."""
 
+    def __init__(self, out: Path, record: dict, resume: bool):
+        self.out, self.record_wanted, self.resume = out, record, resume
+        self.folder = unfinished_folder(out)
+        self.done: dict[str, dict] = {}
+        self.lock = None
+        self.published = False
 
-def _write_checksums(folder: Path) -> None:
-    """SHA256SUMS over the raw bytes of every IDX file, as MNIST folders list them."""
-    lines = []
-    for path in sorted(folder.glob("*.gz")):
-        digest = hashlib.sha256()
-        with gzip.open(path, "rb") as raw:
-            while block := raw.read(1 << 20):
-                digest.update(block)
-        lines.append(f"{digest.hexdigest()}  {path.name.removesuffix('.gz')}\n")
-    (folder / CHECKSUM_FILE).write_text("".join(lines))
+    def __enter__(self) -> _Unfinished:
+        if self.folder.is_symlink() or (self.folder.exists() and not self.folder.is_dir()):
+            raise FileExistsError(f"{self.folder} is in the way of the unfinished set; remove it")
+        self.folder.mkdir(exist_ok=True)
+        try:
+            self.lock = lock_folder(self.folder, wait=False)
+        except BlockingIOError:
+            raise DatasetBusy(f"another cgan-dataset is writing {self.out} now") from None
+        manifest = self.folder / MANIFEST
+        if manifest.is_file() and self.resume:
+            self._take_finished_shards(json.loads(manifest.read_text()))
+        elif any(self.folder.iterdir()):  # a stopped run's shards, not wanted: start over
+            self._empty()
+        self._write_manifest()
+        return self
 
+    def _take_finished_shards(self, found: dict) -> None:
+        for key, wanted in self.record_wanted.items():
+            if found.get(key) != wanted:
+                raise ResumeMismatch(
+                    f"the unfinished set was made with {key} {found.get(key)!r}, not {wanted!r}; "
+                    "run without --resume to start over"
+                )
+        for key, entry in found.get("shards", {}).items():
+            try:
+                if shard_digest(self.folder, entry["files"]) == entry["digest"]:
+                    self.done[key] = entry
+            except (OSError, KeyError, TypeError):
+                pass  # a file gone or a crafted entry: the shard is drawn again
 
-def _write_gzip(path: Path, pieces) -> None:
-    """Write the pieces of bytes gzip-compressed (no name or time in the header, so that the same
-    set gives the same bytes)."""
-    with (
-        open(path, "wb") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=GZIP_LEVEL) as compressed,
-    ):
-        for piece in pieces:
-            compressed.write(piece)
+    def _empty(self) -> None:
+        for entry in self.folder.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
 
+    def _write_manifest(self, complete: bool = False) -> None:
+        manifest = {**self.record_wanted, "complete": complete, "shards": dict(sorted(self.done.items()))}
+        temporary = self.folder / f".{MANIFEST}.writing"
+        temporary.write_text(json.dumps(manifest, indent=1) + "\n")
+        os.replace(temporary, self.folder / MANIFEST)
 
-def _write_image_folder(
-    folder: Path, labels: np.ndarray, chunks: Iterator[np.ndarray], num_classes: int
-) -> None:
-    """FOLDER/DIGIT/INDEX.png, INDEX the image's place in the shuffled set."""
-    from PIL import Image
+    def record(self, result: ShardDone) -> None:
+        self.done[result.key] = {"files": result.files, "digest": result.digest}
+        self._write_manifest()
 
-    width = len(str(len(labels) - 1))
-    for digit in range(num_classes):
-        (folder / str(digit)).mkdir()
-    index = 0
-    for chunk in chunks:
-        for image in chunk:
-            Image.fromarray(image).save(folder / str(labels[index]) / f"{index:0{width}d}.png", format="PNG")
-            index += 1
+    def publish(self, out: Path, plan: Plan, generator: DigitGenerator, force: bool) -> None:
+        info = generator.info
+        dataset_format = self.record_wanted["format"]
+        if dataset_format == "npz":
+            with atomic_path(out, replace=force) as temporary:
+                join_npz(self.folder, temporary, plan, info.image_size)
+            shutil.rmtree(self.folder)
+        else:
+            finish(self.folder, dataset_format, plan, info.image_size, info.model_version)
+            self._write_manifest(complete=True)
+            publish_folder(self.folder, out, is_dataset_folder if force else None)
+        self.published = True
 
-
-def _write_npz(path: Path, splits, size: int) -> None:
-    """The file np.savez_compressed(x=..., y=..., [x_test=..., y_test=...]) would write, the images
-    streamed into it."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=GZIP_LEVEL) as archive:
-        for split, labels, chunks in splits:
-            suffix = "" if split == "train" else f"_{split}"
-            with archive.open(f"y{suffix}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, labels, allow_pickle=False)
-            with archive.open(f"x{suffix}.npy", "w", force_zip64=True) as member:
-                header = {
-                    "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
-                    "fortran_order": False,
-                    "shape": (len(labels), size, size),
-                }
-                np.lib.format.write_array_header_1_0(member, header)
-                for chunk in chunks:
-                    member.write(np.ascontiguousarray(chunk).tobytes())
+    def __exit__(self, kind, error, traceback) -> None:
+        release(self.lock)
+        if not self.published and not self.done and self.folder.is_dir():
+            shutil.rmtree(self.folder, ignore_errors=True)  # nothing worth resuming: leave nothing

@@ -86,21 +86,9 @@ def atomic_folder(target: Path, replace_if=None) -> Iterator[Path]:
             temporary = Path(
                 tempfile.mkdtemp(prefix=_temporary_start(target), suffix=TEMPORARY_SUFFIX, dir=target.parent)
             )
-            lock = _lock_folder(temporary)
+            lock = lock_folder(temporary)
         yield temporary
-        os.sync()  # the files inside reach the disk before the folder gets its name
-        if stop_requested():
-            raise KeyboardInterrupt
-        os.chmod(temporary, 0o777 & ~_umask())
-        if replace_if is not None and target.is_dir() and not target.is_symlink() and replace_if(target):
-            _replace_folder(temporary, target)
-        else:
-            os.mkdir(target)  # the claim: FileExistsError if the name is taken
-            try:
-                os.rename(temporary, target)  # over the empty claim
-            except BaseException:
-                os.rmdir(target)
-                raise
+        publish_folder(temporary, target, replace_if)
     except BaseException:
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)
@@ -109,10 +97,28 @@ def atomic_folder(target: Path, replace_if=None) -> Iterator[Path]:
         release(lock)
 
 
+def publish_folder(folder: Path, target: Path, replace_if=None) -> None:
+    """Give the finished folder (beside target) the name target: claimed if free (FileExistsError if
+    not), or, where replace_if(target) allows, in place of the folder there."""
+    os.sync()  # the files inside reach the disk before the folder gets its name
+    if stop_requested():
+        raise KeyboardInterrupt
+    os.chmod(folder, 0o777 & ~_umask())
+    if replace_if is not None and target.is_dir() and not target.is_symlink() and replace_if(target):
+        _replace_folder(folder, target)
+    else:
+        os.mkdir(target)  # the claim: FileExistsError if the name is taken
+        try:
+            os.rename(folder, target)  # over the empty claim
+        except BaseException:
+            os.rmdir(target)
+            raise
+
+
 def _replace_folder(new: Path, target: Path) -> None:
     """Put the folder new in target's place; the old folder, locked (a stale one to the next run's
     clean-up should this process die now), is removed once the new one is in."""
-    old_lock = _lock_folder(target)
+    old_lock = lock_folder(target)
     aside = unused_temporary_name(target)
     try:
         os.rename(target, aside)
@@ -126,12 +132,16 @@ def _replace_folder(new: Path, target: Path) -> None:
         release(old_lock)
 
 
-def _lock_folder(folder: Path) -> int | None:
+def lock_folder(folder: Path, wait: bool = True) -> int | None:
+    """Hold folder's lock (see lock_file): the descriptor to release, None where there are no locks;
+    without wait, BlockingIOError if another process holds it."""
     if fcntl is None:
         return None
     handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    lock_file(handle)
-    return handle
+    if lock_file(handle, wait):
+        return handle
+    os.close(handle)
+    raise BlockingIOError(errno.EWOULDBLOCK, f"{folder} is held by another process")
 
 
 def _umask() -> int:

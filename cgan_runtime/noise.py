@@ -16,7 +16,9 @@ import numpy as np
 
 MAX_SEED = 2**64 - 1  # the Philox key is two 32-bit words
 MAX_INDEX = 2**64 - 1  # the counter's first two words
-STREAMS = {"sample": 0}  # what each kind of drawing uses: the same seed in another stream differs
+# What each kind of drawing uses: the same seed in another stream draws other noise. cgan-run and
+# the page sample; cgan-dataset's splits have their own.
+STREAMS = {"sample": 0, "train": 1, "test": 2}
 VALUES_PER_BLOCK = 4
 
 _WORD = 0xFFFFFFFF

@@ -2,8 +2,10 @@
 independent readers; balanced, shuffled, deterministic, bounded in memory, and written whole or
 not at all."""
 
+import contextlib
 import gzip
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -16,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import cgan_runtime.datasets as datasets
+import cgan_runtime.dataset_engines as dataset_engines
 from cgan_runtime import DigitGenerator
 from cgan_runtime.datasets import MANIFEST, write_dataset
 from cgan_train.data import load_mnist
@@ -108,9 +110,11 @@ def test_the_same_seed_gives_the_same_bytes_and_a_test_split_leaves_the_training
 
 def test_memory_does_not_grow_with_the_set(generator, tmp_path):
     peaks = []
-    for per_digit in (50, 500):
+    for per_digit in (100, 1000):  # 2 shards of 500 images, and 20
         tracemalloc.start()
-        write_dataset(generator, tmp_path / f"{per_digit}.npz", "npz", per_digit=per_digit, seed=0)
+        write_dataset(
+            generator, tmp_path / f"{per_digit}.npz", "npz", per_digit=per_digit, seed=0, shard_size=500
+        )
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] < 1.5 * peaks[0], peaks  # ten times the images, not ten times the memory
@@ -118,9 +122,11 @@ def test_memory_does_not_grow_with_the_set(generator, tmp_path):
 
 @pytest.mark.faults
 @pytest.mark.parametrize("dataset_format, name", [("idx", "out"), ("folder", "out"), ("npz", "out.npz")])
-def test_a_failure_mid_set_leaves_nothing_behind(generator, tmp_path, monkeypatch, dataset_format, name):
+def test_a_failure_in_the_first_shard_leaves_nothing_behind(
+    generator, tmp_path, monkeypatch, dataset_format, name
+):
     calls = []
-    real = datasets.to_uint8
+    real = dataset_engines.to_uint8
 
     def fail_on_the_third_chunk(*args):
         calls.append(1)
@@ -128,7 +134,7 @@ def test_a_failure_mid_set_leaves_nothing_behind(generator, tmp_path, monkeypatc
             raise OSError(28, "No space left on device")
         return real(*args)
 
-    monkeypatch.setattr(datasets, "to_uint8", fail_on_the_third_chunk)
+    monkeypatch.setattr(dataset_engines, "to_uint8", fail_on_the_third_chunk)
     with pytest.raises(OSError, match="No space left"):
         write_dataset(generator, tmp_path / name, dataset_format, per_digit=100, seed=0)
     assert list(tmp_path.iterdir()) == []
@@ -160,7 +166,13 @@ def test_force_replaces_only_a_set_this_command_wrote(tmp_path):
         (["--per-digit", "5"], "Missing option '--out'"),
         (["--per-digit", "5", "--out", "missing/x"], "folder missing does not exist"),
         (["--per-digit", "5", "--out", "x", "--format", "csv"], "'csv' is not one of"),
-        (["--per-digit", "5", "--out", "x", "--seed", "-1"], "-1 is not in the range x>=0"),
+        (["--per-digit", "5", "--out", "x", "--seed", "-1"], "-1 is not in the range 0<=x<=18446744"),
+        (["--per-digit", "5", "--out", "x.npz", "--format", "idx"], "an npz set is a file named .npz"),
+        (["--per-digit", "5", "--out", "x", "--format", "npz"], "an npz set is a file named .npz"),
+        (["--per-digit", "5", "--out", "x", "--shard-size", "0"], "0 is not in the range 1<=x<=1000000"),
+        (["--per-digit", "5", "--out", "x", "--workers", "0"], "0 is not in the range x>=1"),
+        (["--per-digit", "5", "--out", "x", "--ray-address", "auto"], "--ray-address is for --engine ray"),
+        (["--per-digit", "5", "--out", "x", "--engine", "spark"], "'spark' is not one of 'local', 'ray'"),
         (["--per-digit", "5", "--out", "x", "--model", "nothing.onnx"], "model file nothing.onnx: not found"),
         (["--per-digit", "5", "--out", ".", "--force"], ". is the current folder or above it"),
         (["--per-digit", "5", "--out", "..", "--force"], ".. is the current folder or above it"),
@@ -175,22 +187,41 @@ def test_each_mistake_is_one_line_and_writes_nothing(tmp_path, args, message):
 
 @pytest.mark.faults
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_stopped_run_leaves_no_half_set(tmp_path, stop):
+def test_a_stopped_run_publishes_nothing_and_resume_finishes_the_set(tmp_path, stop):
+    command = [
+        CGAN_DATASET,
+        "--per-digit",
+        "2000",
+        "--format",
+        "folder",
+        "--shard-size",
+        "1000",
+        "--out",
+        "big",
+    ]
     process = subprocess.Popen(
-        [CGAN_DATASET, "--per-digit", "100000", "--format", "folder", "--out", "big"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=default_stop_signals,
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=default_stop_signals
     )
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".big.cgan-*.part/*/*.png")) and time.monotonic() < deadline:
+    manifest = tmp_path / ".big.cgan-dataset-unfinished" / MANIFEST
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(manifest.read_text())["shards"]:
+                break
         time.sleep(0.05)
     process.send_signal(stop)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + stop, stderr
-    assert os.listdir(tmp_path) == []
+    assert os.listdir(tmp_path) == [".big.cgan-dataset-unfinished"]  # nothing published
+    assert b"finished shards are kept" in stderr and b"--resume" in stderr
+    kept = json.loads(manifest.read_text())["shards"]
+    resumed = cgan_dataset(*command[1:], "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert os.listdir(tmp_path) == ["big"]
+    assert len(list((tmp_path / "big").glob("*/*.png"))) == 20_000
+    finished = json.loads((tmp_path / "big" / MANIFEST).read_text())
+    assert finished["complete"] and all(finished["shards"][key] == entry for key, entry in kept.items())
 
 
 @pytest.mark.faults
@@ -202,6 +233,11 @@ def test_two_runs_on_one_out_give_one_whole_set_and_one_refusal(tmp_path):
     ]
     results = sorted((run.wait(timeout=300), run.stderr.read()) for run in runs)
     assert results[0][0] == 0 and results[1][0] in (1, 2), results  # 2: refused at the start
-    assert "same was created while this run worked" in results[1][1] or "same exists" in results[1][1]
+    refusals = (
+        "same was created while this run worked",
+        "same exists",
+        "another cgan-dataset is writing same",
+    )
+    assert any(refusal in results[1][1] for refusal in refusals), results
     assert len(load_mnist(tmp_path / "same", "train")) == 2000
     assert sorted(path.name for path in tmp_path.iterdir()) == ["same"]
