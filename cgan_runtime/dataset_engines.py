@@ -71,15 +71,15 @@ def draw_shard(generator: DigitGenerator, job: Job, shard: Shard) -> ShardDone:
         noise = job.plan.noise(shard.split, shard.start + offset, shard.start + stop, info.latent_dim)
         output = generator.generate(noise, labels[offset:stop].astype(np.int64))
         images[offset:stop] = to_uint8(output, info.output_range)
-        _maybe_crash(offset, shard)
+        _maybe_crash(stop, shard)
     folder = Path(job.folder)
     names = write_shard(folder, job.dataset_format, job.plan, shard, labels, images)
     return ShardDone(shard.key, names, shard_digest(folder, names), shard.size)
 
 
-def _maybe_crash(offset: int, shard: Shard) -> None:
+def _maybe_crash(drawn: int, shard: Shard) -> None:
     rule = os.environ.get(FAILPOINT, "")
-    if rule.startswith("crash-once:") and offset >= shard.size // 2:
+    if rule.startswith("crash-once:") and 2 * drawn >= shard.size:
         try:
             os.close(os.open(rule.removeprefix("crash-once:"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         except FileExistsError:

@@ -87,7 +87,8 @@ class RayEngine:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # cgan-dataset shows its own
         context.print_on_execution_start = False
-        logging.getLogger("ray.data").setLevel(logging.ERROR)
+        # A failure is cgan-dataset's one line (below), not Ray Data's log of the worker's traceback.
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
         # The actors read the model beside the shards they write, on storage every node sees.
         model = Path(job.folder) / MODEL_COPY
         shutil.copyfile(job.model_path, model)

@@ -90,8 +90,9 @@ def write_dataset(
     }
     engine = engine or InProcess(generator)
     with _Unfinished(out, record, resume) as unfinished:
-        model = str(generator.model_path)
-        job = Job(str(unfinished.folder), dataset_format, plan, model, record["model_sha256"])
+        model = str(generator.model_path.absolute())
+        # Absolute: workers (Ray's, on other nodes) do not share this process's working folder.
+        job = Job(str(unfinished.folder.absolute()), dataset_format, plan, model, record["model_sha256"])
         todo = [shard for shard in plan.shards() if shard.key not in unfinished.done]
         if on_shard is not None:
             on_shard(len(unfinished.done), len(plan.shards()))
@@ -105,6 +106,16 @@ def write_dataset(
                 on_shard(len(unfinished.done), len(plan.shards()))
         unfinished.publish(out, plan, generator, force)
     return plan.total
+
+
+def _read_manifest(path: Path) -> dict:
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ResumeMismatch(f"the unfinished set's manifest is unreadable ({error}); start over") from None
+    if not isinstance(found, dict):
+        raise ResumeMismatch("the unfinished set's manifest is not a record of this command's; start over")
+    return found
 
 
 class _Unfinished:
@@ -126,12 +137,16 @@ class _Unfinished:
             self.lock = lock_folder(self.folder, wait=False)
         except BlockingIOError:
             raise DatasetBusy(f"another cgan-dataset is writing {self.out} now") from None
-        manifest = self.folder / MANIFEST
-        if manifest.is_file() and self.resume:
-            self._take_finished_shards(json.loads(manifest.read_text()))
-        elif any(self.folder.iterdir()):  # a stopped run's shards, not wanted: start over
-            self._empty()
-        self._write_manifest()
+        try:
+            manifest = self.folder / MANIFEST
+            if manifest.is_file() and self.resume:
+                self._take_finished_shards(_read_manifest(manifest))
+            elif any(self.folder.iterdir()):  # a stopped run's shards, not wanted: start over
+                self._empty()
+            self._write_manifest()
+        except BaseException:
+            release(self.lock)  # __exit__ does not run when __enter__ fails
+            raise
         return self
 
     def _take_finished_shards(self, found: dict) -> None:

@@ -150,6 +150,34 @@ class RunningServer:
         return self.process.returncode, stderr
 
 
+# 127.0.0.1, ::1 and ::ffff:127.0.0.1 as /proc/net/tcp and tcp6 write them.
+LOOPBACK = ("0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F")
+# A Ray of the tests' own: on loopback (not the machine's address), and without a token.
+RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+def outward_listeners() -> set[tuple[str, int]]:
+    """The listening TCP sockets of this machine on any address but loopback (from /proc: no tool)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            next(lines)
+            for line in lines:
+                local, state = line.split()[1], line.split()[3]
+                address, port = local.split(":")
+                if state == "0A" and address not in LOOPBACK:
+                    found.add((address, int(port, 16)))
+    return found
+
+
+def short_ray_folder() -> Path:
+    """A folder for Ray's files, short: its socket paths under it must fit AF_UNIX's 107 bytes
+    (pytest's own folders do not)."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+
+
 def free_port() -> int:
     import socket
 

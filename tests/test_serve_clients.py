@@ -6,10 +6,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,14 +15,11 @@ import tritonclient.http as triton
 
 from cgan_runtime import DigitGenerator
 from tests.conftest import BUNDLED_MODEL, REPO_ROOT
-from tests.helpers import RunningServer, cgan_run, free_port
+from tests.helpers import RAY_ENV, RunningServer, cgan_run, free_port, outward_listeners, short_ray_folder
 
 pytestmark = pytest.mark.xdist_group("serve")  # one server per kind, shared by this module's tests
 # Long enough a wait that concurrent requests surely share a batch, short enough not to slow the tests.
 SERVER_FLAGS = ("--max-wait-ms", "20")
-# 127.0.0.1, ::1 and ::ffff:127.0.0.1 as /proc/net/tcp and tcp6 write them.
-LOOPBACK = ("0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F")
-RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
 @pytest.fixture(scope="module", params=["here", pytest.param("ray", marks=pytest.mark.slow)])
@@ -34,8 +29,7 @@ def server(request, tmp_path_factory):
         running = RunningServer("--port", "0", *SERVER_FLAGS)
         running.on_ray = False
     else:
-        # Short: Ray's socket paths under it must fit AF_UNIX's 107 bytes (pytest's own folders do not).
-        ray_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+        ray_dir = short_ray_folder()
         request.addfinalizer(lambda: shutil.rmtree(ray_dir, ignore_errors=True))
         env = {**os.environ, **RAY_ENV, "RAY_TMPDIR": str(ray_dir)}
         running = RunningServer(
@@ -47,20 +41,6 @@ def server(request, tmp_path_factory):
     code, stderr = running.stop()
     assert code == 0, stderr
     assert "Traceback" not in stderr
-
-
-def outward_listeners() -> set[tuple[str, int]]:
-    """The listening TCP sockets of this machine on any address but loopback (from /proc: no tool)."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as lines:
-            next(lines)
-            for line in lines:
-                local, state = line.split()[1], line.split()[3]
-                address, port = local.split(":")
-                if state == "0A" and address not in LOOPBACK:
-                    found.add((address, int(port, 16)))
-    return found
 
 
 def test_the_server_and_its_ray_listen_on_loopback_only(server):

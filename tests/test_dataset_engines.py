@@ -1,0 +1,207 @@
+"""The same set, byte for byte, whatever draws it: this process, local worker processes, Ray on a
+Ray of its own, and Ray on a two-node cluster made on this machine; a worker that dies is replaced;
+a stopped run resumes, keeping only the shards whose files still match their digests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from cgan_runtime import DigitGenerator
+from cgan_runtime.dataset_engines import FAILPOINT, InProcess
+from cgan_runtime.datasets import MANIFEST, ResumeMismatch, unfinished_folder, write_dataset
+from tests.conftest import BUNDLED_MODEL
+from tests.helpers import RAY_ENV, outward_listeners, short_ray_folder
+
+CGAN_DATASET = str(Path(sys.executable).parent / "cgan-dataset")
+SET = ["--per-digit", "30", "--test-per-digit", "4", "--shard-size", "70", "--seed", "5"]  # 6 shards
+FORMATS = {"idx": "idx", "folder": "folder", "npz": "set.npz", "parquet": "parquet", "webdataset": "wds"}
+
+
+def cgan_dataset(*args: str, cwd: Path, env: dict | None = None, timeout: float = 300):
+    return subprocess.run(
+        [CGAN_DATASET, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def digests(path: Path) -> dict[str, str]:
+    """Every file of a set (or the one file) by its path: what byte for byte means."""
+    files = [path] if path.is_file() else sorted(item for item in path.rglob("*") if item.is_file())
+    return {
+        str(item.relative_to(path.parent)): hashlib.sha256(item.read_bytes()).hexdigest() for item in files
+    }
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """Each format, drawn by this process."""
+    folder = tmp_path_factory.mktemp("reference")
+    for dataset_format, name in FORMATS.items():
+        result = cgan_dataset(*SET, "--format", dataset_format, "--out", name, cwd=folder)
+        assert result.returncode == 0, result.stderr
+    return folder
+
+
+def assert_same_sets(folder: Path, reference: Path, names) -> None:
+    for name in names:
+        assert digests(folder / name) == digests(reference / name), name
+    assert [entry for entry in os.listdir(folder) if entry.startswith(".")] == []
+
+
+@pytest.mark.parametrize("dataset_format", FORMATS)
+def test_two_local_workers_write_the_same_bytes(reference, tmp_path, dataset_format):
+    name = FORMATS[dataset_format]
+    result = cgan_dataset(*SET, "--format", dataset_format, "--out", name, "--workers", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert_same_sets(tmp_path, reference, [name])
+
+
+@pytest.mark.faults
+def test_a_local_worker_that_dies_is_replaced_and_the_set_is_the_same(reference, tmp_path):
+    marker = tmp_path / "crashed"
+    env = {**os.environ, FAILPOINT: f"crash-once:{marker}"}
+    args = (*SET, "--format", "webdataset", "--out", "wds", "--workers", "2")
+    result = cgan_dataset(*args, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert marker.exists()  # a worker did die, halfway through a shard
+    marker.unlink()
+    assert_same_sets(tmp_path, reference, ["wds"])
+
+
+class StopAfter:
+    """An engine that draws some shards, then stops as Ctrl-C would."""
+
+    def __init__(self, generator, shards: int):
+        self.inner, self.shards = InProcess(generator), shards
+
+    def run(self, job, shards):
+        for drawn, result in enumerate(self.inner.run(job, shards)):
+            if drawn == self.shards:
+                raise KeyboardInterrupt
+            yield result
+
+
+@pytest.fixture(scope="module")
+def generator() -> DigitGenerator:
+    return DigitGenerator(BUNDLED_MODEL, device="cpu")
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("dataset_format", ["parquet", "npz"])
+def test_resume_keeps_the_sound_shards_and_redraws_the_rest(generator, reference, tmp_path, dataset_format):
+    name = FORMATS[dataset_format]
+    arguments = {"per_digit": 30, "seed": 5, "test_per_digit": 4, "shard_size": 70}
+    with pytest.raises(KeyboardInterrupt):
+        write_dataset(generator, tmp_path / name, dataset_format, engine=StopAfter(generator, 4), **arguments)
+    unfinished = unfinished_folder(tmp_path / name)
+    kept = json.loads((unfinished / MANIFEST).read_text())["shards"]
+    assert len(kept) == 4 and not (tmp_path / name).exists()
+    damaged, *_ = kept.values()  # a flipped byte in one kept shard: it must be drawn again
+    file = unfinished / damaged["files"][0]
+    data = bytearray(file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    file.write_bytes(bytes(data))
+    counted = []
+    write_dataset(
+        generator, tmp_path / name, dataset_format, resume=True, progress=counted.append, **arguments
+    )
+    assert counted[0] == 3 * 70  # the three sound shards' images, counted as done at the start
+    assert_same_sets(tmp_path, reference, [name])
+
+
+@pytest.mark.faults
+def test_resume_refuses_other_settings_and_a_fresh_run_starts_over(generator, reference, tmp_path):
+    arguments = {"per_digit": 30, "test_per_digit": 4, "shard_size": 70}
+    with pytest.raises(KeyboardInterrupt):
+        write_dataset(generator, tmp_path / "idx", "idx", seed=5, engine=StopAfter(generator, 2), **arguments)
+    with pytest.raises(ResumeMismatch, match="made with seed 5, not 6"):
+        write_dataset(generator, tmp_path / "idx", "idx", seed=6, resume=True, **arguments)
+    write_dataset(generator, tmp_path / "idx", "idx", seed=5, **arguments)  # no --resume: from nothing
+    assert_same_sets(tmp_path, reference, ["idx"])
+
+
+@pytest.mark.faults
+def test_a_resume_with_another_seed_is_one_line(tmp_path):
+    partial = cgan_dataset(*SET, "--out", "idx", cwd=tmp_path)
+    assert partial.returncode == 0
+    shutil.move(tmp_path / "idx", unfinished_folder(tmp_path / "idx"))  # as a stopped run leaves it
+    manifest = unfinished_folder(tmp_path / "idx") / MANIFEST
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "complete": False}))
+    result = cgan_dataset(*SET[:-1], "9", "--out", "idx", "--resume", cwd=tmp_path)
+    assert result.returncode == 2 and "made with seed 5, not 9" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def two_node_cluster():
+    """A Ray cluster of two nodes (a head and a worker, one CPU each) on this machine's loopback,
+    in a process of its own, and its address."""
+    folder = short_ray_folder()
+    env = {**os.environ, **RAY_ENV, "RAY_TMPDIR": str(folder)}
+    program = textwrap.dedent(
+        """
+        import sys
+        from ray.cluster_utils import Cluster
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        print(cluster.address, flush=True)
+        sys.stdin.read()  # until the test closes it
+        cluster.shutdown()
+        """
+    )
+    outward_before = outward_listeners()
+    process = subprocess.Popen(
+        [sys.executable, "-c", program], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    address = process.stdout.readline().strip()
+    assert address, "the cluster did not start"
+    yield address, env
+    assert outward_listeners() - outward_before == set()  # every node on loopback
+    process.stdin.close()
+    process.wait(120)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+# Ray: slow (a cluster starts), on one worker (one cluster at a time on two cores).
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray-dataset")
+@pytest.mark.parametrize("dataset_format", ["idx", "parquet", "webdataset"])
+def test_ray_on_a_two_node_cluster_writes_the_same_bytes(
+    two_node_cluster, reference, tmp_path, dataset_format
+):
+    address, env = two_node_cluster
+    name = FORMATS[dataset_format]
+    args = (*SET, "--format", dataset_format, "--out", name, "--engine", "ray", "--ray-address", address)
+    result = cgan_dataset(*args, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert_same_sets(tmp_path, reference, [name])
+
+
+@pytest.mark.slow
+@pytest.mark.faults
+@pytest.mark.xdist_group("ray-dataset")
+def test_ray_of_its_own_replaces_an_actor_that_dies(reference, tmp_path):
+    folder = short_ray_folder()
+    marker = tmp_path / "crashed"
+    env = {**os.environ, **RAY_ENV, "RAY_TMPDIR": str(folder), FAILPOINT: f"crash-once:{marker}"}
+    outward_before = outward_listeners()
+    try:
+        args = (*SET, "--format", "folder", "--out", "folder", "--engine", "ray", "--workers", "2")
+        result = cgan_dataset(*args, cwd=tmp_path, env=env)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert result.returncode == 0, result.stderr
+    assert marker.exists()
+    marker.unlink()
+    assert_same_sets(tmp_path, reference, ["folder"])
+    assert outward_listeners() - outward_before == set()
