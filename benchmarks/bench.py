@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.markdown import table
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # benchmarks/ (its stamp module) is not installed
 INT8_MODEL = REPO / "models" / "cgan_generator_int8.onnx"
@@ -112,12 +114,6 @@ def interleaved_rates(calls: dict[str, tuple], seconds: float, rounds: int = 5) 
         for name, (call, items) in calls.items():
             samples[name].append(per_second(call, items, seconds / rounds))
     return {name: statistics.median(values) for name, values in samples.items()}
-
-
-def table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 SECTIONS: list[str] = []  # what the report file gets, in order
@@ -465,67 +461,12 @@ def large_counts(work: Path, runtime_env: Path, counts: tuple[int, int]) -> None
     )
 
 
-def data_sets(work: Path, runtime_env: Path, per_digit_counts: tuple[int, int]) -> None:
-    """cgan-dataset in each format at two sizes: memory must stay flat, speed near sampling's."""
-    rows = []
-    for per_digit in per_digit_counts:
-        images = 10 * per_digit
-        out = work / "sampled.npy"
-        sampling = cgan_run(
-            runtime_env,
-            "--digit",
-            "3",
-            "--count",
-            str(images),
-            "--format",
-            "npy",
-            "--out",
-            str(out),
-            "--seed",
-            "0",
-        )
-        wall, _, rss, _ = run_measured(sampling, runtime_env)
-        out.unlink()
-        base_rate = images / wall
-        rows.append(
-            [
-                f"{images:,}",
-                "`cgan-run --format npy` (sampling alone)",
-                f"{wall:.1f} s",
-                f"{rss:.0f} MB",
-                f"{base_rate:,.0f}",
-                "1.00x",
-            ]
-        )
-        for dataset_format, name in (("idx", "set_idx"), ("npz", "set.npz"), ("folder", "set_folder")):
-            out = work / name
-            command = [
-                sys.executable,
-                str(runtime_env / "bin" / "cgan-dataset"),
-                "--per-digit",
-                str(per_digit),
-                "--format",
-                dataset_format,
-                "--out",
-                str(out),
-            ]
-            wall, _, rss, _ = run_measured(command, runtime_env)
-            size = folder_mb(out) if out.is_dir() else out.stat().st_size / 1e6
-            rows.append(
-                [
-                    f"{images:,}",
-                    f"`--format {dataset_format}` ({size:.1f} MB)",
-                    f"{wall:.1f} s",
-                    f"{rss:.0f} MB",
-                    f"{images / wall:,.0f}",
-                    f"{images / wall / base_rate:.2f}x",
-                ]
-            )
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-    section(
-        "Labelled data sets: `cgan-dataset --per-digit N/10` against sampling as many images",
-        table(["images", "command", "wall time", "peak RSS", "images/s", "speed vs sampling"], rows),
-    )
+def data_sets(work: Path, sizes: tuple[int, ...]) -> None:
+    """cgan-dataset in every format and engine against sampling alone (benchmarks/bench_datasets.py)."""
+    from benchmarks.bench_datasets import measure
+
+    for title, body in measure(work, sizes):
+        section(title, body)
 
 
 def installed_size(names: list[str]) -> tuple[float, list[str]]:
@@ -676,8 +617,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer runs and shorter timings (a smoke test)")
     parser.add_argument("--report", type=Path, help="also write the tables to this markdown file")
     args = parser.parse_args()
-    quick, full = (3, 0.3, 20, (1_000, 20_000), (10, 100)), (7, 1.5, 200, (1_000, 200_000), (1_000, 10_000))
-    runs, seconds, steps, counts, per_digit_counts = quick if args.quick else full
+    quick = (3, 0.3, 20, (1_000, 20_000), (10_000, 50_000))
+    full = (7, 1.5, 200, (1_000, 200_000), (100_000, 1_000_000))
+    runs, seconds, steps, counts, data_set_sizes = quick if args.quick else full
     heading = (
         f"onnxruntime {metadata.version('onnxruntime')}, torch {torch.__version__}, model "
         f"{BUNDLED_MODEL.relative_to(REPO)}."
@@ -691,7 +633,7 @@ def main() -> None:
         session_settings(seconds, work, runtime_env, runs)
         int8_against_fp32(rates)
         large_counts(work, runtime_env, counts)
-        data_sets(work, runtime_env, per_digit_counts)
+        data_sets(work, data_set_sizes)
         footprint(work, runtime_env)
         page_in_the_browser(work, visits=3 if args.quick else 7, repeats=10 if args.quick else 50)
         if args.data_dir.is_dir():

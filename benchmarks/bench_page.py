@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.markdown import table
 from benchmarks.page_driver import build_site, chromium, open_page
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +95,7 @@ def measure(site: Path, visits: int, repeats: int) -> list[tuple[str, str]]:
         f"Headless Chromium, the page served by cgan-serve on loopback. First digits: median of {visits} "
         "first visits (a fresh profile each: nothing cached), from navigation to the canvas. Drawing: "
         f"median of {repeats}, click to canvas, after 3 to warm up.\n\n"
-        + markdown_table(["wasm threads", "first digits after page load", "16 digits", '"2026"'], rows)
+        + table(["wasm threads", "first digits after page load", "16 digits", '"2026"'], rows)
     )
     return [
         ("The page in the browser (onnxruntime-web, int8 model)", speed),
@@ -109,12 +110,7 @@ def transfer_table(transferred: dict[str, int]) -> str:
         parts[part] += size
     rows = [[part, f"{size / 1e6:.2f} MB"] for part, size in parts.items()]
     rows.append(["**first visit**", f"**{sum(parts.values()) / 1e6:.2f} MB**"])
-    return markdown_table(["part", "transferred (gzip where the client takes it)"], rows)
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+    return table(["part", "transferred (gzip where the client takes it)"], rows)
 
 
 def main() -> None:
