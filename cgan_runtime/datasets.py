@@ -108,6 +108,14 @@ def write_dataset(
     return plan.total
 
 
+def _inside(names: list[str]) -> bool:
+    """A manifest's file names stay inside the set (a crafted one could name any file)."""
+    return all(
+        isinstance(name, str) and not Path(name).is_absolute() and ".." not in Path(name).parts
+        for name in names
+    )
+
+
 def _read_manifest(path: Path) -> dict:
     try:
         found = json.loads(path.read_text())
@@ -156,11 +164,12 @@ class _Unfinished:
                     f"the unfinished set was made with {key} {found.get(key)!r}, not {wanted!r}; "
                     "run without --resume to start over"
                 )
-        for key, entry in found.get("shards", {}).items():
+        shards = found.get("shards")
+        for key, entry in (shards if isinstance(shards, dict) else {}).items():
             try:
-                if shard_digest(self.folder, entry["files"]) == entry["digest"]:
+                if _inside(entry["files"]) and shard_digest(self.folder, entry["files"]) == entry["digest"]:
                     self.done[key] = entry
-            except (OSError, KeyError, TypeError):
+            except (OSError, KeyError, TypeError, AttributeError):
                 pass  # a file gone or a crafted entry: the shard is drawn again
 
     def _empty(self) -> None:

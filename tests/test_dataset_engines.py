@@ -129,6 +129,28 @@ def test_resume_refuses_other_settings_and_a_fresh_run_starts_over(generator, re
 
 
 @pytest.mark.faults
+@pytest.mark.parametrize(
+    "shards",
+    [
+        {"train-00000": {"files": ["/etc/hostname"], "digest": "x"}},
+        {"train-00000": {"files": ["../outside"], "digest": "x"}},
+        {"train-00000": "not a record"},
+        ["not", "a", "table"],
+    ],
+)
+def test_a_crafted_manifest_keeps_no_shard(generator, reference, tmp_path, shards):
+    arguments = {"per_digit": 30, "seed": 5, "test_per_digit": 4, "shard_size": 70}
+    with pytest.raises(KeyboardInterrupt):
+        write_dataset(generator, tmp_path / "idx", "idx", engine=StopAfter(generator, 1), **arguments)
+    manifest = unfinished_folder(tmp_path / "idx") / MANIFEST
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "shards": shards}))
+    counted = []
+    write_dataset(generator, tmp_path / "idx", "idx", resume=True, progress=counted.append, **arguments)
+    assert counted[0] == 0  # nothing kept: every shard drawn again
+    assert_same_sets(tmp_path, reference, ["idx"])
+
+
+@pytest.mark.faults
 def test_a_resume_with_another_seed_is_one_line(tmp_path):
     partial = cgan_dataset(*SET, "--out", "idx", cwd=tmp_path)
     assert partial.returncode == 0
