@@ -138,7 +138,7 @@ web:
 	node web/build.mjs --out web/dist
 
 bench: wheel
-	$(PY) benchmarks/bench.py $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --report docs/benchmarks.md
+	$(PY) -m benchmarks.bench $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --report docs/benchmarks.md
 
 # The peers (MLServer, Triton) get venvs of their own in .bench/, made on the first run.
 bench-serve:

@@ -5,7 +5,7 @@ achieved GFLOP/s of the bundled int8 model and its fp32 forms, the session setti
 against fp32, large counts, footprint, and training throughput.
 Prints markdown tables; with --report, writes them to a file (make bench: docs/benchmarks.md).
 
-    python benchmarks/bench.py [--data-dir ../shared/data/mnist] [--quick]
+    python -m benchmarks.bench [--data-dir ../shared/data/mnist] [--quick]
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import torch
 from benchmarks.markdown import table
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # benchmarks/ (its stamp module) is not installed
 INT8_MODEL = REPO / "models" / "cgan_generator_int8.onnx"
 FP32_MODEL = REPO / "models" / "cgan_generator.onnx"  # the fp32 export, proven equal to torch
 BUNDLED_MODEL = (REPO / "cgan_runtime" / "models" / "cgan_generator.onnx").resolve()  # cgan-run's
