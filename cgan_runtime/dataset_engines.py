@@ -6,6 +6,7 @@ recorded."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import signal
@@ -24,7 +25,8 @@ from cgan_runtime.images import to_uint8
 
 ATTEMPTS = 3  # per shard: a worker that dies this often on one shard is not bad luck
 # Fault injection for the tests: "crash-once:PATH" makes the first worker to claim PATH (created
-# exclusively) die halfway through its shard, as a killed or out-of-memory worker would.
+# exclusively) die halfway through its shard, as a killed or out-of-memory worker would;
+# "full-disk-after:N" makes every shard after the first N of a split fail as a full disk does.
 FAILPOINT = "CGAN_DATASET_FAILPOINT"
 
 
@@ -79,6 +81,8 @@ def draw_shard(generator: DigitGenerator, job: Job, shard: Shard) -> ShardDone:
 
 def _maybe_crash(drawn: int, shard: Shard) -> None:
     rule = os.environ.get(FAILPOINT, "")
+    if rule.startswith("full-disk-after:") and shard.number >= int(rule.removeprefix("full-disk-after:")):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     if rule.startswith("crash-once:") and 2 * drawn >= shard.size:
         try:
             os.close(os.open(rule.removeprefix("crash-once:"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
@@ -21,6 +22,7 @@ from cgan_runtime.dataset_engines import (
     load_worker_generator,
 )
 from cgan_runtime.dataset_plan import Plan, Shard
+from cgan_runtime.streams import first_line
 
 ACTOR_CPUS = 0.5
 ACTOR_THREADS = 1
@@ -106,9 +108,18 @@ class RayEngine:
             for row in written.iter_rows():
                 yield ShardDone(row["key"], list(row["files"]), row["digest"], int(row["images"]))
         except ray.exceptions.RayError as error:
-            # Ray's own errors carry the worker's traceback: its last line says what went wrong.
-            lines = [line for line in str(error).splitlines() if line.strip()]
-            reason = lines[-1] if lines else type(error).__name__
-            raise WorkerError(f"Ray could not draw the set: {reason}") from None
+            raise WorkerError(f"Ray could not draw the set: {_root_cause(error)}") from None
         finally:
             model.unlink(missing_ok=True)
+
+
+def _root_cause(error: BaseException) -> str:
+    """The worker's own error, in a line: Ray passes it on as text only, inside a traceback that
+    its wrappers (RayTaskError, UserCodeException) add to, with advice on retries."""
+    for line in str(error).splitlines():
+        if _RAISED.match(line) and not line.startswith("ray."):
+            return line.strip()
+    return first_line(error)
+
+
+_RAISED = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit): ")  # "OSError: [Errno 28] ..."

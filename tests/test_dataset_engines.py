@@ -76,6 +76,36 @@ def test_a_local_worker_that_dies_is_replaced_and_the_set_is_the_same(reference,
     assert_same_sets(tmp_path, reference, ["wds"])
 
 
+@pytest.mark.faults
+def test_a_full_disk_in_a_local_worker_is_one_line_and_keeps_the_finished_shards(reference, tmp_path):
+    env = {**os.environ, FAILPOINT: "full-disk-after:3"}
+    args = (*SET, "--format", "parquet", "--out", "parquet", "--workers", "2")
+    result = cgan_dataset(*args, cwd=tmp_path, env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "cannot write parquet: No space left on device" in result.stderr
+    kept = json.loads((unfinished_folder(tmp_path / "parquet") / MANIFEST).read_text())["shards"]
+    assert 1 <= len(kept) <= 4 and not (tmp_path / "parquet").exists()
+    resumed = cgan_dataset(*args, "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_sets(tmp_path, reference, ["parquet"])
+
+
+def test_a_format_without_its_package_is_one_line(monkeypatch):
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    from cgan_runtime.dataset_cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "pyarrow" else real(name, *a)
+    )
+    result = CliRunner().invoke(main, ["--per-digit", "1", "--format", "parquet", "--out", "x"])
+    assert result.exit_code == 2
+    assert "--format parquet needs pyarrow: pip install 'cgan-runtime[parquet]'" in result.output
+
+
 class StopAfter:
     """An engine that draws some shards, then stops as Ctrl-C would."""
 
@@ -227,3 +257,21 @@ def test_ray_of_its_own_replaces_an_actor_that_dies(reference, tmp_path):
     marker.unlink()
     assert_same_sets(tmp_path, reference, ["folder"])
     assert outward_listeners() - outward_before == set()
+
+
+@pytest.mark.slow
+@pytest.mark.faults
+@pytest.mark.xdist_group("ray-dataset")
+def test_an_error_in_a_ray_worker_is_one_line(tmp_path):
+    folder = short_ray_folder()
+    # A Ray of the run's own: its workers inherit this environment (a running cluster's do not).
+    env = {**os.environ, **RAY_ENV, "RAY_TMPDIR": str(folder), FAILPOINT: "full-disk-after:0"}
+    try:
+        result = cgan_dataset(
+            *SET, "--format", "webdataset", "--out", "wds", "--engine", "ray", cwd=tmp_path, env=env
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert result.returncode == 1
+    assert "Ray could not draw the set" in result.stderr and "No space left on device" in result.stderr
+    assert "Traceback" not in result.stderr
