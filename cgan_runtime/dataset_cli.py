@@ -211,16 +211,11 @@ def _check_extras(dataset_format: str, engine: str, ray_address: str | None) -> 
 
 
 def _say_what_is_kept(out: Path) -> None:
-    import json
-
-    from cgan_runtime.datasets import MANIFEST, unfinished_folder
+    from cgan_runtime.datasets import logged_shards, unfinished_folder
     from cgan_runtime.streams import note
 
     folder = unfinished_folder(out)
-    try:
-        kept = len(json.loads((folder / MANIFEST).read_text())["shards"])
-    except (OSError, ValueError, KeyError):
-        return
+    kept = len(logged_shards(folder))
     if kept:
         note(
             f"cgan-dataset: {kept} finished shards are kept in {folder}; "

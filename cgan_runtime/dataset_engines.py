@@ -50,8 +50,7 @@ class Job:
 @dataclass(frozen=True)
 class ShardDone:
     key: str
-    files: list[str]
-    digest: str
+    digest: str  # of its files (dataset_formats.shard_digest)
     images: int
 
 
@@ -76,7 +75,7 @@ def draw_shard(generator: DigitGenerator, job: Job, shard: Shard) -> ShardDone:
         _maybe_crash(stop, shard)
     folder = Path(job.folder)
     names = write_shard(folder, job.dataset_format, job.plan, shard, labels, images)
-    return ShardDone(shard.key, names, shard_digest(folder, names), shard.size)
+    return ShardDone(shard.key, shard_digest(folder, names), shard.size)
 
 
 def _maybe_crash(drawn: int, shard: Shard) -> None:

@@ -41,10 +41,25 @@ PARQUET_ROWS_PER_GROUP = 1_000
 CARD = "README.md"
 
 
+def shard_files(dataset_format: str, plan: Plan, shard: Shard) -> list[str]:
+    """A shard's files, relative to the set, in order: the plan names them (so that no manifest has
+    to list a million PNGs, and none can name a file outside the set)."""
+    if dataset_format in ("idx", "npz"):
+        return [_piece_name(shard)]
+    if dataset_format in SHARDED:
+        return [_shard_file(plan, shard, dataset_format)]
+    top, width = split_folder(plan, shard.split), _index_width(plan, shard.split)
+    labels = plan.labels(shard.split, shard.start, shard.stop)
+    return [
+        f"{top}/{label}/{index:0{width}d}.png".lstrip("/")
+        for index, label in zip(range(shard.start, shard.stop), labels, strict=True)
+    ]
+
+
 def write_shard(
     folder: Path, dataset_format: str, plan: Plan, shard: Shard, labels: np.ndarray, images: np.ndarray
 ) -> list[str]:
-    """Write one shard's files into folder; their names, relative to folder, in order."""
+    """Write one shard's files into folder; their names (shard_files), in order."""
     writer = {
         "idx": _write_piece,
         "npz": _write_piece,
@@ -186,12 +201,10 @@ def _write_pngs(folder, plan, shard, labels, images) -> list[str]:
     top = folder / split_folder(plan, shard.split)
     for digit in range(plan.num_classes):
         (top / str(digit)).mkdir(parents=True, exist_ok=True)
-    width, names = _index_width(plan, shard.split), []
-    for index, label, image in zip(range(shard.start, shard.stop), labels, images, strict=True):
-        name = (top / str(label) / f"{index:0{width}d}.png").relative_to(folder).as_posix()
+    names = shard_files("folder", plan, shard)
+    for name, image in zip(names, images, strict=True):
         # Straight to its name: a file a crash cuts short is in a shard never recorded, drawn again.
         (folder / name).write_bytes(_png(image))
-        names.append(name)
     return names
 
 

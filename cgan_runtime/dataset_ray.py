@@ -48,7 +48,6 @@ class _ShardWriter:
             done.append(draw_shard(self.generator, self.job, shard))
         return {
             "key": [result.key for result in done],
-            "files": [result.files for result in done],
             "digest": [result.digest for result in done],
             "images": [result.images for result in done],
         }
@@ -106,7 +105,7 @@ class RayEngine:
         )
         try:
             for row in written.iter_rows():
-                yield ShardDone(row["key"], list(row["files"]), row["digest"], int(row["images"]))
+                yield ShardDone(row["key"], row["digest"], int(row["images"]))
         except ray.exceptions.RayError as error:
             raise WorkerError(f"Ray could not draw the set: {_root_cause(error)}") from None
         finally:

@@ -4,7 +4,7 @@ Hugging Face's Parquet layout or WebDataset shards (dataset_formats.py), drawn b
 local processes or Ray (dataset_engines.py, dataset_ray.py).
 
 A set is written shard by shard into a hidden unfinished folder beside its name, .NAME.cgan-dataset-
-unfinished, whose manifest records each finished shard's digest. Once every shard is in, the set is
+unfinished, whose log records each finished shard's digest. Once every shard is in, the set is
 finished (idx and npz files joined, the card written) and renamed into place: it appears whole or not
 at all. A stopped or failed run leaves the unfinished folder; the next run on the same name resumes
 it (resume=True: its shards whose files still match their digests are kept) or starts over.
@@ -21,12 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from cgan_runtime.dataset_engines import InProcess, Job, ShardDone, file_sha256
-from cgan_runtime.dataset_formats import FORMATS, finish, join_npz, shard_digest
+from cgan_runtime.dataset_formats import FORMATS, finish, join_npz, shard_digest, shard_files
 from cgan_runtime.dataset_plan import DEFAULT_SHARD_SIZE, Plan
 from cgan_runtime.files import atomic_path, lock_folder, publish_folder, release
 from cgan_runtime.generator import DigitGenerator
+from cgan_runtime.noise import MAX_SEED
 
 MANIFEST = "cgan-dataset.json"  # in every folder set: --force replaces only a folder that has one
+SHARD_LOG = "shards.log"  # in an unfinished set: a line for each finished shard
 UNFINISHED = ".{name}.cgan-dataset-unfinished"
 
 
@@ -78,6 +80,8 @@ def write_dataset(
     ):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
             raise ValueError(f"{name} must be an integer of at least {least}, got {value!r}")
+    if seed > MAX_SEED:
+        raise ValueError(f"seed must be at most {MAX_SEED}, got {seed}")
     out = Path(out)
     counts = {"train": int(per_digit), **({"test": int(test_per_digit)} if test_per_digit else {})}
     plan = Plan(counts, int(seed), generator.info.num_classes, int(shard_size))
@@ -89,10 +93,11 @@ def write_dataset(
         "image_size": generator.info.image_size,
     }
     engine = engine or InProcess(generator)
-    with _Unfinished(out, record, resume) as unfinished:
-        model = str(generator.model_path.absolute())
-        # Absolute: workers (Ray's, on other nodes) do not share this process's working folder.
-        job = Job(str(unfinished.folder.absolute()), dataset_format, plan, model, record["model_sha256"])
+    with _Unfinished(out, record, resume, plan) as unfinished:
+        # Absolute paths: workers (Ray's, on other nodes) do not share this process's working folder.
+        folder, model = str(unfinished.folder.absolute()), str(generator.model_path.absolute())
+        device = generator.info.device.requested if generator.info.device else "cpu"
+        job = Job(folder, dataset_format, plan, model, record["model_sha256"], device)
         todo = [shard for shard in plan.shards() if shard.key not in unfinished.done]
         if on_shard is not None:
             on_shard(len(unfinished.done), len(plan.shards()))
@@ -104,16 +109,8 @@ def write_dataset(
                 progress(result.images)
             if on_shard is not None:
                 on_shard(len(unfinished.done), len(plan.shards()))
-        unfinished.publish(out, plan, generator, force)
+        unfinished.publish(out, generator, force)
     return plan.total
-
-
-def _inside(names: list[str]) -> bool:
-    """A manifest's file names stay inside the set (a crafted one could name any file)."""
-    return all(
-        isinstance(name, str) and not Path(name).is_absolute() and ".." not in Path(name).parts
-        for name in names
-    )
 
 
 def _read_manifest(path: Path) -> dict:
@@ -126,15 +123,37 @@ def _read_manifest(path: Path) -> dict:
     return found
 
 
-class _Unfinished:
-    """The hidden folder a set is written into, held under a lock while a run works in it, with the
-    manifest of its finished shards."""
+def logged_shards(folder: Path) -> dict[str, str]:
+    """The shards an unfinished set's log says are finished, and their digests (unchecked); a line
+    cut short by a crash, or not of this command's making, is passed over."""
+    found = {}
+    try:
+        lines = (folder / SHARD_LOG).read_text().splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            key, digest = entry["shard"], entry["digest"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if isinstance(key, str) and isinstance(digest, str):
+            found[key] = digest
+    return found
 
-    def __init__(self, out: Path, record: dict, resume: bool):
-        self.out, self.record_wanted, self.resume = out, record, resume
+
+class _Unfinished:
+    """The hidden folder a set is written into, held under a lock while a run works in it: the
+    manifest of its settings, written once, and a log with a line for every finished shard (appended,
+    so that a run of a million shards does not rewrite a growing file a million times)."""
+
+    def __init__(self, out: Path, record: dict, resume: bool, plan: Plan):
+        self.out, self.record_wanted, self.resume, self.plan = out, record, resume, plan
+        self.format = record["format"]
         self.folder = unfinished_folder(out)
-        self.done: dict[str, dict] = {}
+        self.done: dict[str, str] = {}  # shard key -> digest
         self.lock = None
+        self.log = None
         self.published = False
 
     def __enter__(self) -> _Unfinished:
@@ -151,7 +170,8 @@ class _Unfinished:
                 self._take_finished_shards(_read_manifest(manifest))
             elif any(self.folder.iterdir()):  # a stopped run's shards, not wanted: start over
                 self._empty()
-            self._write_manifest()
+            self._write_manifest({**self.record_wanted, "complete": False})
+            self._start_log()
         except BaseException:
             release(self.lock)  # __exit__ does not run when __enter__ fails
             raise
@@ -164,13 +184,15 @@ class _Unfinished:
                     f"the unfinished set was made with {key} {found.get(key)!r}, not {wanted!r}; "
                     "run without --resume to start over"
                 )
-        shards = found.get("shards")
-        for key, entry in (shards if isinstance(shards, dict) else {}).items():
-            try:
-                if _inside(entry["files"]) and shard_digest(self.folder, entry["files"]) == entry["digest"]:
-                    self.done[key] = entry
-            except (OSError, KeyError, TypeError, AttributeError):
-                pass  # a file gone or a crafted entry: the shard is drawn again
+        logged = logged_shards(self.folder)
+        for shard in self.plan.shards():
+            if shard.key not in logged:
+                continue
+            try:  # a file changed, cut short or gone: the shard is drawn again
+                if shard_digest(self.folder, shard_files(self.format, self.plan, shard)) == logged[shard.key]:
+                    self.done[shard.key] = logged[shard.key]
+            except OSError:
+                pass
 
     def _empty(self) -> None:
         for entry in self.folder.iterdir():
@@ -179,30 +201,46 @@ class _Unfinished:
             else:
                 entry.unlink()
 
-    def _write_manifest(self, complete: bool = False) -> None:
-        manifest = {**self.record_wanted, "complete": complete, "shards": dict(sorted(self.done.items()))}
+    def _write_manifest(self, manifest: dict) -> None:
         temporary = self.folder / f".{MANIFEST}.writing"
         temporary.write_text(json.dumps(manifest, indent=1) + "\n")
         os.replace(temporary, self.folder / MANIFEST)
 
-    def record(self, result: ShardDone) -> None:
-        self.done[result.key] = {"files": result.files, "digest": result.digest}
-        self._write_manifest()
+    def _start_log(self) -> None:
+        """The log anew, holding the shards kept (a resumed set's bad lines dropped)."""
+        temporary = self.folder / f".{SHARD_LOG}.writing"
+        temporary.write_text("".join(_log_line(key, digest) for key, digest in sorted(self.done.items())))
+        os.replace(temporary, self.folder / SHARD_LOG)
+        self.log = open(self.folder / SHARD_LOG, "a")  # noqa: SIM115 (closed in __exit__)
 
-    def publish(self, out: Path, plan: Plan, generator: DigitGenerator, force: bool) -> None:
-        info = generator.info
-        dataset_format = self.record_wanted["format"]
-        if dataset_format == "npz":
+    def record(self, result: ShardDone) -> None:
+        self.log.write(_log_line(result.key, result.digest))
+        self.log.flush()
+        os.fsync(self.log.fileno())  # on disk before the next shard counts on it
+        self.done[result.key] = result.digest
+
+    def publish(self, out: Path, generator: DigitGenerator, force: bool) -> None:
+        info, plan = generator.info, self.plan
+        if self.format == "npz":
             with atomic_path(out, replace=force) as temporary:
                 join_npz(self.folder, temporary, plan, info.image_size)
             shutil.rmtree(self.folder)
         else:
-            finish(self.folder, dataset_format, plan, info.image_size, info.model_version)
-            self._write_manifest(complete=True)
+            finish(self.folder, self.format, plan, info.image_size, info.model_version)
+            shards = {shard.key: self.done[shard.key] for shard in plan.shards()}
+            self._write_manifest({**self.record_wanted, "complete": True, "shards": shards})
+            self.log.close()
+            (self.folder / SHARD_LOG).unlink()
             publish_folder(self.folder, out, is_dataset_folder if force else None)
         self.published = True
 
     def __exit__(self, kind, error, traceback) -> None:
+        if self.log is not None:
+            self.log.close()
         release(self.lock)
         if not self.published and not self.done and self.folder.is_dir():
             shutil.rmtree(self.folder, ignore_errors=True)  # nothing worth resuming: leave nothing
+
+
+def _log_line(key: str, digest: str) -> str:
+    return json.dumps({"shard": key, "digest": digest}) + "\n"

@@ -17,7 +17,16 @@ import pytest
 
 from cgan_runtime import DigitGenerator
 from cgan_runtime.dataset_engines import FAILPOINT, InProcess
-from cgan_runtime.datasets import MANIFEST, ResumeMismatch, unfinished_folder, write_dataset
+from cgan_runtime.dataset_formats import shard_files
+from cgan_runtime.dataset_plan import Plan
+from cgan_runtime.datasets import (
+    MANIFEST,
+    SHARD_LOG,
+    ResumeMismatch,
+    logged_shards,
+    unfinished_folder,
+    write_dataset,
+)
 from tests.conftest import BUNDLED_MODEL
 from tests.helpers import RAY_ENV, outward_listeners, short_ray_folder
 
@@ -83,7 +92,7 @@ def test_a_full_disk_in_a_local_worker_is_one_line_and_keeps_the_finished_shards
     result = cgan_dataset(*args, cwd=tmp_path, env=env)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "cannot write parquet: No space left on device" in result.stderr
-    kept = json.loads((unfinished_folder(tmp_path / "parquet") / MANIFEST).read_text())["shards"]
+    kept = logged_shards(unfinished_folder(tmp_path / "parquet"))
     assert 1 <= len(kept) <= 4 and not (tmp_path / "parquet").exists()
     resumed = cgan_dataset(*args, "--resume", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
@@ -132,10 +141,11 @@ def test_resume_keeps_the_sound_shards_and_redraws_the_rest(generator, reference
     with pytest.raises(KeyboardInterrupt):
         write_dataset(generator, tmp_path / name, dataset_format, engine=StopAfter(generator, 4), **arguments)
     unfinished = unfinished_folder(tmp_path / name)
-    kept = json.loads((unfinished / MANIFEST).read_text())["shards"]
+    kept = logged_shards(unfinished)
     assert len(kept) == 4 and not (tmp_path / name).exists()
-    damaged, *_ = kept.values()  # a flipped byte in one kept shard: it must be drawn again
-    file = unfinished / damaged["files"][0]
+    plan = Plan({"train": 30, "test": 4}, 5, 10, 70)
+    damaged = next(shard for shard in plan.shards() if shard.key in kept)  # a flipped byte: drawn again
+    file = unfinished / shard_files(dataset_format, plan, damaged)[0]
     data = bytearray(file.read_bytes())
     data[len(data) // 2] ^= 0xFF
     file.write_bytes(bytes(data))
@@ -160,20 +170,19 @@ def test_resume_refuses_other_settings_and_a_fresh_run_starts_over(generator, re
 
 @pytest.mark.faults
 @pytest.mark.parametrize(
-    "shards",
+    "log",
     [
-        {"train-00000": {"files": ["/etc/hostname"], "digest": "x"}},
-        {"train-00000": {"files": ["../outside"], "digest": "x"}},
-        {"train-00000": "not a record"},
-        ["not", "a", "table"],
+        '{"shard": "train-00001", "digest": "0000"}\n',  # a digest its files do not have
+        '{"shard": "../../etc", "digest": "x"}\n{"shard": ["a"], "digest": 1}\nnot json\n[]\n',
+        '{"shard": "train-00000", "dig',  # a line cut short by a crash
     ],
+    ids=["wrong digest", "crafted", "cut short"],
 )
-def test_a_crafted_manifest_keeps_no_shard(generator, reference, tmp_path, shards):
+def test_a_log_line_that_does_not_hold_keeps_no_shard(generator, reference, tmp_path, log):
     arguments = {"per_digit": 30, "seed": 5, "test_per_digit": 4, "shard_size": 70}
     with pytest.raises(KeyboardInterrupt):
-        write_dataset(generator, tmp_path / "idx", "idx", engine=StopAfter(generator, 1), **arguments)
-    manifest = unfinished_folder(tmp_path / "idx") / MANIFEST
-    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "shards": shards}))
+        write_dataset(generator, tmp_path / "idx", "idx", engine=StopAfter(generator, 2), **arguments)
+    (unfinished_folder(tmp_path / "idx") / SHARD_LOG).write_text(log)
     counted = []
     write_dataset(generator, tmp_path / "idx", "idx", resume=True, progress=counted.append, **arguments)
     assert counted[0] == 0  # nothing kept: every shard drawn again

@@ -2,7 +2,6 @@
 independent readers; balanced, shuffled, deterministic, bounded in memory, and written whole or
 not at all."""
 
-import contextlib
 import gzip
 import hashlib
 import json
@@ -20,7 +19,7 @@ from PIL import Image
 
 import cgan_runtime.dataset_engines as dataset_engines
 from cgan_runtime import DigitGenerator
-from cgan_runtime.datasets import MANIFEST, write_dataset
+from cgan_runtime.datasets import MANIFEST, logged_shards, write_dataset
 from cgan_train.data import load_mnist
 from tests.conftest import BUNDLED_MODEL
 from tests.helpers import default_stop_signals
@@ -202,26 +201,23 @@ def test_a_stopped_run_publishes_nothing_and_resume_finishes_the_set(tmp_path, s
     process = subprocess.Popen(
         command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=default_stop_signals
     )
-    manifest = tmp_path / ".big.cgan-dataset-unfinished" / MANIFEST
+    unfinished = tmp_path / ".big.cgan-dataset-unfinished"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    while not logged_shards(unfinished) and time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
-        with contextlib.suppress(OSError, ValueError):
-            if json.loads(manifest.read_text())["shards"]:
-                break
         time.sleep(0.05)
     process.send_signal(stop)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + stop, stderr
     assert os.listdir(tmp_path) == [".big.cgan-dataset-unfinished"]  # nothing published
     assert b"finished shards are kept" in stderr and b"--resume" in stderr
-    kept = json.loads(manifest.read_text())["shards"]
+    kept = logged_shards(unfinished)
     resumed = cgan_dataset(*command[1:], "--resume", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert os.listdir(tmp_path) == ["big"]
     assert len(list((tmp_path / "big").glob("*/*.png"))) == 20_000
     finished = json.loads((tmp_path / "big" / MANIFEST).read_text())
-    assert finished["complete"] and all(finished["shards"][key] == entry for key, entry in kept.items())
+    assert finished["complete"] and all(finished["shards"][key] == digest for key, digest in kept.items())
 
 
 @pytest.mark.faults
