@@ -1,7 +1,8 @@
 """How each format lays a data set out on disk: a shard's files, written by whichever worker draws
-it, and the finishing step once every shard is in. Every file is written under a temporary name
-and renamed, and every byte depends on the plan alone (no times, owners or random names), so that
-a set is the same bytes whatever wrote it.
+it, and the finishing step once every shard is in. Every byte depends on the plan alone (no
+times, owners or random names), so that a set is the same bytes whatever wrote it. Large files are
+written under a temporary name and renamed; all of them sit in the unfinished set, where a shard
+counts only once its digest is logged.
 
 - idx: MNIST's gzip IDX files of each split and SHA256SUMS (shards are raw pieces, joined at the end);
 - npz: one file, x/y and x_test/y_test (pieces too);
