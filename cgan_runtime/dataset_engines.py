@@ -7,7 +7,6 @@ recorded."""
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import signal
 from collections.abc import Iterable, Iterator
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cgan_runtime.dataset_formats import shard_digest, write_shard
+from cgan_runtime.dataset_formats import file_sha256, shard_digest, write_shard
 from cgan_runtime.dataset_plan import Plan, Shard
 from cgan_runtime.generator import CHUNK_SIZE, DigitGenerator, ModelError
 from cgan_runtime.images import to_uint8
@@ -52,14 +51,6 @@ class ShardDone:
     key: str
     digest: str  # of its files (dataset_formats.shard_digest)
     images: int
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def draw_shard(generator: DigitGenerator, job: Job, shard: Shard) -> ShardDone:

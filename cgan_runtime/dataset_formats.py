@@ -76,11 +76,20 @@ def shard_digest(folder: Path, names: list[str]) -> str:
     digest = hashlib.sha256()
     for name in names:
         digest.update(name.encode() + b"\0")
-        with open(folder / name, "rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
+        _hash_file(digest, folder / name)
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    return _hash_file(hashlib.sha256(), path).hexdigest()
+
+
+def _hash_file(digest, path: Path):
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest
 
 
 def finish(folder: Path, dataset_format: str, plan: Plan, image_size: int, model_version: str) -> None:

@@ -33,18 +33,17 @@ class _ShardWriter:
     """A Ray Data actor: one generator, of the model copied into the unfinished set."""
 
     def __init__(self, job: dict):
-        plan = Plan(**{key: job["plan"][key] for key in ("per_digit", "seed", "num_classes", "shard_size")})
-        self.job = Job(**{**job, "plan": plan})
+        self.job = Job(**{**job, "plan": Plan(**job["plan"])})
         self.generator = load_worker_generator(
             self.job.model_path, self.job.model_sha256, self.job.device, ACTOR_THREADS
         )
 
     def __call__(self, batch: dict) -> dict:
         done = []
-        for split, number, count, start, stop in zip(
+        for split, *bounds in zip(
             batch["split"], batch["number"], batch["count"], batch["start"], batch["stop"], strict=True
         ):
-            shard = Shard(str(split), int(number), int(count), int(start), int(stop))
+            shard = Shard(str(split), *map(int, bounds))
             done.append(draw_shard(self.generator, self.job, shard))
         return {
             "key": [result.key for result in done],

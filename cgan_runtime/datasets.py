@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cgan_runtime.dataset_engines import InProcess, Job, ShardDone, file_sha256
-from cgan_runtime.dataset_formats import FORMATS, finish, join_npz, shard_digest, shard_files
+from cgan_runtime.dataset_engines import InProcess, Job, ShardDone
+from cgan_runtime.dataset_formats import FORMATS, file_sha256, finish, join_npz, shard_digest, shard_files
 from cgan_runtime.dataset_plan import DEFAULT_SHARD_SIZE, Plan
 from cgan_runtime.files import atomic_path, lock_folder, publish_folder, release
 from cgan_runtime.generator import DigitGenerator
@@ -98,17 +98,18 @@ def write_dataset(
         folder, model = str(unfinished.folder.absolute()), str(generator.model_path.absolute())
         device = generator.info.device.requested if generator.info.device else "cpu"
         job = Job(folder, dataset_format, plan, model, record["model_sha256"], device)
-        todo = [shard for shard in plan.shards() if shard.key not in unfinished.done]
+        shards = plan.shards()  # once: a set of 10^9 images has 10^5 of them
+        todo = [shard for shard in shards if shard.key not in unfinished.done]
         if on_shard is not None:
-            on_shard(len(unfinished.done), len(plan.shards()))
+            on_shard(len(unfinished.done), len(shards))
         if progress is not None:
-            progress(sum(shard.size for shard in plan.shards() if shard.key in unfinished.done))
+            progress(plan.total - sum(shard.size for shard in todo))
         for result in engine.run(job, todo):
             unfinished.record(result)
             if progress is not None:
                 progress(result.images)
             if on_shard is not None:
-                on_shard(len(unfinished.done), len(plan.shards()))
+                on_shard(len(unfinished.done), len(shards))
         unfinished.publish(out, generator, force)
     return plan.total
 
