@@ -239,7 +239,9 @@ class _Unfinished:
         if self.log is not None:
             self.log.close()
         release(self.lock)
-        if not self.published and not self.done and self.folder.is_dir():
+        # The log on disk, not self.done: a stop between a line's write and self.done's update
+        # must not remove a shard the log (and the note on stderr) already calls finished.
+        if not self.published and not self.done and self.folder.is_dir() and not logged_shards(self.folder):
             shutil.rmtree(self.folder, ignore_errors=True)  # nothing worth resuming: leave nothing
 
 

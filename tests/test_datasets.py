@@ -221,6 +221,24 @@ def test_a_stopped_run_publishes_nothing_and_resume_finishes_the_set(tmp_path, s
 
 
 @pytest.mark.faults
+def test_a_stop_just_after_a_shard_is_logged_keeps_that_shard(generator, tmp_path, monkeypatch):
+    """The window CI once hit: the log's line written, the stop before the run counted the shard."""
+    import cgan_runtime.datasets as datasets
+
+    def stop_while_syncing(descriptor):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(datasets.os, "fsync", stop_while_syncing)
+    with pytest.raises(KeyboardInterrupt):
+        write_dataset(generator, tmp_path / "set", "folder", per_digit=20, seed=3, shard_size=50)
+    unfinished = tmp_path / ".set.cgan-dataset-unfinished"
+    assert len(logged_shards(unfinished)) == 1
+    monkeypatch.undo()
+    write_dataset(generator, tmp_path / "set", "folder", per_digit=20, seed=3, shard_size=50, resume=True)
+    assert len(list((tmp_path / "set").glob("*/*.png"))) == 200
+
+
+@pytest.mark.faults
 def test_two_runs_on_one_out_give_one_whole_set_and_one_refusal(tmp_path):
     command = [CGAN_DATASET, "--per-digit", "200", "--out", "same"]
     runs = [
