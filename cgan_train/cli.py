@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from cgan_runtime.providers import DEVICES
-from cgan_train.config import DISCRIMINATORS
+from cgan_train.config import AUGMENTATIONS, DISCRIMINATORS
 from cgan_train.quality_bar import MAX_ACCURACY_DROP, MAX_FID_INCREASE
 from cgan_train.recipes import DEFAULT_RECIPE, DESIGN_NAMES, RECIPES, recipe_settings
 
@@ -30,6 +30,9 @@ RECIPE_OPTIONS = (
     "discriminator",
     "match_weight",
     "mismatch_weight",
+    "r1_gamma",
+    "augment",
+    "minibatch_std",
 )
 SIGNAL_EXIT_BASE = 128  # the shell's code for a run stopped by signal N is 128 + N: 130 for Ctrl-C
 
@@ -155,6 +158,24 @@ def cli() -> None:
     "(0 = none). Default: the recipe's (0).",
 )
 @click.option(
+    "--r1-gamma",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="The R1 gradient penalty's weight on real images (0 = none). Default: the recipe's.",
+)
+@click.option(
+    "--augment",
+    default=None,
+    help="DiffAugment policies the discriminator sees real and generated digits through, "
+    f"comma-separated from {', '.join(AUGMENTATIONS)} ('' = none). Default: the recipe's.",
+)
+@click.option(
+    "--minibatch-std",
+    type=click.IntRange(0, 1),
+    default=None,
+    help="1: the discriminator sees the batch's spread as one more channel. Default: the recipe's.",
+)
+@click.option(
     "--norm-stat-samples",
     type=click.IntRange(min=1),
     default=None,
@@ -188,6 +209,9 @@ def train_command(
     discriminator: str | None,
     match_weight: float | None,
     mismatch_weight: float | None,
+    r1_gamma: float | None,
+    augment: str | None,
+    minibatch_std: int | None,
     norm_stat_samples: int | None,
     seed: int,
     device: str,

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 
 LOSSES = ("bce", "hinge")
 DISCRIMINATORS = ("joint", "two-net")  # models.build_discriminator: one network, or two
+AUGMENTATIONS = ("translation", "cutout")  # augment.py: DiffAugment's policies that suit digits
 # Settings recorded only since a later version, with the value every run had before: a checkpoint
 # without them resumes as it started.
 BEFORE_RECORDED = {"dropout": 0.3}
@@ -55,6 +56,14 @@ class TrainConfig:
     # Weight of the wrong-label term: a real image paired with a wrong label must score low
     # (0 = none).
     mismatch_weight: float = 0.0
+    # The discriminator's regularisers (docs/experiments.md: which were kept). r1_gamma: the R1
+    # gradient penalty on real images, gamma/2 * E||grad D(x)||^2 (Mescheder et al. 2018; 0 = none).
+    # augment: DiffAugment's policies, comma-separated from AUGMENTATIONS, applied alike to the real
+    # and generated images the discriminator sees (Zhao et al. 2020; "" = none). minibatch_std: 1
+    # gives the discriminator the batch's feature spread as an extra channel (Karras et al. 2018).
+    r1_gamma: float = 0.0
+    augment: str = ""
+    minibatch_std: int = 0
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -87,6 +96,15 @@ class TrainConfig:
         for name in ("match_weight", "mismatch_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.r1_gamma < 0:
+            raise ValueError(f"r1_gamma must not be negative, got {self.r1_gamma}")
+        unknown = [name for name in self.augment.split(",") if name and name not in AUGMENTATIONS]
+        if unknown:
+            raise ValueError(f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENTATIONS)}")
+        if self.minibatch_std not in (0, 1):
+            raise ValueError(f"minibatch_std must be 0 or 1, got {self.minibatch_std}")
+        if self.minibatch_std and self.design != "conv":
+            raise ValueError("minibatch_std is for the conv design's discriminator")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0 <= self.ema_decay < 1:

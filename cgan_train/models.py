@@ -129,12 +129,18 @@ class ProjectionDiscriminator(nn.Module):
     """
 
     def __init__(
-        self, num_classes: int, image_size: int, embed_dim: int, width: int = 64, classify: bool = False
+        self,
+        num_classes: int,
+        image_size: int,
+        embed_dim: int,
+        width: int = 64,
+        classify: bool = False,
+        minibatch_std: bool = False,
     ):
         super().__init__()
         sn = nn.utils.parametrizations.spectral_norm
-        feature_size = _conv_feature_size(image_size, width)
-        self.body = _conv_layers(width)
+        feature_size = _conv_feature_size(image_size, width, minibatch_std)
+        self.body = _conv_layers(width, minibatch_std)
         self.linear = sn(nn.Linear(feature_size, 1))
         self.label_projection = sn(nn.Embedding(num_classes, feature_size))
         self.classifier = nn.Linear(feature_size, num_classes) if classify else None
@@ -151,20 +157,34 @@ class ProjectionDiscriminator(nn.Module):
         return Judgement(logits, None, classes)
 
 
-def _conv_feature_size(image_size: int, width: int) -> int:
-    return (image_size // 4) ** 2 * 2 * width
+def _conv_feature_size(image_size: int, width: int, minibatch_std: bool = False) -> int:
+    return (image_size // 4) ** 2 * (2 * width + int(minibatch_std))
 
 
-def _conv_layers(width: int) -> nn.Sequential:
-    """The conv discriminator's body: two spectrally normalised stride-2 convolutions, flattened."""
+def _conv_layers(width: int, minibatch_std: bool = False) -> nn.Sequential:
+    """The conv discriminator's body: two spectrally normalised stride-2 convolutions, flattened
+    (with minibatch_std, the batch's spread as one more channel before flattening)."""
     sn = nn.utils.parametrizations.spectral_norm
     return nn.Sequential(
         sn(nn.Conv2d(1, width, 4, stride=2, padding=1)),
         nn.LeakyReLU(0.1),
         sn(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)),
         nn.LeakyReLU(0.1),
+        *([MinibatchStd()] if minibatch_std else []),
         nn.Flatten(),
     )
+
+
+class MinibatchStd(nn.Module):
+    """Appends one channel holding the batch's mean standard deviation of every feature: a batch of
+    look-alike fakes scores differently from a varied real batch, so the generator pays for
+    collapsing (Karras et al. 2018). The whole batch is one group: real and generated batches
+    reach the discriminator separately."""
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        spread = features.std(dim=0, unbiased=False).mean() if len(features) > 1 else features.new_zeros(())
+        channel = spread.expand(features.shape[0], 1, *features.shape[2:])
+        return torch.cat([features, channel], dim=1)
 
 
 class TwoNetDiscriminator(nn.Module):
@@ -243,7 +263,13 @@ def build_discriminator(config: TrainConfig) -> nn.Module:
         )
     if config.design == "mlp":
         return MlpDiscriminator(config.num_classes, config.image_size, config.embed_dim, config.dropout)
-    return ProjectionDiscriminator(config.num_classes, config.image_size, config.embed_dim, classify=classify)
+    return ProjectionDiscriminator(
+        config.num_classes,
+        config.image_size,
+        config.embed_dim,
+        classify=classify,
+        minibatch_std=bool(config.minibatch_std),
+    )
 
 
 def _design(name: str) -> tuple[type[nn.Module], type[nn.Module]]:

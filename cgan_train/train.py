@@ -16,6 +16,7 @@ from tqdm import tqdm
 from cgan_runtime.images import tile, to_uint8, write_png
 from cgan_runtime.signals import handle_stop_signals, restore_handlers, stop_like_ctrl_c
 from cgan_runtime.streams import first_line, stderr
+from cgan_train.augment import augment
 from cgan_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from cgan_train.config import TrainConfig
 from cgan_train.data import Digits
@@ -225,9 +226,12 @@ class Trainer:
         fake_labels = torch.randint(0, config.num_classes, (batch_size,), device=self.device)
         fake = self.generator(z, fake_labels)
         self.opt_discriminator.zero_grad(set_to_none=True)
-        on_real = self.discriminator.judge(real, real_labels)
-        on_fake = self.discriminator.judge(fake.detach(), fake_labels)
+        seen_real = augment(real, config.augment).requires_grad_(config.r1_gamma > 0)
+        on_real = self.discriminator.judge(seen_real, real_labels)
+        on_fake = self.discriminator.judge(augment(fake.detach(), config.augment), fake_labels)
         d_loss = discriminator_loss(config, on_real, on_fake, real_labels)
+        if config.r1_gamma:
+            d_loss = d_loss + config.r1_gamma / 2 * r1_penalty(on_real.score, seen_real)
         if config.mismatch_weight:
             wrong = wrong_labels(real_labels, config.num_classes)
             d_loss = d_loss + config.mismatch_weight * wrong_label_loss(
@@ -237,7 +241,8 @@ class Trainer:
         self.opt_discriminator.step()
 
         self.opt_generator.zero_grad(set_to_none=True)
-        g_loss = generator_loss(config, self.discriminator.judge(fake, fake_labels), fake_labels)
+        on_generated = self.discriminator.judge(augment(fake, config.augment), fake_labels)
+        g_loss = generator_loss(config, on_generated, fake_labels)
         g_loss.backward()
         self.opt_generator.step()
         if self.generator_ema is not None:
@@ -306,6 +311,12 @@ def generator_loss(config: TrainConfig, on_fake: Judgement, fake_labels: torch.T
     return loss
 
 
+def r1_penalty(real_scores: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """E ||grad_x D(x)||^2 over the real images: the discriminator kept flat where the data is."""
+    (gradient,) = torch.autograd.grad(real_scores.sum(), real, create_graph=True)
+    return gradient.pow(2).flatten(1).sum(dim=1).mean()
+
+
 def wrong_labels(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """For each label another one, uniformly among the other classes."""
     shift = torch.randint(1, num_classes, labels.shape, device=labels.device)
@@ -343,8 +354,8 @@ def _called_fake(loss: str, logits: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def _update_moving_average(average: nn.Module, current: nn.Module, decay: float) -> None:
-    for average_param, param in zip(average.parameters(), current.parameters(), strict=True):
-        average_param.lerp_(param, 1 - decay)
+    # One fused call for all the weights: on a GPU, a kernel per tensor would cost more than the maths.
+    torch._foreach_lerp_(list(average.parameters()), list(current.parameters()), 1 - decay)
 
 
 @torch.no_grad()

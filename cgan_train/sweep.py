@@ -1,0 +1,182 @@
+"""Train several candidate recipes at once on one device within a time budget, for docs/experiments.md.
+
+`python -m cgan_train.sweep --data-dir D --out-dir O --seconds S NAME...` starts one process per
+candidate (CANDIDATES: the shipped recipe with one or more settings changed). Every process first
+times a few hundred training steps with all the others running beside it; from the slowest rate
+the sweep picks one epoch count for all (the shipped 45 when the budget allows, fewer otherwise,
+the learning-rate decay kept at the same share of the run), so the candidates stay comparable with
+each other. Each run then trains from scratch and its shipped generator is saved as
+O/NAME.pt (config, weights, history, provenance: what `cgan-train export` takes).
+
+A GPU runs many such small networks side by side far better than one after the other: each
+step's kernels are tiny, and a single process leaves the device idle between them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cgan_train.recipes import RECIPES
+
+# name -> (settings changed from the shipped recipe, seed)
+CANDIDATES: dict[str, tuple[dict, int]] = {
+    "shipped-seed1": ({}, 1),
+    "shipped-seed2": ({}, 2),
+    "class-loss-0": ({"class_loss_weight": 0.0}, 0),
+    "r1": ({"r1_gamma": 1.0}, 0),
+    "diffaugment": ({"augment": "translation,cutout"}, 0),
+    "minibatch-std": ({"minibatch_std": 1}, 0),
+    "r1-translation-mbstd": ({"r1_gamma": 1.0, "augment": "translation", "minibatch_std": 1}, 0),
+    "r1-translation-mbstd-class-0": (
+        {"r1_gamma": 1.0, "augment": "translation", "minibatch_std": 1, "class_loss_weight": 0.0},
+        0,
+    ),
+}
+PROBE_STEPS = int(os.environ.get("SWEEP_PROBE_STEPS", 300))
+RATE_FILE = "{name}.rate"
+GO_FILE = "go.json"
+READY_FILE = "{name}.ready"
+PROBE_FILE = "probe"
+STOP_MARGIN = 15  # seconds the runs get to save what they have when the time is up
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="+", choices=sorted(CANDIDATES))
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--out-dir", type=Path, required=True)
+    parser.add_argument("--seconds", type=float, required=True, help="wall-clock budget for the whole sweep")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        _work(args.names[0], args.data_dir, args.out_dir, args.device)
+    else:
+        _drive(args.names, args.data_dir, args.out_dir, args.seconds, args.device)
+
+
+def _drive(names: list[str], data_dir: Path, out_dir: Path, seconds: float, device: str) -> None:
+    started = time.monotonic()
+    work_dir = out_dir / "work"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "cgan_train.sweep", "--worker", "--data-dir", str(data_dir)]
+    workers = {
+        name: subprocess.Popen(
+            [*command, "--out-dir", str(out_dir), "--seconds", "0", "--device", device, name],
+            stdout=open(work_dir / f"{name}.log", "w"),  # noqa: SIM115 (the child holds it)
+            stderr=subprocess.STDOUT,
+        )
+        for name in names
+    }
+    _wait_for(work_dir, READY_FILE, names, workers)
+    (work_dir / PROBE_FILE).touch()  # all probe together, as they will train
+    rates = {}
+    while len(rates) < len(names):
+        for name in names:
+            rate_file = work_dir / RATE_FILE.format(name=name)
+            if name not in rates and rate_file.exists():
+                rates[name] = json.loads(rate_file.read_text())
+        if any(worker.poll() not in (None, 0) for worker in workers.values()):
+            break
+        time.sleep(0.5)
+    images = max((rate["images"] for rate in rates.values()), default=60_000)
+    steps_per_epoch = math.ceil(images / RECIPES["shipped"]["batch_size"])
+    slowest = min((rate["steps_per_second"] for rate in rates.values()), default=0.0)
+    left = seconds - (time.monotonic() - started)
+    # Each epoch also measures the average's batch statistics and saves a checkpoint: 10% margin.
+    epochs = int(min(RECIPES["shipped"]["epochs"], left * 0.9 * slowest / steps_per_epoch)) if slowest else 0
+    epochs = max(epochs, 1)
+    decay = round(epochs * RECIPES["shipped"]["lr_decay_epochs"] / RECIPES["shipped"]["epochs"])
+    plan = {"epochs": epochs, "lr_decay_epochs": decay, "rates": rates, "seconds_left": round(left, 1)}
+    print(json.dumps(plan), flush=True)
+    (work_dir / GO_FILE).write_text(json.dumps(plan))
+    deadline = started + seconds - STOP_MARGIN
+    for worker in workers.values():
+        try:
+            worker.wait(timeout=max(deadline - time.monotonic(), 1))
+        except subprocess.TimeoutExpired:
+            worker.terminate()  # the run saves what it has, marked as stopped early
+    for name, worker in workers.items():
+        try:
+            worker.wait(timeout=STOP_MARGIN)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        print(name, "exit", worker.returncode, flush=True)
+
+
+def _wait_for(work_dir: Path, pattern: str, names: list[str], workers: dict) -> None:
+    while not all((work_dir / pattern.format(name=name)).exists() for name in names):
+        if any(worker.poll() not in (None, 0) for worker in workers.values()):
+            return
+        time.sleep(0.2)
+
+
+def _work(name: str, data_dir: Path, out_dir: Path, device_name: str) -> None:
+    import torch
+
+    from cgan_train.checkpoint import generator_only, save_checkpoint
+    from cgan_train.config import TrainConfig
+    from cgan_train.data import load_mnist
+    from cgan_train.recipes import recipe_settings
+    from cgan_train.train import Trainer, TrainingInterrupted, _to_unit_range, git_commit
+
+    torch.set_num_threads(1)
+    device = torch.device(device_name)
+    changes, seed = CANDIDATES[name]
+    digits = load_mnist(data_dir, "train")
+    work_dir = out_dir / "work"
+
+    (work_dir / READY_FILE.format(name=name)).touch()
+    while not (work_dir / PROBE_FILE).exists():
+        time.sleep(0.1)
+    probe = Trainer(TrainConfig(**recipe_settings("shipped", changes), seed=seed), device, {})
+    images, labels = digits.images.to(device), digits.labels.to(device)
+    batch = probe.config.batch_size
+    for step in range(PROBE_STEPS + 20):
+        if step == 20:  # past the first steps' start-up costs
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            began = time.perf_counter()
+        picked = torch.randint(0, len(labels), (batch,), device=device)
+        probe._train_step(_to_unit_range(images[picked]), labels[picked])
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    rate = {"steps_per_second": PROBE_STEPS / (time.perf_counter() - began), "images": len(labels)}
+    (work_dir / RATE_FILE.format(name=name)).write_text(json.dumps(rate))
+    del probe
+
+    go = work_dir / GO_FILE
+    while not go.exists():
+        time.sleep(0.2)
+    plan = json.loads(go.read_text())
+    settings = recipe_settings("shipped", {**changes, "epochs": plan["epochs"]})
+    settings["lr_decay_epochs"] = plan["lr_decay_epochs"]
+    config = TrainConfig(**settings, seed=seed)
+    provenance = {
+        "data_sha256": digits.sha256,
+        "git_commit": os.environ.get("SWEEP_GIT_COMMIT") or git_commit(),  # the device's copy has no .git
+        "torch_version": str(torch.__version__),
+        "recipe": f"shipped with {json.dumps(changes)} (sweep candidate {name}, {device.type})",
+    }
+    trainer = Trainer(config, device, provenance)
+    run_dir = work_dir / name
+    began = time.monotonic()
+    try:
+        trainer.fit(digits, run_dir, show_progress=False)
+    except TrainingInterrupted:  # the sweep's time ran out: keep the last whole epoch's generator
+        trainer.provenance["stopped_early"] = f"after epoch {trainer.epoch} of {config.epochs}"
+    trainer.provenance["train_seconds"] = round(time.monotonic() - began, 1)
+    save_checkpoint(out_dir / f"{name}.pt", generator_only({**trainer.state(), "config": config}))
+    print(name, "done", trainer.epoch, "epochs", trainer.provenance["train_seconds"], "s", flush=True)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
