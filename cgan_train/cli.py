@@ -33,6 +33,7 @@ RECIPE_OPTIONS = (
     "r1_gamma",
     "augment",
     "minibatch_std",
+    "mode_seeking_weight",
 )
 SIGNAL_EXIT_BASE = 128  # the shell's code for a run stopped by signal N is 128 + N: 130 for Ctrl-C
 
@@ -176,6 +177,12 @@ def cli() -> None:
     help="1: the discriminator sees the batch's spread as one more channel. Default: the recipe's.",
 )
 @click.option(
+    "--mode-seeking-weight",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Weight of the generator's diversity term (mode seeking; 0 = none). Default: the recipe's.",
+)
+@click.option(
     "--norm-stat-samples",
     type=click.IntRange(min=1),
     default=None,
@@ -212,6 +219,7 @@ def train_command(
     r1_gamma: float | None,
     augment: str | None,
     minibatch_std: int | None,
+    mode_seeking_weight: float | None,
     norm_stat_samples: int | None,
     seed: int,
     device: str,
@@ -325,12 +333,12 @@ def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int,
 @cli.command("evaluate")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option(
-    "--judge",
-    "judge_path",
+    "--judges",
+    "judges_path",
     type=click.Path(path_type=Path),
-    default=Path("models/judge.pt"),
+    default=Path("models/judges.json"),
     show_default=True,
-    help="The judge's weights (see `cgan-train judge`).",
+    help="The judges' manifest: their files and SHA-256 digests (make judges writes it).",
 )
 @click.option(
     "--data-dir",
@@ -339,19 +347,33 @@ def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int,
 )
 @click.option(
     "--json",
+    "--out",
     "json_path",
     type=click.Path(path_type=Path),
     default=Path("evaluation.json"),
     show_default=True,
     help="Where to write the report as JSON.",
 )
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="The edit loop: one draw of samples and one seed per CAS recipe (the full evaluation's "
+    "first), a few minutes; too few for the rule of docs/how-it-works.md (Judging a recipe).",
+)
 @click.option("--samples-per-digit", type=click.IntRange(min=10), default=1000, show_default=True)
+@click.option(
+    "--draws",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Draws of samples (and of real subsets) to measure FID, precision and recall over. "
+    "Default: 3, or 1 with --quick.",
+)
 @click.option(
     "--seed",
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Digit d is sampled with seed SEED + d.",
+    help="Draw r samples digit d with seed SEED + 1000 r + d.",
 )
 @click.option(
     "--device",
@@ -363,17 +385,25 @@ def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int,
 @click.option(
     "--cas-per-digit",
     type=click.IntRange(min=0),
-    default=6000,
+    default=1000,
     show_default=True,
-    help="Generated images of every digit to train the classification accuracy score's "
-    "classifier on (0: no CAS, which takes most of the time).",
+    help="Generated images of every digit to train each classification accuracy score recipe on "
+    "(0: no CAS, which takes most of the time).",
 )
 @click.option(
-    "--real-cas-from",
+    "--cas-seeds",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Seeds per CAS recipe. Default: 3, or 1 with --quick.",
+)
+@click.option(
+    "--real-cas",
     "real_cas_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A report whose real-trained CAS figures to reuse, if made the same way (recipe, "
-    "data); --baseline's report is used so by default.",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("models/cas_real.json"),
+    show_default=True,
+    help="The CAS recipes trained on real images (make cas-real): runs made with the same "
+    "settings are reused, the others trained here.",
 )
 @click.option(
     "--baseline",
@@ -381,61 +411,77 @@ def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The report of the fp32 export MODEL was made from: fail unless MODEL "
     f"clears the bar against it (accuracy within {100 * MAX_ACCURACY_DROP:.1f} points, FID within "
-    f"{100 * MAX_FID_INCREASE:.0f}%).",
+    f"{100 * MAX_FID_INCREASE:.0f}%, nothing worse beyond the spread).",
 )
 def evaluate_command(
     model: Path,
-    judge_path: Path,
+    judges_path: Path,
     data_dir: Path | None,
     json_path: Path,
+    quick: bool,
     samples_per_digit: int,
+    draws: int | None,
     seed: int,
     device: str,
     cas_per_digit: int,
-    real_cas_path: Path | None,
+    cas_seeds: int | None,
+    real_cas_path: Path,
     baseline_path: Path | None,
 ) -> None:
-    """Score the ONNX generator MODEL with the judge, beside real MNIST.
+    """Score the ONNX generator MODEL with every judge, beside real MNIST.
 
-    Prints conditional accuracy, FID in the judge's feature space, precision and recall, overall
-    and per digit, for the model and for as many real training images (the ceiling: the same
-    number of every digit); and the classification accuracy score: a classifier trained on the
-    model's digits against one trained on real ones, both tested on real test images. Writes them
-    as JSON.
+    Prints, in each judge's feature space, conditional accuracy, FID, precision and recall,
+    overall (and per digit for the primary judge), over several draws of samples, for the model
+    and for as many real training images (the ceiling); and the classification accuracy score of
+    several classifier recipes, each over several seeds: trained on the model's digits against
+    trained on real ones, both tested on real test images. Writes them as JSON.
     """
     import json
+    import time
 
     from cgan_runtime.files import atomic_path
     from cgan_runtime.generator import ModelError
     from cgan_runtime.providers import DeviceError
     from cgan_runtime.streams import note, print_or_exit
+    from cgan_train.cas import CAS_SEEDS
     from cgan_train.data import DataError, download_mnist
-    from cgan_train.evaluate import EvaluationError, compare_to_fp32, evaluate, format_report
+    from cgan_train.evaluate import (
+        DRAWS,
+        QUICK_CAS_SEEDS,
+        QUICK_DRAWS,
+        EvaluationError,
+        compare_to_fp32,
+        evaluate,
+        format_report,
+    )
     from cgan_train.judge import JudgeError
 
+    start = time.monotonic()
     _check_output_path(json_path, "--json")
     baseline = _read_report(baseline_path) if baseline_path else None
-    earlier = _read_report(real_cas_path) if real_cas_path else baseline
     try:
         report = evaluate(
             model,
-            judge_path,
+            judges_path,
             data_dir or download_mnist(DEFAULT_DOWNLOAD_DIR),
             per_digit=samples_per_digit,
             seed=seed,
             device=device,
             cas_per_digit=cas_per_digit,
-            earlier=earlier,
+            draws=draws or (QUICK_DRAWS if quick else DRAWS),
+            cas_seeds=cas_seeds or (QUICK_CAS_SEEDS if quick else CAS_SEEDS),
+            real_cas_path=real_cas_path,
+            progress=note,
         )
         comparison, clears = compare_to_fp32(report, baseline) if baseline else (None, True)
     except (ModelError, DeviceError, DataError, JudgeError, EvaluationError) as error:
         raise click.ClickException(str(error)) from error
     try:
         with atomic_path(json_path) as temporary:
-            temporary.write_text(json.dumps(report, indent=2) + "\n")
+            temporary.write_text(json.dumps(report, indent=1) + "\n")
     except OSError as error:
         raise click.ClickException(f"cannot write {json_path}: {error.strerror or error}") from error
-    note(f"wrote {json_path}")
+    note(f"wrote {json_path}; evaluated {model} in {time.monotonic() - start:.0f} s")
     print_or_exit(
         format_report(report) + (f"\n{comparison}" if comparison else ""), f"wrote {json_path}", "the report"
     )

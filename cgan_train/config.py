@@ -64,6 +64,9 @@ class TrainConfig:
     r1_gamma: float = 0.0
     augment: str = ""
     minibatch_std: int = 0
+    # The generator's diversity term (mode seeking, Mao et al. 2019): two noises for one digit must
+    # give images as far apart as the noises are; its weight (0 = none).
+    mode_seeking_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -96,6 +99,8 @@ class TrainConfig:
         for name in ("match_weight", "mismatch_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.mode_seeking_weight < 0:
+            raise ValueError(f"mode_seeking_weight must not be negative, got {self.mode_seeking_weight}")
         if self.r1_gamma < 0:
             raise ValueError(f"r1_gamma must not be negative, got {self.r1_gamma}")
         unknown = [name for name in self.augment.split(",") if name and name not in AUGMENTATIONS]

@@ -182,7 +182,9 @@ class MinibatchStd(nn.Module):
     reach the discriminator separately."""
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        spread = features.std(dim=0, unbiased=False).mean() if len(features) > 1 else features.new_zeros(())
+        # + eps inside the root: a feature equal across the batch has an infinite gradient otherwise
+        # (a combined recipe diverged to NaN on the GPU without it).
+        spread = (features.var(dim=0, unbiased=False) + 1e-8).sqrt().mean()
         channel = spread.expand(features.shape[0], 1, *features.shape[2:])
         return torch.cat([features, channel], dim=1)
 

@@ -38,6 +38,14 @@ CANDIDATES: dict[str, tuple[dict, int]] = {
         {"r1_gamma": 1.0, "augment": "translation", "minibatch_std": 1, "class_loss_weight": 0.0},
         0,
     ),
+    # The second sweep: DiffAugment collapsed every digit to one hand, so no augmentation; the
+    # generator's own diversity term instead.
+    "mode-seeking": ({"mode_seeking_weight": 1.0}, 0),
+    "mode-seeking-seed1": ({"mode_seeking_weight": 1.0}, 1),
+    "mode-seeking-class-0": ({"mode_seeking_weight": 1.0, "class_loss_weight": 0.0}, 0),
+    "r1-mbstd": ({"r1_gamma": 1.0, "minibatch_std": 1}, 0),
+    "mode-seeking-r1-mbstd": ({"mode_seeking_weight": 1.0, "r1_gamma": 1.0, "minibatch_std": 1}, 0),
+    "ema-0.99": ({"ema_decay": 0.99}, 0),
 }
 PROBE_STEPS = int(os.environ.get("SWEEP_PROBE_STEPS", 300))
 RATE_FILE = "{name}.rate"
@@ -54,15 +62,20 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, required=True)
     parser.add_argument("--seconds", type=float, required=True, help="wall-clock budget for the whole sweep")
     parser.add_argument("--device", default="cuda")
+    parser.add_argument(
+        "--epochs", type=int, help="every run's epochs (default: what the budget allows, at most 45)"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         _work(args.names[0], args.data_dir, args.out_dir, args.device)
     else:
-        _drive(args.names, args.data_dir, args.out_dir, args.seconds, args.device)
+        _drive(args.names, args.data_dir, args.out_dir, args.seconds, args.device, args.epochs)
 
 
-def _drive(names: list[str], data_dir: Path, out_dir: Path, seconds: float, device: str) -> None:
+def _drive(
+    names: list[str], data_dir: Path, out_dir: Path, seconds: float, device: str, epochs: int | None = None
+) -> None:
     started = time.monotonic()
     work_dir = out_dir / "work"
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -91,8 +104,11 @@ def _drive(names: list[str], data_dir: Path, out_dir: Path, seconds: float, devi
     slowest = min((rate["steps_per_second"] for rate in rates.values()), default=0.0)
     left = seconds - (time.monotonic() - started)
     # Each epoch also measures the average's batch statistics and saves a checkpoint: 10% margin.
-    epochs = int(min(RECIPES["shipped"]["epochs"], left * 0.9 * slowest / steps_per_epoch)) if slowest else 0
-    epochs = max(epochs, 1)
+    if epochs is None:
+        epochs = (
+            int(min(RECIPES["shipped"]["epochs"], left * 0.9 * slowest / steps_per_epoch)) if slowest else 0
+        )
+        epochs = max(epochs, 1)
     decay = round(epochs * RECIPES["shipped"]["lr_decay_epochs"] / RECIPES["shipped"]["epochs"])
     plan = {"epochs": epochs, "lr_decay_epochs": decay, "rates": rates, "seconds_left": round(left, 1)}
     print(json.dumps(plan), flush=True)

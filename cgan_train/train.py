@@ -243,6 +243,10 @@ class Trainer:
         self.opt_generator.zero_grad(set_to_none=True)
         on_generated = self.discriminator.judge(augment(fake, config.augment), fake_labels)
         g_loss = generator_loss(config, on_generated, fake_labels)
+        if config.mode_seeking_weight:
+            g_loss = g_loss + config.mode_seeking_weight * mode_seeking_loss(
+                self.generator, z, fake, fake_labels
+            )
         g_loss.backward()
         self.opt_generator.step()
         if self.generator_ema is not None:
@@ -309,6 +313,17 @@ def generator_loss(config: TrainConfig, on_fake: Judgement, fake_labels: torch.T
     if config.class_loss_weight:
         loss = loss + config.class_loss_weight * cross_entropy(on_fake.classes, fake_labels)
     return loss
+
+
+def mode_seeking_loss(
+    generator: nn.Module, z: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
+    """Small when a second noise for the same digits moves the images as far as it moves the noise:
+    1 / (mean |G(z1) - G(z2)| / mean |z1 - z2|), as MSGAN's code has it."""
+    other_z = torch.randn_like(z)
+    other = generator(other_z, labels)
+    ratio = (fake - other).abs().mean() / (z - other_z).abs().mean()
+    return 1 / (ratio + 1e-5)
 
 
 def r1_penalty(real_scores: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
