@@ -21,7 +21,7 @@ def augment(images: torch.Tensor, policy: str) -> torch.Tensor:
 
 
 def translate(images: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
-    """Shift each image by up to ratio of its size (3 pixels of 28) in each direction."""
+    """Shift each image by up to ratio of its size, rounded (4 pixels of 28), in each direction."""
     batch, _, height, width = images.shape
     reach_y, reach_x = int(height * ratio + 0.5), int(width * ratio + 0.5)
     device = images.device
