@@ -14,7 +14,8 @@ FIXTURE_DATA = REPO_ROOT / "tests" / "fixtures" / "mnist_subset"
 BUNDLED_MODEL = REPO_ROOT / "cgan_runtime" / "models" / "cgan_generator.onnx"
 FP32_MODEL = REPO_ROOT / "models" / "cgan_generator.onnx"  # the fp32 export, proven equal to torch
 INT8_MODEL = REPO_ROOT / "models" / "cgan_generator_int8.onnx"
-COMMITTED_JUDGE = REPO_ROOT / "models" / "judge.pt"
+COMMITTED_JUDGE = REPO_ROOT / "models" / "judge.pt"  # the primary judge
+COMMITTED_JUDGES = REPO_ROOT / "models" / "judges.json"  # every judge, with its SHA-256
 SMOKE_FLAGS = ["--epochs", "2", "--batch-size", "64", "--seed", "3", "--quiet"]
 
 

@@ -51,3 +51,20 @@ def test_samples_covering_one_of_two_modes_are_precise_but_recall_half():
     precision, recall = precision_recall(real, generated)
     assert precision > 0.95
     assert 0.45 < recall <= 0.5
+
+
+def test_the_spread_of_a_figure_is_its_mean_sample_standard_deviation_and_range():
+    from cgan_train.metrics import spread
+
+    figure = spread([0.97, 0.98, 0.99])
+    assert figure["mean"] == pytest.approx(0.98)
+    assert figure["std"] == pytest.approx(0.01)  # n - 1: sqrt((0.01^2 + 0 + 0.01^2) / 2)
+    assert (figure["min"], figure["max"], figure["values"]) == (0.97, 0.99, [0.97, 0.98, 0.99])
+    once = spread([2.5])
+    assert (once["mean"], once["std"], once["min"], once["max"]) == (2.5, None, 2.5, 2.5)
+    assert spread([0.5, None])["mean"] is None  # a digit absent from one test set
+
+
+def test_frechet_distance_of_two_draws_of_one_distribution_is_small_beside_a_shifted_one():
+    first, second = _gaussian(5000, 8, seed=0), _gaussian(5000, 8, seed=1)
+    assert frechet_distance(first, second) < 0.05 < 1.0 < frechet_distance(first, second + 1.0)
