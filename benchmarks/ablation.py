@@ -136,8 +136,9 @@ def run_row(row: Row, data_dir: Path, runs: Path, epochs: int) -> dict:
             CGAN_TRAIN,
             "evaluate",
             str(model),
-            "--judge",
-            str(REPO / "models" / "judge.pt"),
+            "--judges",
+            str(REPO / "models" / "judges.json"),
+            "--quick",
             "--data-dir",
             str(data_dir),
             "--json",
@@ -233,10 +234,10 @@ Written by `make ablation` (`python benchmarks/ablation.py`), {time.strftime("%Y
 
 Every row trains for about {budget_seconds:.0f} s of this machine's time: before any training,
 every row's own step is timed, and its epochs fill the budget (so a slower discriminator trains
-fewer epochs). Then its generator (fp32) is scored by `cgan-train evaluate --cas-per-digit 0` on
-1,000 images of every digit, beside the 10,000 real test images: conditional accuracy by the
-judge, the worst digit's, FID and recall in the judge's features. The classification accuracy
-score is not measured here (about 4 minutes a row). The last two lines, for scale, are the full
+fewer epochs). Then its generator (fp32) is scored by `cgan-train evaluate --quick --cas-per-digit 0`
+on 1,000 images of every digit, beside the 10,000 real test images: conditional accuracy by the
+primary judge, the worst digit's, FID and recall in its features. The classification accuracy
+score is not measured here (minutes a row). The last two lines, for scale, are the full
 runs of the seed recipe (`make train-seed`) and of the shipped model.
 
 {table(results, runs)}

@@ -1,50 +1,87 @@
 """Classification Accuracy Score: can generated digits stand in for real ones as training data?
 
-A classifier (the judge's network, one fixed recipe and budget) is trained on a generated, labelled
-set the size of MNIST's training set and tested on the real test images; beside it, the same recipe
-trained on the real training images. The gap between the two is what replacing real data costs.
+Several classifier recipes, which differ in network, optimiser, epochs and augmentation, are each
+trained with several seeds on a generated, labelled set (CAS_PER_DIGIT of every digit) and tested
+on the real MNIST test images; beside them, the same recipes and seeds trained on as many real
+training images of every digit. The gap between the two is what replacing real data costs, and
+the spread over the seeds says how precisely it is known.
+
+The real-trained figures do not depend on the model: `make cas-real` computes them once into
+models/cas_real.json (python -m cgan_train.cas), and `evaluate` reuses every run there made with
+the same recipe, size, seed and data, training only the ones it lacks.
 """
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
 import torch
 
-from cgan_runtime.generator import DigitGenerator
+from cgan_runtime.files import atomic_path
+from cgan_train.classifiers import Recipe, classify, fit
 from cgan_train.config import is_finite_number
 from cgan_train.data import Digits
-from cgan_train.judge import judge_images, train_judge
+from cgan_train.metrics import spread
 
-CAS_PER_DIGIT = 6000  # MNIST's training set has 60,000 images, about 6,000 of each digit
-# The recipe of both classifiers: the judge's network and schedule at a budget that fits
-# `make evaluate` on a 2-core CPU.
-CAS_RECIPE = {"network": "judge", "epochs": 2, "batch_size": 128, "lr": 2e-3, "seed": 0}
-# Digit d of the generated training set is drawn with seed base + CAS_SEED_OFFSET + d, apart from
-# the seeds of the evaluation's samples (base + d).
+# 1,000 of every digit (a sixth of MNIST's training set), three seeds per recipe: the size and
+# epochs at which `make evaluate` (fp32 and int8, nine trainings each) fits 20 minutes on 2 cores.
+CAS_PER_DIGIT = 1000
+CAS_SEEDS = 3
+CAS_RECIPES = {
+    # The judge's network and schedule (the one CAS recipe before there were several).
+    "judge-cnn-adam": Recipe(
+        network="judge-cnn",
+        optimiser="adam",
+        lr=2e-3,
+        epochs=3,
+        batch_size=128,
+        schedule="one-cycle",
+        augmentation="shift",
+    ),
+    # No convolution, plain SGD with Nesterov momentum, many short epochs, no augmentation.
+    "mlp-sgd": Recipe(
+        network="pixel-mlp",
+        optimiser="sgd",
+        lr=0.05,
+        epochs=20,
+        batch_size=64,
+        schedule="cosine",
+        augmentation="none",
+        weight_decay=5e-4,
+        momentum=0.9,
+    ),
+    # A LeNet-sized CNN, AdamW with a cosine schedule, random rotations, scalings and shifts.
+    "small-cnn-adamw-affine": Recipe(
+        network="small-cnn",
+        optimiser="adamw",
+        lr=2e-3,
+        epochs=10,
+        batch_size=128,
+        schedule="cosine",
+        augmentation="affine",
+        weight_decay=0.05,
+    ),
+}
+# Seed s (0, 1, ...) of a recipe: the classifier starts from torch seed s; its generated set draws
+# digit d with seed base + CAS_SEED_OFFSET + SEED_STRIDE s + d (apart from the evaluation's own
+# samples, base + SEED_STRIDE r + d), its real set is a random subset (seed REAL_SUBSET_SEED +
+# SEED_STRIDE s + d for digit d).
 CAS_SEED_OFFSET = 100
+SEED_STRIDE = 1000
+REAL_SUBSET_SEED = 500
+REAL_CACHE_FORMAT = "cgan-cas-real-v1"
+DEFAULT_REAL_CACHE = Path("models") / "cas_real.json"
 
 
-def classification_accuracy_score(
-    generator: DigitGenerator, test: Digits, per_digit: int, seed: int, recipe: dict = CAS_RECIPE
-) -> dict:
-    """Accuracy on the real test set of the recipe trained on per_digit generated images of every
-    digit (drawn with seeds seed + CAS_SEED_OFFSET + d), overall and per digit."""
-    from cgan_train.evaluate import sample_digits
-
-    images, labels = sample_digits(generator, per_digit, seed + CAS_SEED_OFFSET)
-    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
-    generated = Digits(
-        images=torch.from_numpy(images)[order],
-        labels=torch.from_numpy(labels).long()[order],
-        sha256="generated",
-    )
-    return trained_accuracy(generated, test, generator.info.num_classes, recipe)
-
-
-def trained_accuracy(train: Digits, test: Digits, num_classes: int, recipe: dict = CAS_RECIPE) -> dict:
-    """Test accuracy, overall and per digit, of the recipe trained on `train`."""
-    settings = {key: value for key, value in recipe.items() if key != "network"}
-    classifier, _ = train_judge(train, test, show_progress=False, **settings)
-    _, predictions = judge_images(classifier, test.images)
+def trained_accuracy(train: Digits, test: Digits, recipe: Recipe, seed: int, num_classes: int = 10) -> dict:
+    """Test accuracy, overall and per digit, of `recipe` trained on `train` from seed `seed`."""
+    classifier = fit(train, recipe, seed)
+    _, predictions = classify(classifier, test.images)
     truth = test.labels.numpy()
     correct = predictions == truth
     return {
@@ -56,24 +93,77 @@ def trained_accuracy(train: Digits, test: Digits, num_classes: int, recipe: dict
     }
 
 
-def real_accuracy_reusable(
-    earlier: dict | None, test: Digits, train: Digits, num_classes: int = 10
-) -> dict | None:
-    """The real-trained figures of an earlier report's CAS, if they were made by this recipe on
-    this data (training on real images costs as much as on generated ones)."""
-    cas = (earlier or {}).get("cas")
-    if (
-        isinstance(cas, dict)
-        and cas.get("recipe") == CAS_RECIPE
-        and cas.get("test_data_sha256") == test.sha256
-        and cas.get("real_data_sha256") == train.sha256
-        and _is_accuracy_table(cas.get("real"), num_classes)
-    ):
-        return cas["real"]
-    return None
+def generated_set(generator, per_digit: int, base_seed: int, index: int) -> Digits:
+    from cgan_train.evaluate import sample_digits
+
+    images, labels = sample_digits(generator, per_digit, base_seed + CAS_SEED_OFFSET + SEED_STRIDE * index)
+    return Digits(images=torch.from_numpy(images), labels=torch.from_numpy(labels).long(), sha256="generated")
 
 
-def _is_accuracy_table(table, num_classes: int) -> bool:
+def real_set(train: Digits, per_digit: int, index: int, num_classes: int = 10) -> Digits:
+    from cgan_train.evaluate import balanced_subset
+
+    chosen = balanced_subset(train.labels, per_digit, num_classes, REAL_SUBSET_SEED + SEED_STRIDE * index)
+    return Digits(images=train.images[chosen], labels=train.labels[chosen], sha256="real subset")
+
+
+def real_run_key(name: str, recipe: Recipe, per_digit: int, index: int, train: Digits, test: Digits) -> dict:
+    """What a real-trained run depends on: a cached run with another key is not reused."""
+    return {
+        "recipe": name,
+        "settings": recipe.to_dict(),
+        "per_digit": per_digit,
+        "seed": index,
+        "subset_seed": REAL_SUBSET_SEED + SEED_STRIDE * index,
+        "real_data_sha256": train.sha256,
+        "test_data_sha256": test.sha256,
+    }
+
+
+class RealCache:
+    """The real-trained runs of a cache file (models/cas_real.json), looked up by their key."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.runs: list[dict] = []
+        if path is not None and Path(path).is_file():
+            try:
+                content = json.loads(Path(path).read_text())
+            except (OSError, ValueError):
+                content = None
+            if isinstance(content, dict) and content.get("format") == REAL_CACHE_FORMAT:
+                self.runs = [run for run in content.get("runs", []) if _is_run(run)]
+
+    def lookup(self, key: dict) -> dict | None:
+        for run in self.runs:
+            if run["key"] == key:
+                return run["accuracy"]
+        return None
+
+    def add(self, key: dict, accuracy: dict) -> None:
+        self.runs = [run for run in self.runs if run["key"] != key] + [{"key": key, "accuracy": accuracy}]
+
+    def write(self, path: Path, keys: list[dict]) -> None:
+        """Write the runs of `keys` (all of them in the cache) to path."""
+        runs = [{"key": key, "accuracy": self.lookup(key)} for key in keys]
+        content = {
+            "format": REAL_CACHE_FORMAT,
+            "written_by": "make cas-real (python -m cgan_train.cas): each CAS recipe trained on real "
+            "MNIST training images; cgan-train evaluate reuses a run whose key matches",
+            "torch_version": str(torch.__version__),
+            "runs": runs,
+        }
+        with atomic_path(path) as temporary:
+            temporary.write_text(json.dumps(content, indent=1) + "\n")
+
+
+def _is_run(run) -> bool:
+    return (
+        isinstance(run, dict) and isinstance(run.get("key"), dict) and is_accuracy_table(run.get("accuracy"))
+    )
+
+
+def is_accuracy_table(table, num_classes: int | None = None) -> bool:
     """{"overall": share, "per_digit": [share or None, ...]}, as trained_accuracy writes it."""
 
     def is_share(value) -> bool:
@@ -83,20 +173,190 @@ def _is_accuracy_table(table, num_classes: int) -> bool:
         isinstance(table, dict)
         and is_share(table.get("overall"))
         and isinstance(table.get("per_digit"), list)
-        and len(table["per_digit"]) == num_classes
+        and (num_classes is None or len(table["per_digit"]) == num_classes)
         and all(value is None or is_share(value) for value in table["per_digit"])
     )
 
 
-def cas_report(generated: dict, real: dict, per_digit: int, test: Digits, train: Digits, seed: int) -> dict:
+@dataclass
+class CasPlan:
+    """The CAS of one evaluation: the real-trained runs the cache has, and the work left (the
+    real-trained runs it lacks, every generated-trained run)."""
+
+    recipes: dict[str, Recipe]
+    per_digit: int
+    seeds: int
+    base_seed: int
+    cache: RealCache
+    keys: dict  # (recipe, seed) -> the real run's cache key
+    cached: dict  # (recipe, seed) -> accuracy, from the cache
+    works: list = field(default_factory=list)
+
+    @property
+    def trained_real(self) -> int:
+        return len(self.keys) - len(self.cached)
+
+
+def plan_cas(
+    generator,
+    train: Digits,
+    test: Digits,
+    per_digit: int = CAS_PER_DIGIT,
+    seeds: int = CAS_SEEDS,
+    base_seed: int = 0,
+    cache_path: Path | None = DEFAULT_REAL_CACHE,
+    recipes: dict[str, Recipe] = CAS_RECIPES,
+    num_classes: int = 10,
+) -> CasPlan:
+    """What a CAS needs: the generated sets are drawn here (generator None: real runs only)."""
+    from cgan_train.evaluate import sample_digits
+    from cgan_train.workers import CasWork
+
+    plan = CasPlan(recipes, per_digit, seeds, base_seed, RealCache(cache_path), {}, {})
+    for name, recipe in recipes.items():
+        for index in range(seeds):
+            key = real_run_key(name, recipe, per_digit, index, train, test)
+            plan.keys[name, index] = key
+            accuracy = plan.cache.lookup(key)
+            if accuracy is not None and len(accuracy["per_digit"]) == num_classes:
+                plan.cached[name, index] = accuracy
+            else:
+                plan.works.append(CasWork(name, recipe, index, per_digit, num_classes))
+    if generator is not None:
+        for index in range(seeds):
+            images, labels = sample_digits(
+                generator, per_digit, base_seed + CAS_SEED_OFFSET + SEED_STRIDE * index
+            )
+            plan.works += [
+                CasWork(name, recipe, index, per_digit, num_classes, images, labels)
+                for name, recipe in recipes.items()
+            ]
+    return plan
+
+
+def real_results(plan: CasPlan, results: dict) -> dict[str, list[dict]]:
+    """Every recipe's real-trained accuracies, seed by seed, from the cache or just trained (and
+    then added to the plan's cache)."""
+    real = {}
+    for name in plan.recipes:
+        real[name] = []
+        for index in range(plan.seeds):
+            accuracy = plan.cached.get((name, index))
+            if accuracy is None:
+                accuracy = results["cas", name, index, "real"]
+                plan.cache.add(plan.keys[name, index], accuracy)
+            real[name].append(accuracy)
+    return real
+
+
+def cas_section(plan: CasPlan, results: dict, test: Digits, train: Digits) -> dict:
+    """The CAS section of an evaluation report: every recipe, every seed, generated beside real."""
+    real = real_results(plan, results)
+    seeds, per_digit, base_seed = plan.seeds, plan.per_digit, plan.base_seed
+    runs = len(plan.keys)
     return {
-        "recipe": CAS_RECIPE,
-        "generated_images": f"{per_digit} of every digit (seed {seed} + {CAS_SEED_OFFSET} + d)",
-        "real_images": f"the {len(train)} MNIST training images",
+        "per_digit": per_digit,
+        "seeds": seeds,
+        "generated_images": f"{per_digit} of every digit; seed s draws digit d with seed "
+        f"{base_seed} + {CAS_SEED_OFFSET} + {SEED_STRIDE} s + d",
+        "real_images": f"{per_digit} MNIST training images of every digit; seed s: random, seed "
+        f"{REAL_SUBSET_SEED} + {SEED_STRIDE} s + d",
+        "real_from": f"{runs - plan.trained_real} of {runs} runs from {plan.cache.path}, "
+        f"{plan.trained_real} trained in this evaluation",
+        "classifier_seeds": "seed s trains from torch seed s, on generated and on real images alike",
         "test_images": len(test),
         "test_data_sha256": test.sha256,
         "real_data_sha256": train.sha256,
-        "generated": generated,
-        "real": real,
-        "gap_points": 100 * (real["overall"] - generated["overall"]),
+        "recipes": {
+            name: recipe_report(
+                recipe.to_dict(),
+                [results["cas", name, index, "generated"] for index in range(seeds)],
+                real[name],
+            )
+            for name, recipe in plan.recipes.items()
+        },
     }
+
+
+def recipe_report(settings: dict, generated: list[dict], real: list[dict]) -> dict:
+    """One recipe's figures over its seeds: accuracy (mean, spread) trained on generated and on
+    real images, overall and per digit; the gap in points, seed by seed; the weakest digit."""
+    digits = range(len(generated[0]["per_digit"]))
+
+    def side(runs: list[dict]) -> dict:
+        return {
+            "overall": spread([run["overall"] for run in runs]),
+            "per_digit": [spread([run["per_digit"][digit] for run in runs]) for digit in digits],
+        }
+
+    def gaps(pick: Callable[[dict], float | None]) -> dict:
+        pairs = [(pick(ours), pick(theirs)) for ours, theirs in zip(generated, real, strict=True)]
+        return spread([None if None in pair else 100 * (pair[1] - pair[0]) for pair in pairs])
+
+    digit_gaps = [gaps(lambda run, digit=digit: run["per_digit"][digit]) for digit in digits]
+    known = [digit for digit in digits if digit_gaps[digit]["mean"] is not None]
+    weakest = max(known, key=lambda digit: digit_gaps[digit]["mean"]) if known else None
+    return {
+        "settings": settings,
+        "generated": side(generated),
+        "real": side(real),
+        "gap_points": gaps(lambda run: run["overall"]),
+        "digit_gap_points": digit_gaps,
+        "weakest_digit": None if weakest is None else {"digit": weakest, "gap_points": digit_gaps[weakest]},
+    }
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Folder of MNIST IDX files.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_REAL_CACHE)
+@click.option("--per-digit", type=click.IntRange(min=1), default=CAS_PER_DIGIT, show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=CAS_SEEDS, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes. Default: one per CPU.")
+def main(data_dir: Path | None, out: Path, per_digit: int, seeds: int, workers: int | None) -> None:
+    """Train every CAS recipe on real MNIST training images, seed by seed (runs already in OUT
+    with the same settings are kept), and write them to OUT with their spread."""
+    from cgan_runtime.streams import note
+    from cgan_train.cli import DEFAULT_DOWNLOAD_DIR
+    from cgan_train.data import DataError, download_mnist, load_mnist
+    from cgan_train.workers import default_workers, run_all
+
+    start = time.monotonic()
+    try:
+        data_dir = data_dir or download_mnist(DEFAULT_DOWNLOAD_DIR)
+        train, test = load_mnist(data_dir, "train"), load_mnist(data_dir, "test")
+    except DataError as error:
+        raise click.ClickException(str(error)) from error
+    plan = plan_cas(None, train, test, per_digit, seeds, cache_path=out)
+    results = run_all(plan.works, data_dir, workers or default_workers(), progress=progress_line(note))
+    real = real_results(plan, results)
+    plan.cache.write(out, list(plan.keys.values()))
+    for name, runs in real.items():
+        overall = spread([run["overall"] for run in runs])
+        note(
+            f"{name}: real-trained {100 * overall['mean']:.2f}% "
+            f"(sd {_points(overall['std'])}, {100 * overall['min']:.2f}-{100 * overall['max']:.2f})"
+        )
+    note(
+        f"wrote {out} ({plan.trained_real} runs trained, {len(plan.keys) - plan.trained_real} kept) "
+        f"in {time.monotonic() - start:.0f} s"
+    )
+
+
+def progress_line(note: Callable[[str], None]) -> Callable[[str, object, float], None]:
+    """A progress callback for workers.run_all that says what finished, its figure and its time."""
+
+    def report(label: str, result, seconds: float) -> None:
+        if isinstance(result, dict) and "overall" in result:
+            note(f"{label} {result['overall']:.2%} ({seconds:.0f} s)")
+        else:
+            note(f"{label} ({seconds:.0f} s)")
+
+    return report
+
+
+def _points(std: float | None) -> str:
+    return "n/a" if std is None else f"{100 * std:.2f} points"
+
+
+if __name__ == "__main__":
+    main()

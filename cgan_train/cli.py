@@ -413,6 +413,13 @@ def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int,
     f"clears the bar against it (accuracy within {100 * MAX_ACCURACY_DROP:.1f} points, FID within "
     f"{100 * MAX_FID_INCREASE:.0f}%, nothing worse beyond the spread).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes that judge and train the CAS classifiers, each on one thread (1: in this "
+    "process). The report is the same whatever the number. Default: one per CPU.",
+)
 def evaluate_command(
     model: Path,
     judges_path: Path,
@@ -427,6 +434,7 @@ def evaluate_command(
     cas_seeds: int | None,
     real_cas_path: Path,
     baseline_path: Path | None,
+    workers: int | None,
 ) -> None:
     """Score the ONNX generator MODEL with every judge, beside real MNIST.
 
@@ -455,6 +463,7 @@ def evaluate_command(
         format_report,
     )
     from cgan_train.judge import JudgeError
+    from cgan_train.workers import default_workers
 
     start = time.monotonic()
     _check_output_path(json_path, "--json")
@@ -471,6 +480,7 @@ def evaluate_command(
             draws=draws or (QUICK_DRAWS if quick else DRAWS),
             cas_seeds=cas_seeds or (QUICK_CAS_SEEDS if quick else CAS_SEEDS),
             real_cas_path=real_cas_path,
+            workers=workers or default_workers(),
             progress=note,
         )
         comparison, clears = compare_to_fp32(report, baseline) if baseline else (None, True)

@@ -1,47 +1,54 @@
-"""Score a generator with the judge, beside real MNIST: the ceiling it is measured against.
+"""Score a generator with several judges, beside real MNIST: the ceiling it is measured against.
 
-Figures: conditional accuracy (share the judge classifies as the asked digit), Frechet distance
-in the judge's feature space to the MNIST test set (FID), and k-NN precision and recall in that
-space; overall and per digit.
+Figures, in every judge's feature space (judges.py: three networks of different architectures and
+seeds): conditional accuracy (share the judge classifies as the asked digit), Frechet distance to
+the MNIST test set (FID), and k-NN precision and recall; overall and per digit, each over several
+draws of samples (mean and spread). Then the classification accuracy score of several classifier
+recipes (cas.py), each over several seeds.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from cgan_runtime.generator import DigitGenerator
-from cgan_train.cas import (
-    CAS_PER_DIGIT,
-    cas_report,
-    classification_accuracy_score,
-    real_accuracy_reusable,
-    trained_accuracy,
-)
+from cgan_train.cas import CAS_PER_DIGIT, CAS_SEEDS, DEFAULT_REAL_CACHE, cas_section, plan_cas, progress_line
 from cgan_train.data import load_mnist
-from cgan_train.judge import Judge, judge_images, load_judge
-from cgan_train.metrics import NEAREST_NEIGHBOURS, frechet_distance, precision_recall
-from cgan_train.quality_bar import MAX_ACCURACY_DROP, MAX_FID_INCREASE, worst_digit_gap
+from cgan_train.judge import judge_images
+from cgan_train.judges import DEFAULT_MANIFEST, load_judges
+from cgan_train.metrics import NEAREST_NEIGHBOURS, frechet_distance, knn_radii, precision_recall, spread
+from cgan_train.quality_bar import MAX_ACCURACY_DROP, MAX_FID_INCREASE, spread_comparisons
+from cgan_train.report import METRICS, REPORT_FORMAT, cas_recipes_of, is_current, judges_of
+from cgan_train.workers import JudgeWork, run_all
+
+__all__ = ["METRICS", "MAX_ACCURACY_DROP", "MAX_FID_INCREASE"]
 
 SAMPLES_PER_DIGIT = 1000
-SAMPLE_SEED = 0  # digit d is drawn with seed SAMPLE_SEED + d: the same samples every evaluation
+SAMPLE_SEED = 0  # draw r draws digit d with seed SAMPLE_SEED + DRAW_STRIDE r + d: the same every time
+DRAWS = 3  # draws of samples (and of real subsets): the spread of FID, precision and recall
+DRAW_STRIDE = 1000
 # The ceiling: real training images drawn like the samples (as many of every digit), scored as if
 # generated. A perfect generator would score this under the same protocol.
 REAL_SUBSET_SEED = 0
-METRICS = ("accuracy", "fid", "precision", "recall")
+# --quick: one draw and one seed per CAS recipe, the first of the full evaluation's (its figures
+# are the full report's draw 0 and seed 0): for the edit loop, not for the rule of docs/how-it-works.md.
+QUICK_DRAWS, QUICK_CAS_SEEDS = 1, 1
 
 
 class EvaluationError(Exception):
-    """The model cannot be evaluated with this judge (another image size or digit count)."""
+    """The model cannot be evaluated with these judges (another image size or digit count)."""
 
 
 @dataclass(frozen=True)
 class JudgedImages:
-    """Images as the judge sees them: features, its predicted digit, and the digit asked for."""
+    """Images as a judge sees them: features, its predicted digit, and the digit asked for."""
 
     features: np.ndarray
     predictions: np.ndarray
@@ -79,21 +86,41 @@ def balanced_subset(
     return torch.cat(chosen)
 
 
-def judge_set(judge: Judge, images, labels) -> JudgedImages:
+def judge_set(judge: nn.Module, images, labels) -> JudgedImages:
     features, predictions = judge_images(judge, images)
     return JudgedImages(features, predictions, np.asarray(labels))
 
 
-def score(candidate: JudgedImages, reference: JudgedImages, num_classes: int) -> dict:
+@dataclass(frozen=True)
+class Reference:
+    """The judged test set the samples are compared with, and the radii of its k-NN manifold,
+    overall and of each digit's images (computed once for every set compared with it)."""
+
+    judged: JudgedImages
+    radii: dict
+
+    @classmethod
+    def of(cls, judged: JudgedImages, num_classes: int) -> Reference:
+        radii = {None: knn_radii(judged.features)}
+        radii |= {digit: knn_radii(judged.of_digit(digit).features) for digit in range(num_classes)}
+        return cls(judged, radii)
+
+
+def score(candidate: JudgedImages, reference: Reference | JudgedImages, num_classes: int) -> dict:
     """The four figures of `candidate` against `reference`, overall and for each digit."""
+    if isinstance(reference, JudgedImages):
+        reference = Reference.of(reference, num_classes)
     return {
-        "overall": _figures(candidate, reference),
-        "per_digit": [_figures(candidate.of_digit(d), reference.of_digit(d)) for d in range(num_classes)],
+        "overall": _figures(candidate, reference.judged, reference.radii[None]),
+        "per_digit": [
+            _figures(candidate.of_digit(d), reference.judged.of_digit(d), reference.radii[d])
+            for d in range(num_classes)
+        ],
     }
 
 
-def _figures(candidate: JudgedImages, reference: JudgedImages) -> dict:
-    precision, recall = precision_recall(reference.features, candidate.features)
+def _figures(candidate: JudgedImages, reference: JudgedImages, reference_radii) -> dict:
+    precision, recall = precision_recall(reference.features, candidate.features, real_radii=reference_radii)
     return {
         "accuracy": float((candidate.predictions == candidate.labels).mean()),
         "fid": frechet_distance(candidate.features, reference.features),
@@ -102,87 +129,165 @@ def _figures(candidate: JudgedImages, reference: JudgedImages) -> dict:
     }
 
 
+def over_draws(scores: list[dict]) -> dict:
+    """Scores of several draws -> every figure's spread over them, overall and per digit."""
+
+    def combine(figures: list[dict]) -> dict:
+        return {metric: spread([figure[metric] for figure in figures]) for metric in METRICS}
+
+    return {
+        "overall": combine([draw["overall"] for draw in scores]),
+        "per_digit": [
+            combine(list(digit)) for digit in zip(*(draw["per_digit"] for draw in scores), strict=True)
+        ],
+    }
+
+
+def means(figures: dict) -> dict:
+    """The spread figures' means, in the shape of one draw's scores."""
+    return {
+        "overall": {metric: figures["overall"][metric]["mean"] for metric in METRICS},
+        "per_digit": [
+            {metric: digit[metric]["mean"] for metric in METRICS} for digit in figures["per_digit"]
+        ],
+    }
+
+
 def evaluate(
     model_path: Path,
-    judge_path: Path,
-    data_dir: Path,
+    judges_manifest: Path = DEFAULT_MANIFEST,
+    data_dir: Path | None = None,
     per_digit: int = SAMPLES_PER_DIGIT,
     seed: int = SAMPLE_SEED,
     device: str = "cpu",
     cas_per_digit: int = CAS_PER_DIGIT,
-    earlier: dict | None = None,
+    draws: int = DRAWS,
+    cas_seeds: int = CAS_SEEDS,
+    real_cas_path: Path | None = DEFAULT_REAL_CACHE,
+    workers: int = 1,
+    progress: Callable[[str], None] = lambda line: None,
 ) -> dict:
     """The evaluation report of one ONNX generator (see format_report for its shape).
 
-    cas_per_digit: generated images of every digit to train the CAS classifier on (0: no CAS).
-    earlier: a report whose real-trained CAS figures are reused when they were made the same way.
+    cas_per_digit: generated images of every digit to train each CAS classifier on (0: no CAS).
+    real_cas_path: the cache of real-trained CAS runs (make cas-real); runs it lacks are trained.
+    workers: processes for the judging and the CAS trainings (workers.py), each on one thread.
     """
-    judge, judge_record = load_judge(judge_path)
+    judges = load_judges(judges_manifest)
     generator = DigitGenerator(model_path, device=device)
     info = generator.info
     if info.num_classes != 10 or info.image_size != 28:
         raise EvaluationError(
-            f"{model_path}: the judge scores 28x28 MNIST digits 0-9; this model draws "
+            f"{model_path}: the judges score 28x28 MNIST digits 0-9; this model draws "
             f"{info.image_size}x{info.image_size} images of {info.num_classes} classes"
         )
     test = load_mnist(data_dir, "test")
     train = load_mnist(data_dir, "train")
-    subset = balanced_subset(train.labels, per_digit, info.num_classes)
-
-    reference = judge_set(judge, test.images, test.labels.numpy())
-    generated = judge_set(judge, *sample_digits(generator, per_digit, seed))
-    real = judge_set(judge, train.images[subset], train.labels[subset].numpy())
-    generated_scores = score(generated, reference, info.num_classes)
-    real_scores = score(real, reference, info.num_classes)
-    cas = None
+    samples = tuple(sample_digits(generator, per_digit, seed + DRAW_STRIDE * draw) for draw in range(draws))
+    subsets = tuple(
+        balanced_subset(train.labels, per_digit, info.num_classes, REAL_SUBSET_SEED + DRAW_STRIDE * draw)
+        for draw in range(draws)
+    )
+    works = [
+        JudgeWork(
+            judge.name,
+            judge.record["architecture"],
+            str(judge.path),
+            judge.sha256,
+            samples,
+            subsets,
+            info.num_classes,
+        )
+        for judge in judges
+    ]
+    plan = None
     if cas_per_digit:
-        real_trained = real_accuracy_reusable(earlier, test, train, info.num_classes) or trained_accuracy(
-            train, test, info.num_classes
-        )
-        cas = cas_report(
-            classification_accuracy_score(generator, test, cas_per_digit, seed),
-            real_trained,
-            cas_per_digit,
-            test,
+        plan = plan_cas(
+            generator,
             train,
+            test,
+            cas_per_digit,
+            cas_seeds,
             seed,
+            real_cas_path,
+            num_classes=info.num_classes,
         )
+        works += plan.works
+    works.sort(key=_cost, reverse=True)
+    results = run_all(works, data_dir, workers, progress=progress_line(progress))
+    judged = {}
+    for judge in judges:
+        generated, real = results["judge", judge.name]
+        judged[judge.name] = {
+            **judge.describe(),
+            "generated": generated,
+            "real_ceiling": real,
+            "ratios": _ratios(generated, real),
+        }
+    primary = judges[0]
     return {
+        "format": REPORT_FORMAT,
         "model": str(model_path),
         "model_version": info.model_version,
-        "judge": {
-            "path": str(judge_path),
-            "test_accuracy": judge_record["test_accuracy"],
-            "test_images": judge_record["test_images"],
-        },
         "samples_per_digit": per_digit,
-        "sample_seeds": f"digit d uses seed {seed} + d",
+        "draws": draws,
+        "sample_seeds": f"draw r, digit d: seed {seed} + {DRAW_STRIDE} r + d (r < {draws})",
         "reference": f"MNIST test set, {len(test)} images",
-        "real": f"{len(subset)} MNIST training images, {per_digit} of every digit "
-        f"(random, seed {REAL_SUBSET_SEED} + d)",
+        "real": f"per draw r: {per_digit} MNIST training images of every digit "
+        f"(random, seed {REAL_SUBSET_SEED} + {DRAW_STRIDE} r + d)",
         "nearest_neighbours": NEAREST_NEIGHBOURS,
-        "generated": generated_scores,
-        "real_ceiling": real_scores,
-        "ratios": {
-            "fid_to_real": _ratio(generated_scores["overall"]["fid"], real_scores["overall"]["fid"]),
-            "recall_to_real": _ratio(generated_scores["overall"]["recall"], real_scores["overall"]["recall"]),
-        },
-        "cas": cas,
+        # The primary judge's figures, means over the draws, where reports had them before there
+        # were several judges (the ablation and the benchmarks read them).
+        "judge": primary.describe() | {"name": primary.name},
+        "generated": means(judged[primary.name]["generated"]),
+        "real_ceiling": means(judged[primary.name]["real_ceiling"]),
+        "ratios": judged[primary.name]["ratios"],
+        "judges": judged,
+        "cas": cas_section(plan, results, test, train) if plan else None,
+    }
+
+
+# Rough arithmetic per image of each network (millions of multiply-adds), to start the longest
+# pieces of work first.
+_NETWORK_COST = {"judge-cnn": 22.0, "wide-kernel-cnn": 8.3, "small-cnn": 3.0, "pixel-mlp": 0.5}
+
+
+def _cost(work) -> float:
+    if isinstance(work, JudgeWork):
+        images = sum(len(labels) for _, labels in work.samples) * 2 + 10_000
+        return _NETWORK_COST.get(work.architecture, 10.0) * images + 2e6 * len(
+            work.samples
+        )  # and the metrics
+    images = 3 * work.recipe.epochs * work.per_digit * work.num_classes + 10_000
+    return _NETWORK_COST.get(work.recipe.network, 10.0) * images
+
+
+def _ratios(generated: dict, real: dict) -> dict:
+    def mean(side: dict, metric: str) -> float:
+        return side["overall"][metric]["mean"]
+
+    return {
+        "fid_to_real": _ratio(mean(generated, "fid"), mean(real, "fid")),
+        "recall_to_real": _ratio(mean(generated, "recall"), mean(real, "recall")),
     }
 
 
 def compare_to_fp32(report: dict, fp32: dict) -> tuple[str, bool]:
     """One line comparing `report` with the report of the fp32 export it was made from, and
-    whether it clears the bar (MAX_ACCURACY_DROP, MAX_FID_INCREASE)."""
+    whether it clears the bar: the primary judge's accuracy at most MAX_ACCURACY_DROP lower and
+    FID at most MAX_FID_INCREASE higher; and, where the reports measure spreads, no judge's FID or
+    recall and no CAS recipe's gap worse beyond the spread (quality_bar.spread_comparisons)."""
     if not report["model_version"].startswith(fp32["model_version"] + "-"):
         raise EvaluationError(
             f"{report['model_version']} is not made from {fp32['model_version']}: "
             "compare a model with the report of the fp32 export it was made from"
         )
-    for key in ("samples_per_digit", "sample_seeds", "reference"):
-        if report[key] != fp32[key]:
+    if is_current(report) != is_current(fp32):
+        raise EvaluationError("one report is of the earlier layout (one judge): evaluate both the same way")
+    for key in ("samples_per_digit", "sample_seeds", "reference", "draws"):
+        if report.get(key) != fp32.get(key):
             raise EvaluationError(
-                f"the two reports differ in {key} ({report[key]!r} vs {fp32[key]!r}): "
+                f"the two reports differ in {key} ({report.get(key)!r} vs {fp32.get(key)!r}): "
                 "evaluate both the same way"
             )
     ours, theirs = report["generated"]["overall"], fp32["generated"]["overall"]
@@ -192,9 +297,23 @@ def compare_to_fp32(report: dict, fp32: dict) -> tuple[str, bool]:
     line = (
         f"against {fp32['model_version']}: accuracy {100 * accuracy_change:+.2f} points, "
         f"FID {100 * fid_change:+.1f}% (bar: at most {100 * MAX_ACCURACY_DROP:.1f} points lower, "
-        f"{100 * MAX_FID_INCREASE:.0f}% higher): {'clears it' if clears else 'FAILS'}"
+        f"{100 * MAX_FID_INCREASE:.0f}% higher)"
     )
-    return line, clears
+    if is_current(report):
+        comparisons = spread_comparisons(report, fp32)
+        worse = [comparison for comparison in comparisons if comparison.verdict == "worse"]
+        measured = [comparison for comparison in comparisons if comparison.verdict != "n/a"]
+        if worse:
+            clears = False
+            line += "; worse beyond the spread: " + ", ".join(
+                f"{comparison.instrument} ({comparison.candidate} vs {comparison.baseline})"
+                for comparison in worse
+            )
+        elif measured:
+            line += f"; none of {len(measured)} instruments worse beyond the spread"
+        else:
+            line += "; no spread measured (one draw, one seed): not compared beyond the bar"
+    return f"{line}: {'clears it' if clears else 'FAILS'}", clears
 
 
 def _ratio(value: float, ceiling: float) -> float | None:
@@ -203,58 +322,100 @@ def _ratio(value: float, ceiling: float) -> float | None:
 
 
 def format_report(report: dict) -> str:
-    """The report as a table: generated vs real, overall then per digit."""
-    generated, real = report["generated"], report["real_ceiling"]
+    """The report as tables: every judge (the primary per digit), then every CAS recipe."""
+    judges = judges_of(report)
+    name, primary = next(iter(judges.items()))
+    draws = report.get("draws", 1)
     lines = [
         f"model  {report['model']} ({report['model_version']})",
-        f"judge  {report['judge']['path']} ({report['judge']['test_accuracy']:.2%} on "
-        f"{report['judge']['test_images']} MNIST test images)",
-        f"{report['samples_per_digit']} samples per digit ({report['sample_seeds']}); "
-        f"FID, precision and recall against the {report['reference']}; "
-        f"real = {report['real']}",
+        f"{report['samples_per_digit']} samples per digit, {draws} draw(s) ({report['sample_seeds']}); "
+        f"FID, precision and recall against the {report['reference']}; real = {report['real']}; "
+        "each figure the mean over the draws, sd its sample standard deviation",
         "",
-        f"{'':8}{'accuracy':>18}{'FID':>18}{'precision':>18}{'recall':>18}",
-        f"{'':8}" + f"{'model':>10}{'real':>8}" * 4,
-        _row("all", generated["overall"], real["overall"]),
+        f"judges{'':19}{'accuracy':>17}{'FID':>24}{'precision':>17}{'recall':>24}",
+        f"{'':25}"
+        + f"{'model':>9}{'real':>8}"
+        + f"{'model':>9}{'sd':>7}{'real':>8}"
+        + f"{'model':>9}{'real':>8}"
+        f"{'model':>9}{'sd':>7}{'real':>8}",
     ]
+    for judge_name, judge in judges.items():
+        label = (
+            f"{judge_name} ({100 * judge['test_accuracy']:.2f}%)" if "test_accuracy" in judge else judge_name
+        )
+        lines.append(_judge_row(label, judge["generated"]["overall"], judge["real_ceiling"]["overall"]))
+    lines += ["", f"per digit, {name} (the primary judge)"]
     for digit, (generated_digit, real_digit) in enumerate(
-        zip(generated["per_digit"], real["per_digit"], strict=True)
+        zip(primary["generated"]["per_digit"], primary["real_ceiling"]["per_digit"], strict=True)
     ):
-        lines.append(_row(str(digit), generated_digit, real_digit))
-    ratios = {name: "n/a" if ratio is None else f"{ratio:.2f}x" for name, ratio in report["ratios"].items()}
-    lines += [
-        "",
-        f"FID {ratios['fid_to_real']} the real figure; recall {ratios['recall_to_real']} the real figure",
-    ]
-    if report.get("cas"):
-        lines += ["", *_cas_lines(report["cas"])]
+        lines.append(_judge_row(str(digit), generated_digit, real_digit))
+    lines.append("")
+    for judge_name, judge in judges.items():
+        ratios = {key: "n/a" if value is None else f"{value:.2f}x" for key, value in judge["ratios"].items()}
+        lines.append(
+            f"{judge_name}: FID {ratios['fid_to_real']} the real figure; "
+            f"recall {ratios['recall_to_real']} the real figure"
+        )
+    recipes = cas_recipes_of(report)
+    if recipes:
+        lines += ["", *_cas_lines(report["cas"], recipes)]
     return "\n".join(lines)
 
 
-def _cas_lines(cas: dict) -> list[str]:
-    """The classification accuracy score: a classifier trained on generated vs on real images."""
-    generated, real = cas["generated"], cas["real"]
-    digit, gap = worst_digit_gap(cas)
+def _judge_row(name: str, generated: dict, real: dict) -> str:
+    def sd(figure: dict, scale: float = 1.0) -> str:
+        return "-" if figure["std"] is None else f"{scale * figure['std']:.3f}"
 
-    def cells(values: list) -> str:
-        return "".join(f"{'-' if value is None else f'{100 * value:.2f}':>7}" for value in values)
-
-    return [
-        f"classification accuracy score: the judge's network ({cas['recipe']['epochs']} epochs) trained on "
-        f"{cas['generated_images']}, tested on the {cas['test_images']} real test images",
-        f"{'':17}{'all':>7}" + "".join(f"{d:>7}" for d in range(len(generated["per_digit"]))),
-        f"{'trained on model':17}{100 * generated['overall']:>7.2f}{cells(generated['per_digit'])}",
-        f"{'trained on real':17}{100 * real['overall']:>7.2f}{cells(real['per_digit'])}",
-        f"{cas['gap_points']:.2f} points below real overall; the weakest digit, {digit}, "
-        f"{gap:.2f} points below",
-    ]
-
-
-def _row(name: str, generated: dict, real: dict) -> str:
     cells = [
-        f"{generated['accuracy']:>10.2%}{real['accuracy']:>8.2%}",
-        f"{generated['fid']:>10.3f}{real['fid']:>8.3f}",
-        f"{generated['precision']:>10.3f}{real['precision']:>8.3f}",
-        f"{generated['recall']:>10.3f}{real['recall']:>8.3f}",
+        f"{generated['accuracy']['mean']:>9.2%}{real['accuracy']['mean']:>8.2%}",
+        f"{generated['fid']['mean']:>9.3f}{sd(generated['fid']):>7}{real['fid']['mean']:>8.3f}",
+        f"{generated['precision']['mean']:>9.3f}{real['precision']['mean']:>8.3f}",
+        f"{generated['recall']['mean']:>9.3f}{sd(generated['recall']):>7}{real['recall']['mean']:>8.3f}",
     ]
-    return f"{name:8}" + "".join(cells)
+    return f"{name:25}" + "".join(cells)
+
+
+def _cas_lines(cas: dict, recipes: dict) -> list[str]:
+    """Every recipe: trained on generated vs on real images, mean and spread over its seeds."""
+    seeds = cas.get("seeds", 1)
+    lines = [
+        f"classification accuracy score: each recipe trained on {cas.get('generated_images')} and on "
+        f"{cas.get('real_images')}, tested on the {cas['test_images']} real test images; {seeds} seed(s), "
+        "accuracy in % as mean (sd, min-max)",
+    ]
+    for name, recipe in recipes.items():
+        generated, real = recipe["generated"], recipe["real"]
+        weakest = recipe["weakest_digit"]
+        settings = recipe["settings"]
+        lines += [
+            "",
+            f"{name}: {settings.get('network', 'judge')} network, {settings.get('optimiser', 'adam')}, "
+            f"{settings.get('epochs')} epochs, augmentation {settings.get('augmentation', 'shift')}",
+            f"{'':17}{'all':>25}" + "".join(f"{d:>7}" for d in range(len(generated["per_digit"]))),
+            f"{'trained on model':17}{_accuracy_cell(generated['overall']):>25}"
+            + "".join(f"{_percent(digit['mean']):>7}" for digit in generated["per_digit"]),
+            f"{'trained on real':17}{_accuracy_cell(real['overall']):>25}"
+            + "".join(f"{_percent(digit['mean']):>7}" for digit in real["per_digit"]),
+            f"gap {_points(recipe['gap_points'])} below real overall; the weakest digit, "
+            + ("none" if weakest is None else f"{weakest['digit']}, {_points(weakest['gap_points'])} below"),
+        ]
+    return lines
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def _accuracy_cell(figure: dict) -> str:
+    if figure["std"] is None:
+        return _percent(figure["mean"])
+    low, high = _percent(figure["min"]), _percent(figure["max"])
+    return f"{_percent(figure['mean'])} ({100 * figure['std']:.2f}, {low}-{high})"
+
+
+def _points(gap: dict) -> str:
+    if gap["mean"] is None:
+        return "n/a"
+    if gap["std"] is None:
+        return f"{gap['mean']:.2f} points"
+    return f"{gap['mean']:.2f} points (sd {gap['std']:.2f}, {gap['min']:.2f} to {gap['max']:.2f})"

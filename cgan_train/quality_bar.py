@@ -1,19 +1,31 @@
-"""The bar a model must clear to ship, checked on its evaluation report (cgan-train evaluate)."""
+"""The bar a model must clear to ship, checked on its evaluation report (cgan-train evaluate), and
+the rule by which one report beats another beyond the spread (docs/how-it-works.md, "Judging a
+recipe"):
+
+    python -m cgan_train.quality_bar CANDIDATE.json BASELINE.json
+"""
 
 from __future__ import annotations
 
+import json
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
-MIN_ACCURACY = 0.995  # conditional accuracy: the judge reads the digit asked for
+from cgan_train.report import cas_recipes_of, draws_of, is_current, judges_of
+
+MIN_ACCURACY = 0.995  # conditional accuracy: the primary judge reads the digit asked for
 MIN_WORST_DIGIT_ACCURACY = 0.985
-MAX_FID_TO_REAL = 3.0  # FID at most this many times the real images' own
-MIN_RECALL_TO_REAL = 0.8  # recall at least this share of the real images' own
+MAX_FID_TO_REAL = 3.0  # FID at most this many times the real images' own, in every judge's space
+MIN_RECALL_TO_REAL = 0.8  # recall at least this share of the real images' own, in every judge's space
 # The classification accuracy score: a classifier trained on the model's digits falls at most
-# this many points below one trained on real digits, overall and on every digit.
+# this many points below one trained on real digits (means over the seeds), overall and on every
+# digit, for every recipe.
 MAX_CAS_GAP_POINTS = 1.0
 MAX_CAS_DIGIT_GAP_POINTS = 2.0
 # The bar a model made from the fp32 export (the int8 model) must clear against it to be
-# bundled in its place: conditional accuracy at most 0.3 points lower, FID at most 20% higher.
+# bundled in its place: conditional accuracy at most 0.3 points lower, FID at most 20% higher;
+# and no instrument worse beyond the spread (spread_comparisons).
 MAX_ACCURACY_DROP = 0.003
 MAX_FID_INCREASE = 0.20
 
@@ -27,55 +39,62 @@ class Check:
 
 
 def quality_checks(report: dict) -> list[Check]:
-    """Each figure of the bar, as the report has it; the CAS rows only when the report has a CAS."""
-    generated, real = report["generated"], report["real_ceiling"]
-    worst = min(range(len(generated["per_digit"])), key=lambda d: generated["per_digit"][d]["accuracy"])
-    worst_accuracy = generated["per_digit"][worst]["accuracy"]
-    fid_ratio, recall_ratio = report["ratios"]["fid_to_real"], report["ratios"]["recall_to_real"]
+    """Each figure of the bar, as the report has it: the primary judge's conditional accuracy,
+    every judge's FID and recall, every CAS recipe's gap (the CAS rows only when the report has a
+    CAS)."""
+    judges = judges_of(report)
+    primary = next(iter(judges.values()))
+    generated = primary["generated"]
+    accuracies = [digit["accuracy"]["mean"] for digit in generated["per_digit"]]
+    worst = min(range(len(accuracies)), key=lambda digit: accuracies[digit])
+    accuracy = generated["overall"]["accuracy"]["mean"]
     checks = [
-        Check(
-            "conditional accuracy",
-            f"{generated['overall']['accuracy']:.2%}",
-            f">= {MIN_ACCURACY:.1%}",
-            generated["overall"]["accuracy"] >= MIN_ACCURACY,
-        ),
+        Check("conditional accuracy", f"{accuracy:.2%}", f">= {MIN_ACCURACY:.1%}", accuracy >= MIN_ACCURACY),
         Check(
             "worst digit's accuracy",
-            f"{worst_accuracy:.2%} ({worst})",
+            f"{accuracies[worst]:.2%} ({worst})",
             f">= {MIN_WORST_DIGIT_ACCURACY:.1%}",
-            worst_accuracy >= MIN_WORST_DIGIT_ACCURACY,
-        ),
-        Check(
-            "FID in judge space",
-            f"{generated['overall']['fid']:.2f} ({_times(fid_ratio)} real)",
-            f"<= {MAX_FID_TO_REAL:g}x real = {MAX_FID_TO_REAL * real['overall']['fid']:.2f}",
-            fid_ratio is not None and fid_ratio <= MAX_FID_TO_REAL,
-        ),
-        Check(
-            "recall",
-            f"{generated['overall']['recall']:.3f} ({_times(recall_ratio)} real)",
-            f">= {MIN_RECALL_TO_REAL:g}x real = {MIN_RECALL_TO_REAL * real['overall']['recall']:.3f}",
-            recall_ratio is not None and recall_ratio >= MIN_RECALL_TO_REAL,
+            accuracies[worst] >= MIN_WORST_DIGIT_ACCURACY,
         ),
     ]
-    cas = report.get("cas")
-    if cas:
-        digit, gap = worst_digit_gap(cas)
+    for name, judge in judges.items():
+        ours, real = judge["generated"]["overall"], judge["real_ceiling"]["overall"]
+        fid_ratio, recall_ratio = judge["ratios"]["fid_to_real"], judge["ratios"]["recall_to_real"]
         checks += [
             Check(
-                "classification accuracy score",
-                f"{cas['generated']['overall']:.2%} "
-                f"({-cas['gap_points']:+.2f} points on real's {cas['real']['overall']:.2%})",
-                f"at most {MAX_CAS_GAP_POINTS:g} point below real",
-                cas["gap_points"] <= MAX_CAS_GAP_POINTS,
+                f"FID, {name}",
+                f"{ours['fid']['mean']:.2f} ({_times(fid_ratio)} real)",
+                f"<= {MAX_FID_TO_REAL:g}x real = {MAX_FID_TO_REAL * real['fid']['mean']:.2f}",
+                fid_ratio is not None and fid_ratio <= MAX_FID_TO_REAL,
             ),
             Check(
-                "CAS of the weakest digit",
-                f"{digit}: {-gap:+.2f} points",
-                f"at most {MAX_CAS_DIGIT_GAP_POINTS:g} points below real",
-                gap <= MAX_CAS_DIGIT_GAP_POINTS,
+                f"recall, {name}",
+                f"{ours['recall']['mean']:.3f} ({_times(recall_ratio)} real)",
+                f">= {MIN_RECALL_TO_REAL:g}x real = {MIN_RECALL_TO_REAL * real['recall']['mean']:.3f}",
+                recall_ratio is not None and recall_ratio >= MIN_RECALL_TO_REAL,
             ),
         ]
+    for name, recipe in cas_recipes_of(report).items():
+        gap, weakest = recipe["gap_points"]["mean"], recipe["weakest_digit"]
+        checks.append(
+            Check(
+                f"CAS gap, {name}",
+                f"{recipe['generated']['overall']['mean']:.2%} "
+                f"({-gap:+.2f} points on real's {recipe['real']['overall']['mean']:.2%})",
+                f"at most {MAX_CAS_GAP_POINTS:g} point below real",
+                gap <= MAX_CAS_GAP_POINTS,
+            )
+        )
+        if weakest is not None:
+            digit_gap = weakest["gap_points"]["mean"]
+            checks.append(
+                Check(
+                    f"CAS weakest digit, {name}",
+                    f"{weakest['digit']}: {-digit_gap:+.2f} points",
+                    f"at most {MAX_CAS_DIGIT_GAP_POINTS:g} points below real",
+                    digit_gap <= MAX_CAS_DIGIT_GAP_POINTS,
+                )
+            )
     return checks
 
 
@@ -83,12 +102,131 @@ def _times(ratio: float | None) -> str:
     return "n/a" if ratio is None else f"{ratio:.2f}x"
 
 
-def worst_digit_gap(report_cas: dict) -> tuple[int, float]:
-    """(digit, points) of the digit whose generated-trained accuracy falls furthest below real."""
-    pairs = zip(report_cas["generated"]["per_digit"], report_cas["real"]["per_digit"], strict=True)
-    gaps = {
-        digit: 100 * (real - generated)
-        for digit, (generated, real) in enumerate(pairs)
-        if generated is not None and real is not None
-    }
-    return max(gaps.items(), key=lambda item: item[1])
+@dataclass(frozen=True)
+class Comparison:
+    """One instrument of two reports: each side's mean and range, and the verdict on the candidate:
+    better or worse beyond the spread, within it, or n/a (a side measured once)."""
+
+    instrument: str
+    candidate: str
+    baseline: str
+    verdict: str
+
+
+def versus(candidate: dict, baseline: dict, higher_is_better: bool) -> str:
+    """Beyond the spread means the ranges of the two sides' values do not meet: every candidate
+    value beats every baseline value (better), or the reverse (worse). For three values a side,
+    that is the one-sided exact permutation test at p = 1/20 = 0.05."""
+    ours, theirs = candidate["values"], baseline["values"]
+    if len(ours) < 2 or len(theirs) < 2 or None in ours or None in theirs:
+        return "n/a"
+    if not higher_is_better:
+        ours, theirs = [-value for value in ours], [-value for value in theirs]
+    if min(ours) > max(theirs):
+        return "better"
+    if max(ours) < min(theirs):
+        return "worse"
+    return "within"
+
+
+def instruments(report: dict) -> list[tuple[str, dict, bool]]:
+    """The instruments of the rule: (name, the figure's spread, whether higher is better)."""
+    found = []
+    for name, judge in judges_of(report).items():
+        found.append((f"FID, {name}", judge["generated"]["overall"]["fid"], False))
+        found.append((f"recall, {name}", judge["generated"]["overall"]["recall"], True))
+    for name, recipe in cas_recipes_of(report).items():
+        found.append((f"CAS gap, {name}", recipe["gap_points"], False))
+    return found
+
+
+def comparability_problems(candidate: dict, baseline: dict) -> list[str]:
+    """Why two reports' instruments cannot be set side by side (empty when they can): other
+    judges (by SHA-256), other draws, other CAS recipes, sizes or seeds."""
+    problems = []
+    for key in ("samples_per_digit", "draws", "reference", "sample_seeds"):
+        if candidate.get(key) != baseline.get(key):
+            problems.append(f"{key}: {candidate.get(key)!r} vs {baseline.get(key)!r}")
+    ours, theirs = judges_of(candidate), judges_of(baseline)
+    if list(ours) != list(theirs):
+        problems.append(f"judges: {', '.join(ours)} vs {', '.join(theirs)}")
+    else:
+        problems += [
+            f"judge {name}: another file (SHA-256)"
+            for name in ours
+            if ours[name].get("sha256") != theirs[name].get("sha256")
+        ]
+    ours_cas, theirs_cas = candidate.get("cas") or {}, baseline.get("cas") or {}
+    if ours_cas and theirs_cas:
+        for key in ("per_digit", "seeds", "test_data_sha256", "real_data_sha256"):
+            if ours_cas.get(key) != theirs_cas.get(key):
+                problems.append(f"CAS {key}: {ours_cas.get(key)!r} vs {theirs_cas.get(key)!r}")
+        ours_recipes, theirs_recipes = cas_recipes_of(candidate), cas_recipes_of(baseline)
+        if {name: recipe["settings"] for name, recipe in ours_recipes.items()} != {
+            name: recipe["settings"] for name, recipe in theirs_recipes.items()
+        }:
+            problems.append("CAS recipes: other names or settings")
+    return problems
+
+
+def spread_comparisons(candidate: dict, baseline: dict) -> list[Comparison]:
+    """Every instrument both reports have, candidate against baseline."""
+    theirs = {name: (figure, higher) for name, figure, higher in instruments(baseline)}
+    comparisons = []
+    for name, figure, higher in instruments(candidate):
+        if name in theirs:
+            other = theirs[name][0]
+            comparisons.append(Comparison(name, _range(figure), _range(other), versus(figure, other, higher)))
+    return comparisons
+
+
+def _range(figure: dict) -> str:
+    if figure["mean"] is None:
+        return "n/a"
+    if figure["std"] is None:
+        return f"{figure['mean']:.3f}"
+    return f"{figure['mean']:.3f} [{figure['min']:.3f}, {figure['max']:.3f}]"
+
+
+def judge_recipe(candidate: dict, baseline: dict) -> tuple[list[Comparison], str]:
+    """The rule: the candidate counts as better only when it is better beyond the spread on every
+    instrument. Returns the comparisons and the verdict in one line."""
+    problems = comparability_problems(candidate, baseline)
+    if problems:
+        return [], "not comparable: " + "; ".join(problems)
+    if not (is_current(candidate) and draws_of(candidate) >= 2 and draws_of(baseline) >= 2):
+        return spread_comparisons(candidate, baseline), (
+            "no verdict: the rule needs full evaluations (several draws and seeds; not --quick)"
+        )
+    comparisons = spread_comparisons(candidate, baseline)
+    better = [comparison for comparison in comparisons if comparison.verdict == "better"]
+    if comparisons and len(better) == len(comparisons):
+        return comparisons, f"better: beyond the spread on all {len(comparisons)} instruments"
+    return comparisons, (
+        f"not better: beyond the spread on {len(better)} of {len(comparisons)} instruments "
+        "(the rule asks for every one)"
+    )
+
+
+def main(arguments: list[str]) -> int:
+    if len(arguments) != 2:
+        print("usage: python -m cgan_train.quality_bar CANDIDATE.json BASELINE.json", file=sys.stderr)
+        return 2
+    try:
+        candidate, baseline = (json.loads(Path(path).read_text()) for path in arguments)
+        comparisons, verdict = judge_recipe(candidate, baseline)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        print(f"cannot compare {arguments[0]} with {arguments[1]}: {error}", file=sys.stderr)
+        return 1
+    width = max([len(comparison.instrument) for comparison in comparisons] + [10])
+    for comparison in comparisons:
+        print(
+            f"{comparison.instrument:{width}}  {comparison.candidate:>28}  vs {comparison.baseline:>28}  "
+            f"{comparison.verdict}"
+        )
+    print(verdict)
+    return 0 if verdict.startswith("better") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

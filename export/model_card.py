@@ -14,6 +14,7 @@ from cgan_runtime.files import atomic_path
 from cgan_train.data import is_official_mnist
 from cgan_train.evaluate import EvaluationError, compare_to_fp32
 from cgan_train.quality_bar import quality_checks
+from cgan_train.report import cas_recipes_of, judges_of, primary_judge
 
 
 def model_card(
@@ -113,9 +114,10 @@ def quality_section(folder: Path, fp32_version: str, int8_version: str) -> str:
     exact, int8 = _report(folder / FP32_REPORT, fp32_version), _report(folder / INT8_REPORT, int8_version)
     lines = [
         QUALITY_HEADING,
-        "`make evaluate` scores both files with the project's judge (an MNIST "
-        "classifier) beside real MNIST and writes `evaluation.json` and `evaluation_int8.json` "
-        "here; this section is made from them (`python -m cgan_export.model_card models`).",
+        "`make evaluate` scores both files with the project's judges (MNIST classifiers of "
+        "different architectures) and classification accuracy score recipes, beside real MNIST, "
+        "and writes `evaluation.json` and `evaluation_int8.json` here; this section is made from "
+        "them (`python -m cgan_export.model_card models`).",
     ]
     if exact is None or int8 is None:
         return "\n".join([*lines, "", "Not evaluated yet: run `make evaluate`.", ""])
@@ -134,18 +136,116 @@ def quality_section(folder: Path, fp32_version: str, int8_version: str) -> str:
         lines += ["", f"int8 {comparison}."]
     except EvaluationError as error:
         lines += ["", f"int8 against fp32: not comparable ({error})."]
-    lines += ["", *_per_digit_table(exact), ""]
+    lines += ["", *_judges_table(exact, int8), "", *_cas_table(exact, int8), "", *_per_digit_table(exact), ""]
     return "\n".join(lines)
 
 
-def _per_digit_table(report: dict) -> list[str]:
-    generated, real, cas = report["generated"], report["real_ceiling"], report.get("cas")
-    header = "| digit | accuracy % | FID | precision | recall |" + (" CAS % |" if cas else "")
+def _spread(figure: dict, scale: float = 1.0, places: int = 2) -> str:
+    """mean, and +- the sample standard deviation when measured more than once."""
+    mean = f"{scale * figure['mean']:.{places}f}"
+    return mean if figure["std"] is None else f"{mean} ± {scale * figure['std']:.{places}f}"
+
+
+def _judges_table(exact: dict, int8: dict) -> list[str]:
+    draws = exact.get("draws", 1)
     lines = [
-        f"Per digit, fp32, each cell *model / real* ({report['samples_per_digit']:,} samples "
-        "per digit; FID, precision and recall against that digit's test images; CAS: the "
-        "classifier trained on the model's digits / on real ones, tested on that digit's test "
-        "images):",
+        f"Every judge's feature space, {exact['samples_per_digit']:,} samples of every digit, "
+        + (f"mean ± sample standard deviation over {draws} draws" if draws > 1 else "one draw")
+        + "; real: as many MNIST training images of every digit, drawn the same way (the ceiling). "
+        "FID, precision and recall against the MNIST test set:",
+        "",
+        "| judge | test accuracy | FID fp32 | FID int8 | FID real | precision fp32 / int8 / real "
+        "| recall fp32 | recall int8 | recall real |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    theirs = judges_of(int8)
+    for name, judge in judges_of(exact).items():
+        other = theirs.get(name)
+        ours, real = judge["generated"]["overall"], judge["real_ceiling"]["overall"]
+        int8_figures = other["generated"]["overall"] if other else None
+        accuracy = f"{100 * judge['test_accuracy']:.2f}%" if "test_accuracy" in judge else "-"
+        primary = " (primary)" if judge.get("primary") else ""
+        cells = [
+            f"{name}{primary}",
+            accuracy,
+            _spread(ours["fid"]),
+            _spread(int8_figures["fid"]) if int8_figures else "-",
+            _spread(real["fid"]),
+            " / ".join(
+                f"{figures['precision']['mean']:.3f}" if figures else "-"
+                for figures in (ours, int8_figures, real)
+            ),
+            _spread(ours["recall"], places=3),
+            _spread(int8_figures["recall"], places=3) if int8_figures else "-",
+            _spread(real["recall"], places=3),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _cas_table(exact: dict, int8: dict) -> list[str]:
+    recipes, theirs = cas_recipes_of(exact), cas_recipes_of(int8)
+    if not recipes:
+        return ["No classification accuracy score in these reports."]
+    cas = exact["cas"]
+    seeds = cas.get("seeds", 1)
+    lines = [
+        "Classification accuracy score: each recipe trained on "
+        f"{cas.get('generated_images', 'generated images')} and on {cas.get('real_images', 'real ones')}, "
+        f"tested on the {cas['test_images']:,} real test images; accuracy in %, "
+        + (f"mean ± sample standard deviation [min, max] over {seeds} seeds" if seeds > 1 else "one seed")
+        + "; gap: real minus model, in points; weakest digit: the largest gap.",
+        "",
+        "| recipe | fp32 | int8 | real | gap fp32 | gap int8 | weakest digit fp32 | weakest digit int8 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
+    def accuracy(figure: dict) -> str:
+        text = _spread(figure, scale=100)
+        return (
+            text
+            if figure["std"] is None
+            else f"{text} [{100 * figure['min']:.2f}, {100 * figure['max']:.2f}]"
+        )
+
+    def weakest(recipe: dict | None) -> str:
+        if not recipe or recipe["weakest_digit"] is None:
+            return "-"
+        return f"{recipe['weakest_digit']['digit']}: {_spread(recipe['weakest_digit']['gap_points'])}"
+
+    for name, recipe in recipes.items():
+        other = theirs.get(name)
+        settings = recipe["settings"]
+        label = (
+            f"{name} ({settings.get('network', 'judge-cnn')}, {settings.get('optimiser', 'adam')}, "
+            f"{settings.get('epochs')} epochs, {settings.get('augmentation', 'shift')})"
+        )
+        cells = [
+            label,
+            accuracy(recipe["generated"]["overall"]),
+            accuracy(other["generated"]["overall"]) if other else "-",
+            accuracy(recipe["real"]["overall"]),
+            _spread(recipe["gap_points"]),
+            _spread(other["gap_points"]) if other else "-",
+            weakest(recipe),
+            weakest(other),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _per_digit_table(report: dict) -> list[str]:
+    name, judge = primary_judge(report)
+    generated, real = judge["generated"], judge["real_ceiling"]
+    recipes = cas_recipes_of(report)
+    header = "| digit | accuracy % | FID | precision | recall |" + "".join(
+        f" CAS {recipe} % |" for recipe in recipes
+    )
+    lines = [
+        f"Per digit, fp32, each cell *model / real*, means ({report['samples_per_digit']:,} samples "
+        f"per digit; accuracy, FID, precision and recall by the primary judge, {name}, against that "
+        "digit's test images; CAS: each recipe trained on the model's digits / on real ones, tested "
+        "on that digit's test images):",
         "",
         header,
         "|" + "---|" * (header.count("|") - 1),
@@ -155,7 +255,7 @@ def _per_digit_table(report: dict) -> list[str]:
             "all",
             generated["overall"],
             real["overall"],
-            cas and (cas["generated"]["overall"], cas["real"]["overall"]),
+            [(r["generated"]["overall"], r["real"]["overall"]) for r in recipes.values()],
         )
     ]
     for digit, (ours, theirs) in enumerate(zip(generated["per_digit"], real["per_digit"], strict=True)):
@@ -164,19 +264,26 @@ def _per_digit_table(report: dict) -> list[str]:
                 str(digit),
                 ours,
                 theirs,
-                cas and (cas["generated"]["per_digit"][digit], cas["real"]["per_digit"][digit]),
+                [
+                    (r["generated"]["per_digit"][digit], r["real"]["per_digit"][digit])
+                    for r in recipes.values()
+                ],
             )
         )
-    for name, ours, theirs, cas_pair in rows:
+    for label, ours, theirs, cas_pairs in rows:
         cells = [
-            f"{100 * ours['accuracy']:.2f} / {100 * theirs['accuracy']:.2f}",
-            f"{ours['fid']:.2f} / {theirs['fid']:.2f}",
-            f"{ours['precision']:.3f} / {theirs['precision']:.3f}",
-            f"{ours['recall']:.3f} / {theirs['recall']:.3f}",
+            f"{100 * ours['accuracy']['mean']:.2f} / {100 * theirs['accuracy']['mean']:.2f}",
+            f"{ours['fid']['mean']:.2f} / {theirs['fid']['mean']:.2f}",
+            f"{ours['precision']['mean']:.3f} / {theirs['precision']['mean']:.3f}",
+            f"{ours['recall']['mean']:.3f} / {theirs['recall']['mean']:.3f}",
         ]
-        if cas_pair:
-            cells.append(" / ".join("-" if value is None else f"{100 * value:.2f}" for value in cas_pair))
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        for pair in cas_pairs:
+            cells.append(
+                " / ".join(
+                    "-" if figure["mean"] is None else f"{100 * figure['mean']:.2f}" for figure in pair
+                )
+            )
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
 

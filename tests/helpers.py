@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from click.testing import CliRunner
 
-from tests.conftest import COMMITTED_JUDGE, FIXTURE_DATA, REPO_ROOT
+from tests.conftest import COMMITTED_JUDGES, FIXTURE_DATA, REPO_ROOT
 
 
 def git(*args: str, cwd: Path) -> str:
@@ -65,12 +65,15 @@ def default_stop_signals() -> None:
 
 
 def evaluate_on_fixture(*args: str):
-    """evaluate on the fixture; without the classification accuracy score unless args ask for it."""
+    """evaluate on the fixture; without the classification accuracy score unless args ask for it,
+    with the committed judges unless args name others, in this process unless args ask for workers."""
     cas = [] if "--cas-per-digit" in args else ["--cas-per-digit", "0"]
+    judges = [] if "--judges" in args else ["--judges", str(COMMITTED_JUDGES)]
+    workers = [] if "--workers" in args else ["--workers", "1"]  # no pool to start for a few images
     from cgan_train.cli import cli
 
     return CliRunner().invoke(
-        cli, ["evaluate", *args, *cas, "--judge", str(COMMITTED_JUDGE), "--data-dir", str(FIXTURE_DATA)]
+        cli, ["evaluate", *args, *cas, *judges, *workers, "--data-dir", str(FIXTURE_DATA)]
     )
 
 

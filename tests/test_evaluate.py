@@ -11,16 +11,17 @@ from cgan_train.cli import cli
 from cgan_train.config import TrainConfig
 from cgan_train.data import load_mnist
 from cgan_train.evaluate import METRICS, EvaluationError, balanced_subset, compare_to_fp32
-from tests.conftest import COMMITTED_JUDGE, FIXTURE_DATA, export_untrained
+from cgan_train.judges import JUDGE_SET
+from tests.conftest import COMMITTED_JUDGES, FIXTURE_DATA, export_untrained
 from tests.helpers import evaluate_on_fixture
 
 pytestmark = pytest.mark.slow  # training, a fresh clone or environment, or 10,000 samples
 
 
-def _report(model, report_path, samples_per_digit):
+def _report(model, report_path, samples_per_digit, *extra):
     """Evaluate `model` with a few samples per digit; the CLI result and the JSON it wrote."""
     result = evaluate_on_fixture(
-        str(model), "--samples-per-digit", str(samples_per_digit), "--json", str(report_path)
+        str(model), "--samples-per-digit", str(samples_per_digit), "--json", str(report_path), *extra
     )
     assert result.exit_code == 0, result.output
     return result, json.loads(report_path.read_text())
@@ -28,16 +29,45 @@ def _report(model, report_path, samples_per_digit):
 
 def test_evaluate_writes_a_table_and_a_json_report(exported_dir, tmp_path):
     result, report = _report(exported_dir / "cgan_generator.onnx", tmp_path / "report.json", 10)
-    assert report["samples_per_digit"] == 10
-    for side in ("generated", "real_ceiling"):
-        assert len(report[side]["per_digit"]) == 10
-        for figures in [report[side]["overall"], *report[side]["per_digit"]]:
-            assert set(figures) == set(METRICS)
-            assert 0 <= figures["accuracy"] <= 1 and figures["fid"] >= 0
+    assert report["samples_per_digit"] == 10 and report["draws"] == 3
+    assert list(report["judges"]) == [spec.name for spec in JUDGE_SET]
+    for name, judge in report["judges"].items():
+        assert len(judge["sha256"]) == 64 and judge["primary"] is (name == JUDGE_SET[0].name)
+        for side in ("generated", "real_ceiling"):
+            assert len(judge[side]["per_digit"]) == 10
+            for figures in [judge[side]["overall"], *judge[side]["per_digit"]]:
+                assert set(figures) == set(METRICS)
+                for spread in figures.values():
+                    assert len(spread["values"]) == 3 and spread["min"] <= spread["mean"] <= spread["max"]
+                assert 0 <= figures["accuracy"]["mean"] <= 1 and figures["fid"]["min"] >= 0
+        assert f"{judge['ratios']['fid_to_real']:.2f}x" in result.output
+        assert any(line.startswith(name) for line in result.output.splitlines())
+    # The primary judge's means where reports had them before there were several judges.
+    primary = report["judges"][JUDGE_SET[0].name]
+    assert report["generated"]["overall"]["fid"] == primary["generated"]["overall"]["fid"]["mean"]
+    assert report["ratios"] == primary["ratios"]
     table = result.output.splitlines()
-    assert any(line.startswith("all ") for line in table)
     assert sum(bool(re.match(r"\d ", line)) for line in table) == 10  # one row per digit
-    assert f"{report['ratios']['fid_to_real']:.2f}x" in result.output
+
+
+def test_quick_is_the_full_evaluation_s_first_draw_and_out_names_the_report(exported_dir, tmp_path):
+    _, full = _report(exported_dir / "cgan_generator.onnx", tmp_path / "full.json", 10)
+    result = evaluate_on_fixture(
+        str(exported_dir / "cgan_generator.onnx"),
+        "--samples-per-digit",
+        "10",
+        "--quick",
+        "--out",
+        str(tmp_path / "quick.json"),
+    )
+    assert result.exit_code == 0, result.output
+    quick = json.loads((tmp_path / "quick.json").read_text())
+    assert quick["draws"] == 1
+    for name, judge in quick["judges"].items():
+        for side in ("generated", "real_ceiling"):
+            for metric, spread in judge[side]["overall"].items():
+                assert spread["std"] is None
+                assert spread["mean"] == full["judges"][name][side]["overall"][metric]["values"][0]
 
 
 def test_real_images_score_better_than_an_untrained_model(exported_dir, tmp_path):
@@ -45,7 +75,8 @@ def test_real_images_score_better_than_an_untrained_model(exported_dir, tmp_path
     _, report = _report(exported_dir / "cgan_generator.onnx", tmp_path / "report.json", 20)
     generated, real = report["generated"]["overall"], report["real_ceiling"]["overall"]
     assert real["accuracy"] >= 0.95 > generated["accuracy"]
-    assert real["fid"] < generated["fid"]
+    for judge in report["judges"].values():
+        assert judge["real_ceiling"]["overall"]["fid"]["max"] < judge["generated"]["overall"]["fid"]["min"]
 
 
 def test_the_same_model_gives_the_same_report(exported_dir, tmp_path):
@@ -57,13 +88,21 @@ def test_the_same_model_gives_the_same_report(exported_dir, tmp_path):
 
 def test_another_seed_draws_other_samples_against_the_same_ceiling(exported_dir, tmp_path):
     model = exported_dir / "cgan_generator.onnx"
-    _, first = _report(model, tmp_path / "a.json", 10)
+    _, first = _report(model, tmp_path / "a.json", 10, "--draws", "1")
     result = evaluate_on_fixture(
-        str(model), "--samples-per-digit", "10", "--seed", "100", "--json", str(tmp_path / "b.json")
+        str(model),
+        "--samples-per-digit",
+        "10",
+        "--draws",
+        "1",
+        "--seed",
+        "100",
+        "--json",
+        str(tmp_path / "b.json"),
     )
     assert result.exit_code == 0, result.output
     second = json.loads((tmp_path / "b.json").read_text())
-    assert second["sample_seeds"] == "digit d uses seed 100 + d"
+    assert second["sample_seeds"] == "draw r, digit d: seed 100 + 1000 r + d (r < 1)"
     assert second["real_ceiling"] == first["real_ceiling"]
     assert second["generated"]["overall"]["fid"] != first["generated"]["overall"]["fid"]
 
@@ -118,7 +157,7 @@ def test_a_model_of_another_size_is_refused_by_the_mnist_judge(tmp_path):
     export_untrained(TrainConfig(latent_dim=12, num_classes=4, image_size=14), model_path)
     result = evaluate_on_fixture(str(model_path), "--json", str(tmp_path / "report.json"))
     assert result.exit_code == 1
-    assert "the judge scores 28x28 MNIST digits 0-9" in result.output
+    assert "the judges score 28x28 MNIST digits 0-9" in result.output
     assert not (tmp_path / "report.json").exists()
 
 
@@ -148,6 +187,25 @@ def test_a_stand_in_model_clears_the_bar_only_within_0_3_points_and_20_percent_f
         line, verdict = compare_to_fp32(_stand_in(exact, accuracy, fid), exact)
         assert verdict is clears, line
         assert ("clears it" if clears else "FAILS") in line
+
+
+def test_a_stand_in_worse_beyond_the_spread_on_any_instrument_fails_the_bar(exported_dir, tmp_path):
+    _, exact = _report(exported_dir / "cgan_generator.onnx", tmp_path / "exact.json", 10)
+    assert compare_to_fp32(_stand_in(exact, *_overall(exact)), exact)[1] is True  # the same figures
+    worse = _stand_in(exact, *_overall(exact))
+    fid = worse["judges"]["pixel-mlp"]["generated"]["overall"]["fid"]
+    top = fid["max"]
+    fid["values"] = [top + 1.0, top + 1.5, top + 2.0]  # every draw worse than fp32's worst
+    fid |= {"min": top + 1.0, "max": top + 2.0}
+    line, clears = compare_to_fp32(worse, exact)
+    assert not clears and "worse beyond the spread: FID, pixel-mlp" in line and line.endswith("FAILS")
+    within = _stand_in(exact, *_overall(exact))
+    within["judges"]["pixel-mlp"]["generated"]["overall"]["fid"]["values"][0] = top + 5.0  # one draw only
+    assert compare_to_fp32(within, exact)[1] is True
+
+
+def _overall(report: dict) -> tuple[float, float]:
+    return report["generated"]["overall"]["accuracy"], report["generated"]["overall"]["fid"]
 
 
 def test_a_baseline_with_zero_fid_is_only_cleared_by_zero_fid(exported_dir, tmp_path):
@@ -214,7 +272,7 @@ def test_a_baseline_that_is_not_a_report_is_refused(exported_dir, tmp_path, junk
 @pytest.mark.parametrize("command, seed", [("evaluate", "-5"), ("train", str(2**64)), ("judge", str(2**64))])
 def test_a_seed_out_of_range_is_a_usage_error(exported_dir, tmp_path, command, seed):
     arguments = {
-        "evaluate": [str(exported_dir / "cgan_generator.onnx"), "--judge", str(COMMITTED_JUDGE)],
+        "evaluate": [str(exported_dir / "cgan_generator.onnx"), "--judges", str(COMMITTED_JUDGES)],
         "train": ["--out", str(tmp_path / "run")],
         "judge": ["--out", str(tmp_path / "judge.pt")],
     }
@@ -223,3 +281,21 @@ def test_a_seed_out_of_range_is_a_usage_error(exported_dir, tmp_path, command, s
     )
     assert result.exit_code == 2
     assert "Invalid value for '--seed'" in result.output and "Traceback" not in result.output
+
+
+def test_the_report_is_the_same_whatever_the_number_of_worker_processes(exported_dir, tmp_path):
+    flags = ["--draws", "2", "--cas-per-digit", "10", "--cas-seeds", "1"]
+    reports = []
+    for workers in ("1", "2"):
+        _, report = _report(
+            exported_dir / "cgan_generator.onnx",
+            tmp_path / f"workers_{workers}.json",
+            10,
+            *flags,
+            "--real-cas",
+            str(tmp_path / "absent.json"),
+            "--workers",
+            workers,
+        )
+        reports.append(report)
+    assert reports[0] == reports[1]

@@ -8,14 +8,21 @@ import pytest
 
 from cgan_export.model_card import QUALITY_HEADING, refresh_quality
 from cgan_export.ship import CARD_NAME, ship
-from cgan_train.quality_bar import quality_checks
+from cgan_train.cas import recipe_report
+from cgan_train.evaluate import means
+from cgan_train.metrics import spread
+from cgan_train.quality_bar import judge_recipe, main, quality_checks
+from cgan_train.report import REPORT_FORMAT
 from tests.helpers import evaluate_on_fixture
 
-pytestmark = pytest.mark.slow  # training, a fresh clone or environment, or 10,000 samples
+JUDGES = ("judge-cnn", "wide-kernel-cnn", "pixel-mlp")
+RECIPES = ("judge-cnn-adam", "mlp-sgd", "small-cnn-adamw-affine")
 
 
 def report(accuracy=0.996, worst=0.986, fid=2.9, recall=0.81, cas_gap=0.9, cas_digit_gap=1.9):
-    """A report whose figures sit just inside the bar by default (real: FID 1, recall 1, CAS 99%)."""
+    """A report of the first layout (one judge, one draw, one CAS recipe, one seed: the committed
+    reports until make evaluate runs again) whose figures sit just inside the bar by default
+    (real: FID 1, recall 1, CAS 99%)."""
     digits = [{"accuracy": accuracy, "fid": fid, "precision": 0.8, "recall": recall} for _ in range(10)]
     digits[4] = {**digits[4], "accuracy": worst}
     real = {"accuracy": 1.0, "fid": 1.0, "precision": 0.9, "recall": 1.0}
@@ -37,15 +44,72 @@ def report(accuracy=0.996, worst=0.986, fid=2.9, recall=0.81, cas_gap=0.9, cas_d
     }
 
 
+def current_report(fid=2.9, recall=0.81, cas_gap=0.9, shift=0.0, draws=3, version="v"):
+    """A report of the current layout: three judges over `draws` draws, three CAS recipes over as
+    many seeds; every figure spread by +-0.01 around its value, then moved by `shift` (FID and gap
+    lower, recall higher: better)."""
+    offsets = [-0.01, 0.0, 0.01][:draws] if draws > 1 else [0.0]
+
+    def figures(accuracy, fid, recall):
+        overall = {
+            "accuracy": spread([accuracy] * len(offsets)),
+            "fid": spread([fid - shift + offset for offset in offsets]),
+            "precision": spread([0.8] * len(offsets)),
+            "recall": spread([recall + shift + offset for offset in offsets]),
+        }
+        return {"overall": overall, "per_digit": [dict(overall) for _ in range(10)]}
+
+    judges = {}
+    for index, name in enumerate(JUDGES):
+        generated, real = figures(0.996, fid, recall), figures(1.0, 1.0 + shift, 1.0 - shift)
+        judges[name] = {
+            "primary": index == 0,
+            "sha256": f"{index}" * 64,
+            "test_accuracy": 0.99,
+            "generated": generated,
+            "real_ceiling": real,
+            "ratios": {
+                "fid_to_real": generated["overall"]["fid"]["mean"] / real["overall"]["fid"]["mean"],
+                "recall_to_real": generated["overall"]["recall"]["mean"] / real["overall"]["recall"]["mean"],
+            },
+        }
+    real_runs = [{"overall": 0.99, "per_digit": [0.99] * 10} for _ in offsets]
+    generated_runs = [
+        {"overall": value, "per_digit": [value] * 10}
+        for value in (0.99 - (cas_gap - shift) / 100 + offset / 100 for offset in offsets)
+    ]
+    primary = judges[JUDGES[0]]
+    return {
+        "format": REPORT_FORMAT,
+        "model_version": version,
+        "samples_per_digit": 1000,
+        "draws": len(offsets),
+        "sample_seeds": "s",
+        "reference": "test",
+        "generated": means(primary["generated"]),
+        "real_ceiling": means(primary["real_ceiling"]),
+        "ratios": primary["ratios"],
+        "judges": judges,
+        "cas": {
+            "per_digit": 1000,
+            "seeds": len(offsets),
+            "test_images": 10000,
+            "recipes": {
+                name: recipe_report({"network": name}, generated_runs, real_runs) for name in RECIPES
+            },
+        },
+    }
+
+
 def test_a_report_just_inside_the_bar_meets_every_check():
     checks = quality_checks(report())
     assert [check.name for check in checks] == [
         "conditional accuracy",
         "worst digit's accuracy",
-        "FID in judge space",
-        "recall",
-        "classification accuracy score",
-        "CAS of the weakest digit",
+        "FID, judge-cnn",
+        "recall, judge-cnn",
+        "CAS gap, judge-cnn-adam",
+        "CAS weakest digit, judge-cnn-adam",
     ]
     assert all(check.met for check in checks)
     assert checks[1].value == "98.60% (4)" and checks[5].value == "7: -1.90 points"
@@ -56,10 +120,10 @@ def test_a_report_just_inside_the_bar_meets_every_check():
     [
         ("accuracy", 0.994, "conditional accuracy"),
         ("worst", 0.984, "worst digit's accuracy"),
-        ("fid", 3.1, "FID in judge space"),
-        ("recall", 0.79, "recall"),
-        ("cas_gap", 1.1, "classification accuracy score"),
-        ("cas_digit_gap", 2.1, "CAS of the weakest digit"),
+        ("fid", 3.1, "FID, judge-cnn"),
+        ("recall", 0.79, "recall, judge-cnn"),
+        ("cas_gap", 1.1, "CAS gap, judge-cnn-adam"),
+        ("cas_digit_gap", 2.1, "CAS weakest digit, judge-cnn-adam"),
     ],
 )
 def test_each_figure_beyond_its_bar_fails_that_check_alone(figure, value, failed):
@@ -73,6 +137,48 @@ def test_a_report_without_a_cas_is_checked_on_the_rest():
     assert len(quality_checks(without)) == 4
 
 
+def test_a_current_report_is_checked_on_every_judge_and_every_cas_recipe():
+    checks = quality_checks(current_report())
+    names = [check.name for check in checks]
+    assert names[:2] == ["conditional accuracy", "worst digit's accuracy"]
+    for judge in JUDGES:
+        assert f"FID, {judge}" in names and f"recall, {judge}" in names
+    for recipe in RECIPES:
+        assert f"CAS gap, {recipe}" in names and f"CAS weakest digit, {recipe}" in names
+    assert all(check.met for check in checks)
+    one_judge_far = current_report()
+    one_judge_far["judges"]["pixel-mlp"]["ratios"]["fid_to_real"] = 3.5
+    assert [check.name for check in quality_checks(one_judge_far) if not check.met] == ["FID, pixel-mlp"]
+
+
+def test_a_recipe_counts_as_better_only_beyond_the_spread_on_every_instrument(tmp_path):
+    baseline = current_report()
+    comparisons, verdict = judge_recipe(current_report(shift=0.05), baseline)
+    assert len(comparisons) == 2 * len(JUDGES) + len(RECIPES)
+    assert all(comparison.verdict == "better" for comparison in comparisons) and verdict.startswith("better")
+    # Within the spread (ranges of +-0.01 overlap) on one instrument: not better.
+    nearly = current_report(shift=0.05)
+    nearly["judges"]["pixel-mlp"]["generated"]["overall"]["recall"] = baseline["judges"]["pixel-mlp"][
+        "generated"
+    ]["overall"]["recall"]
+    comparisons, verdict = judge_recipe(nearly, baseline)
+    assert [c.instrument for c in comparisons if c.verdict == "within"] == ["recall, pixel-mlp"]
+    assert verdict.startswith("not better")
+    _, verdict = judge_recipe(current_report(shift=0.05, draws=1), current_report(draws=1))
+    assert verdict.startswith("no verdict")  # --quick reports: one draw, one seed
+    other_judge = current_report(shift=0.05)
+    other_judge["judges"]["pixel-mlp"]["sha256"] = "f" * 64
+    _, verdict = judge_recipe(other_judge, baseline)
+    assert verdict.startswith("not comparable") and "judge pixel-mlp" in verdict
+    # The command line: exit 0 only for better.
+    paths = [tmp_path / "candidate.json", tmp_path / "baseline.json"]
+    paths[0].write_text(json.dumps(current_report(shift=0.05)))
+    paths[1].write_text(json.dumps(baseline))
+    assert main([str(path) for path in paths]) == 0
+    assert main([str(path) for path in reversed(paths)]) == 1
+
+
+@pytest.mark.slow
 def test_the_card_shows_the_reports_of_its_files_and_export_writes_the_same_card(
     exported_dir, trained_run, tmp_path
 ):
@@ -87,8 +193,14 @@ def test_the_card_shows_the_reports_of_its_files_and_export_writes_the_same_card
             str(folder / name),
             "--samples-per-digit",
             "10",
+            "--draws",
+            "2",
             "--cas-per-digit",
             "10",
+            "--cas-seeds",
+            "2",
+            "--real-cas",
+            str(tmp_path / "cas_real.json"),
             "--json",
             str(folder / name.replace("cgan_generator", "evaluation").replace(".onnx", ".json")),
             *extra,
@@ -97,7 +209,13 @@ def test_the_card_shows_the_reports_of_its_files_and_export_writes_the_same_card
     assert refresh_quality(folder)
     card = (folder / CARD_NAME).read_text()
     quality = card[card.index(QUALITY_HEADING) :]
-    assert "| conditional accuracy |" in quality and "| classification accuracy score |" in quality
+    assert "| conditional accuracy |" in quality
+    for judge in JUDGES:
+        assert f"| FID, {judge} |" in quality and f"| recall, {judge} |" in quality
+        assert any(line.startswith(f"| {judge}") and " ± " in line for line in quality.splitlines())
+    for recipe in RECIPES:
+        assert f"| CAS gap, {recipe} |" in quality and f"| CAS weakest digit, {recipe} |" in quality
+        assert any(line.startswith(f"| {recipe} (") for line in quality.splitlines())
     accuracy = json.loads((folder / "evaluation.json").read_text())["generated"]["overall"]["accuracy"]
     assert f"| all | {100 * accuracy:.2f} / " in quality
     assert sum(line.startswith(f"| {digit} |") for digit in range(10) for line in quality.splitlines()) == 10
@@ -105,6 +223,7 @@ def test_the_card_shows_the_reports_of_its_files_and_export_writes_the_same_card
     assert CARD_NAME not in shipped.changed  # the export renders the same section from the same reports
 
 
+@pytest.mark.slow
 def test_the_bundle_is_int8_once_it_clears_its_bar_and_says_what_it_misses(exported_dir, tmp_path):
     from cgan_export.bundle import bundle_choice
     from cgan_runtime.generator import DigitGenerator
@@ -127,9 +246,18 @@ def test_the_bundle_is_int8_once_it_clears_its_bar_and_says_what_it_misses(expor
     write("cgan_generator_int8.onnx", report(cas_digit_gap=2.5))  # fp32 meets this part, int8 not
     source, reason = bundle_choice(folder)
     assert source.name == "cgan_generator_int8.onnx"
-    assert reason.endswith("it misses the quality bar's CAS of the weakest digit, which fp32 meets")
+    assert reason.endswith("it misses the quality bar's CAS weakest digit, judge-cnn-adam, which fp32 meets")
     write("cgan_generator.onnx", report(cas_digit_gap=2.4))  # neither meets it: nothing to say
     assert "misses" not in bundle_choice(folder)[1]
     write("cgan_generator_int8.onnx", report(accuracy=0.99))  # 0.6 points below fp32: its own bar
     assert bundle_choice(folder)[0].name == "cgan_generator.onnx"
     assert bundle_choice(folder, "fp32")[0].name == "cgan_generator.onnx"
+    # The current layout: also nothing worse beyond the spread (FID 1.7% higher is within 20%).
+    write("cgan_generator.onnx", current_report())
+    write("cgan_generator_int8.onnx", current_report())
+    assert bundle_choice(folder)[0].name == "cgan_generator_int8.onnx"
+    write("cgan_generator_int8.onnx", current_report(shift=-0.05))
+    source, reason = bundle_choice(folder)
+    assert source.name == "cgan_generator.onnx" and "worse beyond the spread: FID, judge-cnn" in reason
+    write("cgan_generator_int8.onnx", report())  # one report of each layout: not compared
+    assert "earlier layout" in bundle_choice(folder)[1]
