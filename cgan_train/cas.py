@@ -6,23 +6,18 @@ on the real MNIST test images; beside them, the same recipes and seeds trained o
 training images of every digit. The gap between the two is what replacing real data costs, and
 the spread over the seeds says how precisely it is known.
 
-The real-trained figures do not depend on the model: `make cas-real` computes them once into
-models/cas_real.json (python -m cgan_train.cas), and `evaluate` reuses every run there made with
-the same recipe, size, seed and data, training only the ones it lacks.
+The real-trained figures do not depend on the model: `make real-baselines` computes them once into
+models/real_baselines.json (baselines.py), and `evaluate` reuses every run there made with the
+same recipe, settings, size, seed and data, training only the ones it lacks.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import click
 import torch
 
-from cgan_runtime.files import atomic_path
 from cgan_train.classifiers import Recipe, classify, fit
 from cgan_train.config import is_finite_number
 from cgan_train.data import Digits
@@ -74,8 +69,6 @@ CAS_RECIPES = {
 CAS_SEED_OFFSET = 100
 SEED_STRIDE = 1000
 REAL_SUBSET_SEED = 500
-REAL_CACHE_FORMAT = "cgan-cas-real-v1"
-DEFAULT_REAL_CACHE = Path("models") / "cas_real.json"
 
 
 def trained_accuracy(train: Digits, test: Digits, recipe: Recipe, seed: int, num_classes: int = 10) -> dict:
@@ -110,6 +103,7 @@ def real_set(train: Digits, per_digit: int, index: int, num_classes: int = 10) -
 def real_run_key(name: str, recipe: Recipe, per_digit: int, index: int, train: Digits, test: Digits) -> dict:
     """What a real-trained run depends on: a cached run with another key is not reused."""
     return {
+        "kind": "cas",
         "recipe": name,
         "settings": recipe.to_dict(),
         "per_digit": per_digit,
@@ -118,49 +112,6 @@ def real_run_key(name: str, recipe: Recipe, per_digit: int, index: int, train: D
         "real_data_sha256": train.sha256,
         "test_data_sha256": test.sha256,
     }
-
-
-class RealCache:
-    """The real-trained runs of a cache file (models/cas_real.json), looked up by their key."""
-
-    def __init__(self, path: Path | None):
-        self.path = path
-        self.runs: list[dict] = []
-        if path is not None and Path(path).is_file():
-            try:
-                content = json.loads(Path(path).read_text())
-            except (OSError, ValueError):
-                content = None
-            if isinstance(content, dict) and content.get("format") == REAL_CACHE_FORMAT:
-                self.runs = [run for run in content.get("runs", []) if _is_run(run)]
-
-    def lookup(self, key: dict) -> dict | None:
-        for run in self.runs:
-            if run["key"] == key:
-                return run["accuracy"]
-        return None
-
-    def add(self, key: dict, accuracy: dict) -> None:
-        self.runs = [run for run in self.runs if run["key"] != key] + [{"key": key, "accuracy": accuracy}]
-
-    def write(self, path: Path, keys: list[dict]) -> None:
-        """Write the runs of `keys` (all of them in the cache) to path."""
-        runs = [{"key": key, "accuracy": self.lookup(key)} for key in keys]
-        content = {
-            "format": REAL_CACHE_FORMAT,
-            "written_by": "make cas-real (python -m cgan_train.cas): each CAS recipe trained on real "
-            "MNIST training images; cgan-train evaluate reuses a run whose key matches",
-            "torch_version": str(torch.__version__),
-            "runs": runs,
-        }
-        with atomic_path(path) as temporary:
-            temporary.write_text(json.dumps(content, indent=1) + "\n")
-
-
-def _is_run(run) -> bool:
-    return (
-        isinstance(run, dict) and isinstance(run.get("key"), dict) and is_accuracy_table(run.get("accuracy"))
-    )
 
 
 def is_accuracy_table(table, num_classes: int | None = None) -> bool:
@@ -187,7 +138,7 @@ class CasPlan:
     per_digit: int
     seeds: int
     base_seed: int
-    cache: RealCache
+    baselines: object  # baselines.RealBaselines
     keys: dict  # (recipe, seed) -> the real run's cache key
     cached: dict  # (recipe, seed) -> accuracy, from the cache
     works: list = field(default_factory=list)
@@ -204,20 +155,23 @@ def plan_cas(
     per_digit: int = CAS_PER_DIGIT,
     seeds: int = CAS_SEEDS,
     base_seed: int = 0,
-    cache_path: Path | None = DEFAULT_REAL_CACHE,
+    baselines=None,
     recipes: dict[str, Recipe] = CAS_RECIPES,
     num_classes: int = 10,
 ) -> CasPlan:
-    """What a CAS needs: the generated sets are drawn here (generator None: real runs only)."""
+    """What a CAS needs: the generated sets are drawn here (generator None: real runs only);
+    baselines (a baselines.RealBaselines) gives the real-trained runs it has."""
+    from cgan_train.baselines import RealBaselines
     from cgan_train.evaluate import sample_digits
     from cgan_train.workers import CasWork
 
-    plan = CasPlan(recipes, per_digit, seeds, base_seed, RealCache(cache_path), {}, {})
+    baselines = baselines if baselines is not None else RealBaselines(None)
+    plan = CasPlan(recipes, per_digit, seeds, base_seed, baselines, {}, {})
     for name, recipe in recipes.items():
         for index in range(seeds):
             key = real_run_key(name, recipe, per_digit, index, train, test)
             plan.keys[name, index] = key
-            accuracy = plan.cache.lookup(key)
+            accuracy = baselines.lookup(key)
             if accuracy is not None and len(accuracy["per_digit"]) == num_classes:
                 plan.cached[name, index] = accuracy
             else:
@@ -244,7 +198,7 @@ def real_results(plan: CasPlan, results: dict) -> dict[str, list[dict]]:
             accuracy = plan.cached.get((name, index))
             if accuracy is None:
                 accuracy = results["cas", name, index, "real"]
-                plan.cache.add(plan.keys[name, index], accuracy)
+                plan.baselines.add(plan.keys[name, index], accuracy)
             real[name].append(accuracy)
     return real
 
@@ -261,7 +215,7 @@ def cas_section(plan: CasPlan, results: dict, test: Digits, train: Digits) -> di
         f"{base_seed} + {CAS_SEED_OFFSET} + {SEED_STRIDE} s + d",
         "real_images": f"{per_digit} MNIST training images of every digit; seed s: random, seed "
         f"{REAL_SUBSET_SEED} + {SEED_STRIDE} s + d",
-        "real_from": f"{runs - plan.trained_real} of {runs} runs from {plan.cache.path}, "
+        "real_from": f"{runs - plan.trained_real} of {runs} runs from {plan.baselines.path}, "
         f"{plan.trained_real} trained in this evaluation",
         "classifier_seeds": "seed s trains from torch seed s, on generated and on real images alike",
         "test_images": len(test),
@@ -306,42 +260,6 @@ def recipe_report(settings: dict, generated: list[dict], real: list[dict]) -> di
     }
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Folder of MNIST IDX files.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_REAL_CACHE)
-@click.option("--per-digit", type=click.IntRange(min=1), default=CAS_PER_DIGIT, show_default=True)
-@click.option("--seeds", type=click.IntRange(min=1), default=CAS_SEEDS, show_default=True)
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes. Default: one per CPU.")
-def main(data_dir: Path | None, out: Path, per_digit: int, seeds: int, workers: int | None) -> None:
-    """Train every CAS recipe on real MNIST training images, seed by seed (runs already in OUT
-    with the same settings are kept), and write them to OUT with their spread."""
-    from cgan_runtime.streams import note
-    from cgan_train.cli import DEFAULT_DOWNLOAD_DIR
-    from cgan_train.data import DataError, download_mnist, load_mnist
-    from cgan_train.workers import default_workers, run_all
-
-    start = time.monotonic()
-    try:
-        data_dir = data_dir or download_mnist(DEFAULT_DOWNLOAD_DIR)
-        train, test = load_mnist(data_dir, "train"), load_mnist(data_dir, "test")
-    except DataError as error:
-        raise click.ClickException(str(error)) from error
-    plan = plan_cas(None, train, test, per_digit, seeds, cache_path=out)
-    results = run_all(plan.works, data_dir, workers or default_workers(), progress=progress_line(note))
-    real = real_results(plan, results)
-    plan.cache.write(out, list(plan.keys.values()))
-    for name, runs in real.items():
-        overall = spread([run["overall"] for run in runs])
-        note(
-            f"{name}: real-trained {100 * overall['mean']:.2f}% "
-            f"(sd {_points(overall['std'])}, {100 * overall['min']:.2f}-{100 * overall['max']:.2f})"
-        )
-    note(
-        f"wrote {out} ({plan.trained_real} runs trained, {len(plan.keys) - plan.trained_real} kept) "
-        f"in {time.monotonic() - start:.0f} s"
-    )
-
-
 def progress_line(note: Callable[[str], None]) -> Callable[[str, object, float], None]:
     """A progress callback for workers.run_all that says what finished, its figure and its time."""
 
@@ -352,11 +270,3 @@ def progress_line(note: Callable[[str], None]) -> Callable[[str, object, float],
             note(f"{label} ({seconds:.0f} s)")
 
     return report
-
-
-def _points(std: float | None) -> str:
-    return "n/a" if std is None else f"{100 * std:.2f} points"
-
-
-if __name__ == "__main__":
-    main()

@@ -397,13 +397,14 @@ def judge_command(data_dir: Path | None, out_path: Path, epochs: int, seed: int,
     help="Seeds per CAS recipe. Default: 3, or 1 with --quick.",
 )
 @click.option(
-    "--real-cas",
-    "real_cas_path",
+    "--real-baselines",
+    "real_baselines_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("models/cas_real.json"),
+    default=Path("models/real_baselines.json"),
     show_default=True,
-    help="The CAS recipes trained on real images (make cas-real): runs made with the same "
-    "settings are reused, the others trained here.",
+    help="Real MNIST's figures, which do not depend on the model (make real-baselines): the "
+    "judges' ceilings and the CAS recipes trained on real images; those made with other settings "
+    "are computed here.",
 )
 @click.option(
     "--baseline",
@@ -432,7 +433,7 @@ def evaluate_command(
     device: str,
     cas_per_digit: int,
     cas_seeds: int | None,
-    real_cas_path: Path,
+    real_baselines_path: Path,
     baseline_path: Path | None,
     workers: int | None,
 ) -> None:
@@ -479,7 +480,7 @@ def evaluate_command(
             cas_per_digit=cas_per_digit,
             draws=draws or (QUICK_DRAWS if quick else DRAWS),
             cas_seeds=cas_seeds or (QUICK_CAS_SEEDS if quick else CAS_SEEDS),
-            real_cas_path=real_cas_path,
+            real_baselines_path=real_baselines_path,
             workers=workers or default_workers(),
             progress=note,
         )

@@ -19,7 +19,9 @@ import torch
 from torch import nn
 
 from cgan_runtime.generator import DigitGenerator
-from cgan_train.cas import CAS_PER_DIGIT, CAS_SEEDS, DEFAULT_REAL_CACHE, cas_section, plan_cas, progress_line
+from cgan_train.baselines import DEFAULT_PATH as DEFAULT_BASELINES
+from cgan_train.baselines import RealBaselines, ceiling_key
+from cgan_train.cas import CAS_PER_DIGIT, CAS_SEEDS, cas_section, plan_cas, progress_line
 from cgan_train.data import load_mnist
 from cgan_train.judge import judge_images
 from cgan_train.judges import DEFAULT_MANIFEST, load_judges
@@ -163,14 +165,15 @@ def evaluate(
     cas_per_digit: int = CAS_PER_DIGIT,
     draws: int = DRAWS,
     cas_seeds: int = CAS_SEEDS,
-    real_cas_path: Path | None = DEFAULT_REAL_CACHE,
+    real_baselines_path: Path | None = DEFAULT_BASELINES,
     workers: int = 1,
     progress: Callable[[str], None] = lambda line: None,
 ) -> dict:
     """The evaluation report of one ONNX generator (see format_report for its shape).
 
     cas_per_digit: generated images of every digit to train each CAS classifier on (0: no CAS).
-    real_cas_path: the cache of real-trained CAS runs (make cas-real); runs it lacks are trained.
+    real_baselines_path: real MNIST's figures (make real-baselines): the judges' ceilings and the
+    real-trained CAS runs; those it lacks are computed here.
     workers: processes for the judging and the CAS trainings (workers.py), each on one thread.
     """
     judges = load_judges(judges_manifest)
@@ -184,40 +187,22 @@ def evaluate(
     test = load_mnist(data_dir, "test")
     train = load_mnist(data_dir, "train")
     samples = tuple(sample_digits(generator, per_digit, seed + DRAW_STRIDE * draw) for draw in range(draws))
-    subsets = tuple(
-        balanced_subset(train.labels, per_digit, info.num_classes, REAL_SUBSET_SEED + DRAW_STRIDE * draw)
-        for draw in range(draws)
-    )
-    works = [
-        JudgeWork(
-            judge.name,
-            judge.record["architecture"],
-            str(judge.path),
-            judge.sha256,
-            samples,
-            subsets,
-            info.num_classes,
-        )
-        for judge in judges
-    ]
+    baselines = RealBaselines(real_baselines_path)
+    ceilings = ceiling_plan(judges, samples, per_digit, draws, train, test, baselines)
+    works = list(ceilings.works)
     plan = None
     if cas_per_digit:
         plan = plan_cas(
-            generator,
-            train,
-            test,
-            cas_per_digit,
-            cas_seeds,
-            seed,
-            real_cas_path,
-            num_classes=info.num_classes,
+            generator, train, test, cas_per_digit, cas_seeds, seed, baselines, num_classes=info.num_classes
         )
         works += plan.works
     works.sort(key=_cost, reverse=True)
     results = run_all(works, data_dir, workers, progress=progress_line(progress))
+    real_scores = ceiling_results(ceilings, results)
     judged = {}
     for judge in judges:
-        generated, real = results["judge", judge.name]
+        generated, _ = results["judge", judge.name]
+        real = over_draws(real_scores[judge.name])
         judged[judge.name] = {
             **judge.describe(),
             "generated": generated,
@@ -235,6 +220,8 @@ def evaluate(
         "reference": f"MNIST test set, {len(test)} images",
         "real": f"per draw r: {per_digit} MNIST training images of every digit "
         f"(random, seed {REAL_SUBSET_SEED} + {DRAW_STRIDE} r + d)",
+        "real_from": f"{len(ceilings.cached)} of {len(ceilings.keys)} judge-draws from "
+        f"{real_baselines_path}, {len(ceilings.keys) - len(ceilings.cached)} computed in this evaluation",
         "nearest_neighbours": NEAREST_NEIGHBOURS,
         # The primary judge's figures, means over the draws, where reports had them before there
         # were several judges (the ablation and the benchmarks read them).
@@ -247,6 +234,71 @@ def evaluate(
     }
 
 
+@dataclass
+class CeilingPlan:
+    """The judges' ceilings of one evaluation: those the baselines have, and the work left (one
+    piece per judge: its samples, and the real subsets of the draws the baselines lack)."""
+
+    keys: dict  # (judge, draw) -> the ceiling's key in the baselines
+    cached: dict  # (judge, draw) -> real's score, from the baselines
+    works: list
+    baselines: RealBaselines
+    draws: int
+
+
+def ceiling_plan(
+    judges,
+    samples: tuple,
+    per_digit: int,
+    draws: int,
+    train,
+    test,
+    baselines: RealBaselines,
+    num_classes: int = 10,
+) -> CeilingPlan:
+    plan = CeilingPlan({}, {}, [], baselines, draws)
+    for judge in judges:
+        missing = []
+        for draw in range(draws):
+            subset_seed = REAL_SUBSET_SEED + DRAW_STRIDE * draw
+            key = ceiling_key(judge, per_digit, draw, subset_seed, train, test)
+            plan.keys[judge.name, draw] = key
+            cached = baselines.lookup(key)
+            if cached is not None and len(cached["per_digit"]) == num_classes:
+                plan.cached[judge.name, draw] = cached
+            else:
+                missing.append((draw, balanced_subset(train.labels, per_digit, num_classes, subset_seed)))
+        if samples or missing:
+            plan.works.append(
+                JudgeWork(
+                    judge.name,
+                    judge.record["architecture"],
+                    str(judge.path),
+                    judge.sha256,
+                    samples,
+                    tuple(missing),
+                    num_classes,
+                )
+            )
+    return plan
+
+
+def ceiling_results(plan: CeilingPlan, results: dict) -> dict[str, list[dict]]:
+    """Every judge's real scores, draw by draw, from the baselines or just computed (and then
+    added to the plan's baselines)."""
+    names = list(dict.fromkeys(name for name, _ in plan.keys))
+    scores = {}
+    for name in names:
+        scores[name] = []
+        for draw in range(plan.draws):
+            score_of_draw = plan.cached.get((name, draw))
+            if score_of_draw is None:
+                score_of_draw = results["judge", name][1][draw]
+                plan.baselines.add(plan.keys[name, draw], score_of_draw)
+            scores[name].append(score_of_draw)
+    return scores
+
+
 # Rough arithmetic per image of each network (millions of multiply-adds), to start the longest
 # pieces of work first.
 _NETWORK_COST = {"judge-cnn": 22.0, "wide-kernel-cnn": 8.3, "small-cnn": 3.0, "pixel-mlp": 0.5}
@@ -254,7 +306,10 @@ _NETWORK_COST = {"judge-cnn": 22.0, "wide-kernel-cnn": 8.3, "small-cnn": 3.0, "p
 
 def _cost(work) -> float:
     if isinstance(work, JudgeWork):
-        images = sum(len(labels) for _, labels in work.samples) * 2 + 10_000
+        images = sum(len(labels) for _, labels in work.samples) + sum(
+            len(chosen) for _, chosen in work.subsets
+        )
+        images += 10_000
         return _NETWORK_COST.get(work.architecture, 10.0) * images + 2e6 * len(
             work.samples
         )  # and the metrics

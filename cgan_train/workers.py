@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -34,28 +35,46 @@ def mnist(split: str) -> Digits:
     return _DATA[split]
 
 
-def _initialise(data_dir: str) -> None:
+def _initialise(data_dir: str, parent: int | None = None) -> None:
+    """A worker's start (or this process's, parent None): one thread, the data loaded once."""
+    if parent is not None:
+        _die_with(parent)
     torch.set_num_threads(1)
     for split in ("train", "test"):
         _DATA[split] = load_mnist(Path(data_dir), split)
 
 
+def _die_with(parent: int) -> None:
+    """Ask Linux to stop this worker when the evaluation that started it dies (killed, or stopped
+    by a signal it does not handle): a worker left behind would train for minutes for nobody."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the pool's own clean-up must do
+        return
+    if os.getppid() != parent:  # it died before the request was made
+        os._exit(1)
+
+
 @dataclass(frozen=True)
 class JudgeWork:
-    """Score every draw of samples and of real subsets in one judge's features."""
+    """Score every draw of samples, and the real subsets of the draws asked for, in one judge's
+    features."""
 
     name: str
     architecture: str
     path: str
     sha256: str
     samples: tuple  # ((images uint8 [N, 28, 28], labels [N]), ...), one pair a draw
-    subsets: tuple  # (indices into the training set, ...), one a draw
+    subsets: tuple  # ((draw, indices into the training set), ...): the ceilings to compute
     num_classes: int
 
     key = property(lambda self: ("judge", self.name))
     label = property(lambda self: f"judge {self.name}")
 
-    def run(self) -> tuple[dict, dict]:
+    def run(self) -> tuple[dict | None, dict]:
+        """(the samples' figures over the draws, or None without samples; {draw: real's score})"""
         from cgan_train.evaluate import Reference, judge_set, over_draws, score
         from cgan_train.judge import JudgeError, load_judge
         from cgan_train.judges import file_sha256
@@ -65,22 +84,22 @@ class JudgeWork:
         network, _ = load_judge(Path(self.path))
         test, train = mnist("test"), mnist("train")
         reference = Reference.of(judge_set(network, test.images, test.labels.numpy()), self.num_classes)
-        generated = over_draws(
-            [
-                score(judge_set(network, images, labels), reference, self.num_classes)
-                for images, labels in self.samples
-            ]
-        )
-        real = over_draws(
-            [
-                score(
-                    judge_set(network, train.images[chosen], train.labels[chosen].numpy()),
-                    reference,
-                    self.num_classes,
-                )
-                for chosen in self.subsets
-            ]
-        )
+        generated = None
+        if self.samples:
+            generated = over_draws(
+                [
+                    score(judge_set(network, images, labels), reference, self.num_classes)
+                    for images, labels in self.samples
+                ]
+            )
+        real = {
+            draw: score(
+                judge_set(network, train.images[chosen], train.labels[chosen].numpy()),
+                reference,
+                self.num_classes,
+            )
+            for draw, chosen in self.subsets
+        }
         return generated, real
 
 
@@ -129,7 +148,7 @@ def run_all(
     progress: Callable[[str, object, float], None] = lambda label, result, seconds: None,
 ) -> dict:
     """Every piece of work's result by its key: in a pool of `workers` processes (spawned, each on
-    one thread), or in this process on one thread when workers is 1. Longest pieces first."""
+    one thread), or in this process on one thread when workers is 1; started in the order given."""
     works = list(works)
     results = {}
     if workers <= 1 or len(works) <= 1:
@@ -144,18 +163,23 @@ def run_all(
             torch.set_num_threads(threads)
         return results
     context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pool's state
-    with ProcessPoolExecutor(
-        min(workers, len(works)), mp_context=context, initializer=_initialise, initargs=(str(data_dir),)
-    ) as pool:
+    pool = ProcessPoolExecutor(
+        min(workers, len(works)),
+        mp_context=context,
+        initializer=_initialise,
+        initargs=(str(data_dir), os.getpid()),
+    )
+    try:
         futures = {pool.submit(_run, work): work for work in works}
-        try:
-            for future in as_completed(futures):
-                work = futures[future]
-                result, seconds = future.result()
-                results[work.key] = result
-                progress(work.label, result, seconds)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+        for future in as_completed(futures):
+            work = futures[future]
+            result, seconds = future.result()
+            results[work.key] = result
+            progress(work.label, result, seconds)
+    except BaseException:  # a piece failed, or Ctrl-C: stop the others now, not after their work
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return results

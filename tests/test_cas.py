@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import cgan_train.cas as cas_module
+from cgan_train.baselines import RealBaselines
 from cgan_train.cas import (
     CAS_RECIPES,
-    RealCache,
     plan_cas,
     real_results,
     real_run_key,
@@ -96,14 +96,16 @@ def test_real_trained_runs_are_reused_only_when_made_the_same_way(tmp_path, monk
 
     monkeypatch.setattr(cas_module, "trained_accuracy", pretend)
     train, test = load_mnist(FIXTURE_DATA, "train"), load_mnist(FIXTURE_DATA, "test")
-    path = tmp_path / "cas_real.json"
+    path = tmp_path / "real_baselines.json"
 
     def real_runs(seeds: int, recipes=CAS_RECIPES, write: bool = True) -> tuple[int, dict]:
-        """What make cas-real does: the runs the cache lacks trained, the cache written."""
-        plan = plan_cas(None, train, test, per_digit=10, seeds=seeds, cache_path=path, recipes=recipes)
+        """What make real-baselines does: the runs the file lacks trained, the file written."""
+        plan = plan_cas(
+            None, train, test, per_digit=10, seeds=seeds, baselines=RealBaselines(path), recipes=recipes
+        )
         real = real_results(plan, run_all(plan.works, FIXTURE_DATA, workers=1))
         if write:
-            plan.cache.write(path, list(plan.keys.values()))
+            plan.baselines.write(path, list(plan.keys.values()))
         return plan.trained_real, real
 
     trained, _ = real_runs(seeds=2)
@@ -126,18 +128,28 @@ def test_real_trained_runs_are_reused_only_when_made_the_same_way(tmp_path, monk
 
 
 @pytest.mark.faults
-def test_a_crafted_or_unreadable_cache_is_not_trusted(tmp_path):
+def test_a_crafted_or_unreadable_baselines_file_is_not_trusted(tmp_path):
     train, test = load_mnist(FIXTURE_DATA, "train"), load_mnist(FIXTURE_DATA, "test")
     key = real_run_key("mlp-sgd", CAS_RECIPES["mlp-sgd"], 10, 0, train, test)
-    path = tmp_path / "cas_real.json"
-    for accuracy in ({"overall": "99%", "per_digit": [0.9] * 10}, {"overall": 1.5, "per_digit": []}):
+    path = tmp_path / "real_baselines.json"
+    good = {"overall": 0.9, "per_digit": [0.9] * 10}
+    path.write_text(
+        json.dumps({"format": "cgan-real-baselines-v1", "entries": [{"key": key, "result": good}]})
+    )
+    assert RealBaselines(path).lookup(key) == good
+    for result in ({"overall": "99%", "per_digit": [0.9] * 10}, {"overall": 1.5, "per_digit": []}):
         path.write_text(
-            json.dumps({"format": "cgan-cas-real-v1", "runs": [{"key": key, "accuracy": accuracy}]})
+            json.dumps({"format": "cgan-real-baselines-v1", "entries": [{"key": key, "result": result}]})
         )
-        assert RealCache(path).lookup(key) is None
+        assert RealBaselines(path).lookup(key) is None
+    ceiling = {**key, "kind": "ceiling"}  # a ceiling must hold scores, not an accuracy table
+    path.write_text(
+        json.dumps({"format": "cgan-real-baselines-v1", "entries": [{"key": ceiling, "result": good}]})
+    )
+    assert RealBaselines(path).lookup(ceiling) is None
     path.write_text("{not json")
-    assert RealCache(path).lookup(key) is None
-    assert RealCache(tmp_path / "absent.json").lookup(key) is None
+    assert RealBaselines(path).lookup(key) is None
+    assert RealBaselines(tmp_path / "absent.json").lookup(key) is None
 
 
 @pytest.mark.slow
@@ -152,7 +164,7 @@ def test_evaluate_reports_every_recipe_over_its_seeds_beside_the_real_trained_on
         "10",
         "--cas-seeds",
         "2",
-        "--real-cas",
+        "--real-baselines",
         str(tmp_path / "absent.json"),
         "--json",
         str(tmp_path / "report.json"),

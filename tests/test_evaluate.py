@@ -292,10 +292,48 @@ def test_the_report_is_the_same_whatever_the_number_of_worker_processes(exported
             tmp_path / f"workers_{workers}.json",
             10,
             *flags,
-            "--real-cas",
+            "--real-baselines",
             str(tmp_path / "absent.json"),
             "--workers",
             workers,
         )
         reports.append(report)
     assert reports[0] == reports[1]
+
+
+def test_real_baselines_computed_once_are_reused_and_give_the_same_report(exported_dir, tmp_path):
+    from cgan_train.baselines import main as real_baselines
+
+    sizes = ["--draws", "2", "--cas-per-digit", "10", "--cas-seeds", "1"]
+    result = CliRunner().invoke(
+        real_baselines,
+        [
+            "--data-dir",
+            str(FIXTURE_DATA),
+            "--judges",
+            str(COMMITTED_JUDGES),
+            "--out",
+            str(tmp_path / "baselines.json"),
+            "--samples-per-digit",
+            "10",
+            "--workers",
+            "1",
+            *sizes,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    model = exported_dir / "cgan_generator.onnx"
+    _, cached = _report(
+        model, tmp_path / "a.json", 10, *sizes, "--real-baselines", str(tmp_path / "baselines.json")
+    )
+    _, computed = _report(
+        model, tmp_path / "b.json", 10, *sizes, "--real-baselines", str(tmp_path / "absent.json")
+    )
+    assert cached["real_from"].startswith("6 of 6 judge-draws from") and cached["real_from"].endswith(
+        ", 0 computed in this evaluation"
+    )
+    assert cached["cas"]["real_from"].startswith("3 of 3 runs from")
+    assert computed["real_from"].startswith("0 of 6") and computed["cas"]["real_from"].startswith("0 of 3")
+    for report in (cached, computed):
+        del report["real_from"], report["cas"]["real_from"]
+    assert cached == computed
