@@ -306,13 +306,10 @@ _NETWORK_COST = {"judge-cnn": 22.0, "wide-kernel-cnn": 8.3, "small-cnn": 3.0, "p
 
 def _cost(work) -> float:
     if isinstance(work, JudgeWork):
-        images = sum(len(labels) for _, labels in work.samples) + sum(
-            len(chosen) for _, chosen in work.subsets
-        )
-        images += 10_000
-        return _NETWORK_COST.get(work.architecture, 10.0) * images + 2e6 * len(
-            work.samples
-        )  # and the metrics
+        images = 10_000 + sum(len(labels) for _, labels in work.samples)
+        images += sum(len(chosen) for _, chosen in work.subsets)
+        metrics = 2e6 * (len(work.samples) + len(work.subsets))
+        return _NETWORK_COST.get(work.architecture, 10.0) * images + metrics
     images = 3 * work.recipe.epochs * work.per_digit * work.num_classes + 10_000
     return _NETWORK_COST.get(work.recipe.network, 10.0) * images
 
@@ -434,9 +431,11 @@ def _cas_lines(cas: dict, recipes: dict) -> list[str]:
     """Every recipe: trained on generated vs on real images, mean and spread over its seeds."""
     seeds = cas.get("seeds", 1)
     lines = [
-        f"classification accuracy score: each recipe trained on {cas.get('generated_images')} and on "
-        f"{cas.get('real_images')}, tested on the {cas['test_images']} real test images; {seeds} seed(s), "
-        "accuracy in % as mean (sd, min-max)",
+        "classification accuracy score: each recipe trained on the model's digits and on as many real "
+        f"ones, tested on the {cas['test_images']} real test images; {seeds} seed(s), accuracy in % as "
+        "mean (sd, min-max)",
+        f"  the model's: {cas.get('generated_images')}",
+        f"  real: {cas.get('real_images')}",
     ]
     for name, recipe in recipes.items():
         generated, real = recipe["generated"], recipe["real"]

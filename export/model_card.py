@@ -190,9 +190,10 @@ def _cas_table(exact: dict, int8: dict) -> list[str]:
     cas = exact["cas"]
     seeds = cas.get("seeds", 1)
     lines = [
-        "Classification accuracy score: each recipe trained on "
-        f"{cas.get('generated_images', 'generated images')} and on {cas.get('real_images', 'real ones')}, "
-        f"tested on the {cas['test_images']:,} real test images; accuracy in %, "
+        "Classification accuracy score: each recipe trained on the model's digits and on as many real "
+        f"ones, tested on the {cas['test_images']:,} real test images (the model's: "
+        f"{cas.get('generated_images', 'generated images')}; real: {cas.get('real_images', 'real ones')}); "
+        "accuracy in %, "
         + (f"mean ± sample standard deviation [min, max] over {seeds} seeds" if seeds > 1 else "one seed")
         + "; gap: real minus model, in points; weakest digit: the largest gap.",
         "",
