@@ -11,6 +11,8 @@ AUGMENTATIONS = ("translation", "cutout")  # augment.py: DiffAugment's policies 
 # Settings recorded only since a later version, with the value every run had before: a checkpoint
 # without them resumes as it started.
 BEFORE_RECORDED = {"dropout": 0.3}
+# Settings added later, recorded only when they differ from these (their "off"; see to_dict).
+RECORDED_WHEN_USED = {"r1_gamma": 0.0, "augment": "", "minibatch_std": 0, "mode_seeking_weight": 0.0}
 # What a field's annotation admits in a checkpoint's config: (types, how to say it).
 FIELD_KINDS = {
     "int": (int, "a whole number"),
@@ -116,7 +118,14 @@ class TrainConfig:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings as recorded (checkpoints, the ONNX metadata, the model card): those added
+        after models had shipped only when used, so that a run without them exports the same bytes
+        as before they existed."""
+        return {
+            name: value
+            for name, value in asdict(self).items()
+            if not (name in RECORDED_WHEN_USED and value == RECORDED_WHEN_USED[name])
+        }
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:

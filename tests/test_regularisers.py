@@ -131,3 +131,11 @@ def test_a_run_with_every_regulariser_records_them_and_resumes_exactly(tmp_path)
         0.1,
     )
     assert same_training_state(load_checkpoint(tmp_path / "split" / "checkpoint.pt"), straight)
+
+
+def test_settings_added_later_are_recorded_only_when_used_so_old_runs_export_the_same_bytes():
+    plain = TrainConfig(**recipe_settings("shipped", {}))
+    assert not {"r1_gamma", "augment", "minibatch_std", "mode_seeking_weight"} & set(plain.to_dict())
+    assert TrainConfig.from_dict(plain.to_dict()) == plain
+    used = TrainConfig(**recipe_settings("shipped", {"r1_gamma": 0.5, "minibatch_std": 1}))
+    assert used.to_dict()["r1_gamma"] == 0.5 and TrainConfig.from_dict(used.to_dict()) == used
