@@ -3,11 +3,12 @@ spread of a figure measured several times."""
 
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 
 import numpy as np
 import torch
+
+from cgan_train.report import spread  # noqa: F401 (callers import it from here too)
 
 NEAREST_NEIGHBOURS = 3  # k of Kynkaanniemi et al. 2019
 _DISTANCE_CHUNK = 2000  # rows of a distance matrix held at once
@@ -91,19 +92,3 @@ def _share_inside(queries: torch.Tensor, centres: torch.Tensor, radii: torch.Ten
         distances = torch.cdist(queries[start : start + _DISTANCE_CHUNK], centres)
         inside += int((distances <= radii.unsqueeze(0)).any(dim=1).sum())
     return inside / len(queries)
-
-
-def spread(values: list[float | None]) -> dict:
-    """A figure measured once per seed: its mean, sample standard deviation (n - 1; None for one
-    value), minimum, maximum and the values themselves. None if any value is None (a digit
-    absent from a test set)."""
-    if not values or any(value is None for value in values):
-        return {"mean": None, "std": None, "min": None, "max": None, "values": list(values)}
-    values = [float(value) for value in values]
-    mean = min(max(math.fsum(values) / len(values), min(values)), max(values))  # not past them by rounding
-    std = (
-        math.sqrt(math.fsum((value - mean) ** 2 for value in values) / (len(values) - 1))
-        if len(values) > 1
-        else None
-    )
-    return {"mean": mean, "std": std, "min": min(values), "max": max(values), "values": values}

@@ -8,7 +8,7 @@ with one judge and one recipe measured once: the quality bar and the model card 
 
 from __future__ import annotations
 
-from cgan_train.metrics import spread
+import math
 
 REPORT_FORMAT = "cgan-evaluation-v2"
 METRICS = ("accuracy", "fid", "precision", "recall")
@@ -69,3 +69,20 @@ def draws_of(report: dict) -> int:
 def cas_seeds_of(report: dict) -> int:
     cas = report.get("cas")
     return (cas or {}).get("seeds", 1) if cas else 0
+
+
+# Here, not in metrics: cgan-train's commands import this module, and must start without torch.
+def spread(values: list[float | None]) -> dict:
+    """A figure measured once per seed: its mean, sample standard deviation (n - 1; None for one
+    value), minimum, maximum and the values themselves. None if any value is None (a digit
+    absent from a test set)."""
+    if not values or any(value is None for value in values):
+        return {"mean": None, "std": None, "min": None, "max": None, "values": list(values)}
+    values = [float(value) for value in values]
+    mean = min(max(math.fsum(values) / len(values), min(values)), max(values))  # not past them by rounding
+    std = (
+        math.sqrt(math.fsum((value - mean) ** 2 for value in values) / (len(values) - 1))
+        if len(values) > 1
+        else None
+    )
+    return {"mean": mean, "std": std, "min": min(values), "max": max(values), "values": values}

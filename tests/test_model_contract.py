@@ -162,8 +162,8 @@ def test_evaluate_refuses_a_model_whose_output_is_not_finite(small_model, tmp_pa
         [
             "evaluate",
             str(tmp_path / "nan.onnx"),
-            "--judge",
-            str(REPO_ROOT / "models" / "judge.pt"),
+            "--judges",
+            str(REPO_ROOT / "models" / "judges.json"),
             "--data-dir",
             str(FIXTURE_DATA),
             "--json",
