@@ -125,6 +125,12 @@ def _drive(
         except subprocess.TimeoutExpired:
             worker.kill()
         print(name, "exit", worker.returncode, flush=True)
+    failed = [name for name, worker in workers.items() if worker.returncode != 0]
+    for name in failed:  # the worker's own last line says why (a bad data folder, a NaN loss)
+        lines = (work_dir / f"{name}.log").read_text().strip().splitlines()
+        print(f"sweep: {name} failed: {lines[-1] if lines else 'no output'}", file=sys.stderr)
+    if failed:
+        sys.exit(1)
 
 
 def _wait_for(work_dir: Path, pattern: str, names: list[str], workers: dict) -> None:
