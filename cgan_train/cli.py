@@ -34,6 +34,8 @@ RECIPE_OPTIONS = (
     "augment",
     "minibatch_std",
     "mode_seeking_weight",
+    "generator_width",
+    "discriminator_width",
 )
 SIGNAL_EXIT_BASE = 128  # the shell's code for a run stopped by signal N is 128 + N: 130 for Ctrl-C
 
@@ -183,6 +185,18 @@ def cli() -> None:
     help="Weight of the generator's diversity term (mode seeking; 0 = none). Default: the recipe's.",
 )
 @click.option(
+    "--generator-width",
+    type=click.IntRange(min=1),
+    default=None,
+    help="The conv generator's channels at 14x14 (its cost per image at run time). Default: the recipe's.",
+)
+@click.option(
+    "--discriminator-width",
+    type=click.IntRange(min=1),
+    default=None,
+    help="The conv discriminator's channels at 14x14. Default: the recipe's.",
+)
+@click.option(
     "--norm-stat-samples",
     type=click.IntRange(min=1),
     default=None,
@@ -220,6 +234,8 @@ def train_command(
     augment: str | None,
     minibatch_std: int | None,
     mode_seeking_weight: float | None,
+    generator_width: int | None,
+    discriminator_width: int | None,
     norm_stat_samples: int | None,
     seed: int,
     device: str,

@@ -12,7 +12,14 @@ AUGMENTATIONS = ("translation", "cutout")  # augment.py: DiffAugment's policies 
 # without them resumes as it started.
 BEFORE_RECORDED = {"dropout": 0.3}
 # Settings added later, recorded only when they differ from these (their "off"; see to_dict).
-RECORDED_WHEN_USED = {"r1_gamma": 0.0, "augment": "", "minibatch_std": 0, "mode_seeking_weight": 0.0}
+RECORDED_WHEN_USED = {
+    "r1_gamma": 0.0,
+    "augment": "",
+    "minibatch_std": 0,
+    "mode_seeking_weight": 0.0,
+    "generator_width": 64,
+    "discriminator_width": 64,
+}
 # What a field's annotation admits in a checkpoint's config: (types, how to say it).
 FIELD_KINDS = {
     "int": (int, "a whole number"),
@@ -69,6 +76,11 @@ class TrainConfig:
     # The generator's diversity term (mode seeking, Mao et al. 2019): two noises for one digit must
     # give images as far apart as the noises are; its weight (0 = none).
     mode_seeking_weight: float = 0.0
+    # The conv design's widths: the generator's channels at 14x14 (twice as many at 7x7), which
+    # set the runtime's cost per image (`make bench`), and the discriminator's at 14x14, which
+    # cost only training time.
+    generator_width: int = 64
+    discriminator_width: int = 64
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -83,6 +95,8 @@ class TrainConfig:
             "epochs",
             "batch_size",
             "norm_stat_samples",
+            "generator_width",
+            "discriminator_width",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -112,6 +126,8 @@ class TrainConfig:
             raise ValueError(f"minibatch_std must be 0 or 1, got {self.minibatch_std}")
         if self.minibatch_std and self.design != "conv":
             raise ValueError("minibatch_std is for the conv design's discriminator")
+        if self.design != "conv" and (self.generator_width, self.discriminator_width) != (64, 64):
+            raise ValueError("the widths are the conv design's")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0 <= self.ema_decay < 1:

@@ -242,6 +242,10 @@ DESIGNS = {
 
 def build_generator(config: TrainConfig) -> nn.Module:
     generator_class, _ = _design(config.design)
+    if generator_class is ConvGenerator:
+        return ConvGenerator(
+            config.latent_dim, config.num_classes, config.image_size, config.embed_dim, config.generator_width
+        )
     return generator_class(config.latent_dim, config.num_classes, config.image_size, config.embed_dim)
 
 
@@ -254,7 +258,7 @@ def build_discriminator(config: TrainConfig) -> nn.Module:
         if config.design == "mlp":
             body = nn.Sequential(nn.Flatten(), *_mlp_layers(config.image_size**2, config.dropout))
             return TwoNetDiscriminator(body, MLP_FEATURES, config.num_classes, config.embed_dim, False)
-        width = 64
+        width = config.discriminator_width
         return TwoNetDiscriminator(
             _conv_layers(width),
             _conv_feature_size(config.image_size, width),
@@ -269,6 +273,7 @@ def build_discriminator(config: TrainConfig) -> nn.Module:
         config.num_classes,
         config.image_size,
         config.embed_dim,
+        width=config.discriminator_width,
         classify=classify,
         minibatch_std=bool(config.minibatch_std),
     )

@@ -46,6 +46,28 @@ CANDIDATES: dict[str, tuple[dict, int]] = {
     "r1-mbstd": ({"r1_gamma": 1.0, "minibatch_std": 1}, 0),
     "mode-seeking-r1-mbstd": ({"mode_seeking_weight": 1.0, "r1_gamma": 1.0, "minibatch_std": 1}, 0),
     "ema-0.99": ({"ema_decay": 0.99}, 0),
+    # The third sweep, all 45 epochs: capacity where it costs no run time (a wider discriminator),
+    # the classifier weight 0 with minibatch std (each moved recall or CAS alone), and one wider
+    # generator to measure what capacity the runtime would pay for buys. Batch 128 (half the
+    # shipped steps) so that 45 epochs fit one device call; two unchanged runs at batch 128 are
+    # their control.
+    **{
+        f"b128{name}-seed{seed}": ({"batch_size": 128, **changes}, seed)
+        for name, changes, seeds in (
+            ("", {}, (0, 1)),
+            ("-d128", {"discriminator_width": 128}, (0, 1)),
+            ("-mbstd-class-0", {"minibatch_std": 1, "class_loss_weight": 0.0}, (0,)),
+            (
+                "-d128-mbstd-class-0",
+                {"discriminator_width": 128, "minibatch_std": 1, "class_loss_weight": 0.0},
+                (0, 1),
+            ),
+            ("-d128-class-0", {"discriminator_width": 128, "class_loss_weight": 0.0}, (0,)),
+            ("-d128-mbstd", {"discriminator_width": 128, "minibatch_std": 1}, (0,)),
+            ("-g96-d128", {"generator_width": 96, "discriminator_width": 128}, (0,)),
+        )
+        for seed in seeds
+    },
 }
 PROBE_STEPS = int(os.environ.get("SWEEP_PROBE_STEPS", 300))
 RATE_FILE = "{name}.rate"
@@ -99,15 +121,20 @@ def _drive(
         if any(worker.poll() not in (None, 0) for worker in workers.values()):
             break
         time.sleep(0.5)
-    images = max((rate["images"] for rate in rates.values()), default=60_000)
-    steps_per_epoch = math.ceil(images / RECIPES["shipped"]["batch_size"])
-    slowest = min((rate["steps_per_second"] for rate in rates.values()), default=0.0)
+    # The slowest candidate's epoch (its steps a second and its batch size) sets the one epoch count.
+    epoch_seconds = max(
+        (
+            math.ceil(rate["images"] / rate.get("batch_size", RECIPES["shipped"]["batch_size"]))
+            / rate["steps_per_second"]
+            for rate in rates.values()
+            if rate["steps_per_second"] > 0
+        ),
+        default=0.0,
+    )
     left = seconds - (time.monotonic() - started)
     # Each epoch also measures the average's batch statistics and saves a checkpoint: 10% margin.
     if epochs is None:
-        epochs = (
-            int(min(RECIPES["shipped"]["epochs"], left * 0.9 * slowest / steps_per_epoch)) if slowest else 0
-        )
+        epochs = int(min(RECIPES["shipped"]["epochs"], left * 0.9 / epoch_seconds)) if epoch_seconds else 0
         epochs = max(epochs, 1)
     decay = round(epochs * RECIPES["shipped"]["lr_decay_epochs"] / RECIPES["shipped"]["epochs"])
     plan = {"epochs": epochs, "lr_decay_epochs": decay, "rates": rates, "seconds_left": round(left, 1)}
@@ -170,7 +197,11 @@ def _work(name: str, data_dir: Path, out_dir: Path, device_name: str) -> None:
         probe._train_step(_to_unit_range(images[picked]), labels[picked])
     if device.type == "cuda":
         torch.cuda.synchronize()
-    rate = {"steps_per_second": PROBE_STEPS / (time.perf_counter() - began), "images": len(labels)}
+    rate = {
+        "steps_per_second": PROBE_STEPS / (time.perf_counter() - began),
+        "images": len(labels),
+        "batch_size": batch,
+    }
     (work_dir / RATE_FILE.format(name=name)).write_text(json.dumps(rate))
     del probe
 
