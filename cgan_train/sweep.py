@@ -54,13 +54,13 @@ CANDIDATES: dict[str, tuple[dict, int]] = {
     **{
         f"b128{name}-seed{seed}": ({"batch_size": 128, **changes}, seed)
         for name, changes, seeds in (
-            ("", {}, (0, 1)),
-            ("-d128", {"discriminator_width": 128}, (0, 1)),
-            ("-mbstd-class-0", {"minibatch_std": 1, "class_loss_weight": 0.0}, (0,)),
+            ("", {}, (0, 1, 2)),
+            ("-d128", {"discriminator_width": 128}, (0, 1, 2)),
+            ("-mbstd-class-0", {"minibatch_std": 1, "class_loss_weight": 0.0}, (0, 1)),
             (
                 "-d128-mbstd-class-0",
                 {"discriminator_width": 128, "minibatch_std": 1, "class_loss_weight": 0.0},
-                (0, 1),
+                (0, 1, 2),
             ),
             ("-d128-class-0", {"discriminator_width": 128, "class_loss_weight": 0.0}, (0,)),
             ("-d128-mbstd", {"discriminator_width": 128, "minibatch_std": 1}, (0,)),
