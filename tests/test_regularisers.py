@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cgan_train.augment import BACKGROUND, POLICIES, augment, cutout, translate
-from cgan_train.checkpoint import load_checkpoint
+from cgan_train.checkpoint import load_checkpoint, shipped_generator
 from cgan_train.config import AUGMENTATIONS, TrainConfig
 from cgan_train.models import MinibatchStd, build_discriminator, build_generator
 from cgan_train.recipes import recipe_settings
@@ -139,3 +139,31 @@ def test_settings_added_later_are_recorded_only_when_used_so_old_runs_export_the
     assert TrainConfig.from_dict(plain.to_dict()) == plain
     used = TrainConfig(**recipe_settings("shipped", {"r1_gamma": 0.5, "minibatch_std": 1}))
     assert used.to_dict()["r1_gamma"] == 0.5 and TrainConfig.from_dict(used.to_dict()) == used
+
+
+def test_the_widths_shape_the_networks_and_travel_with_the_checkpoint_to_the_export(tmp_path):
+    config = TrainConfig(**recipe_settings("shipped", {"generator_width": 32, "discriminator_width": 96}))
+    generator, discriminator = build_generator(config), build_discriminator(config)
+    assert generator.up_half.out_channels == 32 and generator.start_channels == 64
+    assert discriminator.body[0].out_channels == 96 and discriminator.body[2].out_channels == 192
+    labels = torch.arange(4) % 10
+    assert discriminator(generator(torch.randn(4, config.latent_dim), labels), labels).shape == (4,)
+    assert {"generator_width": 32, "discriminator_width": 96}.items() <= config.to_dict().items()
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    flags = ("--recipe", "shipped", "--epochs", "1", "--norm-stat-samples", "100", "--quiet")
+    trained = train_cli("--out", str(tmp_path / "run"), *flags, "--generator-width", "32")
+    assert trained.exit_code == 0, trained.output
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert state["config"].generator_width == 32
+    assert shipped_generator(state).up_half.out_channels == 32  # what cgan-train export traces
+
+
+@pytest.mark.parametrize("changes", [{"generator_width": 0}, {"discriminator_width": -8}])
+def test_a_width_below_one_is_refused_with_its_name(changes):
+    with pytest.raises(ValueError, match=next(iter(changes))):
+        TrainConfig(**recipe_settings("shipped", changes))
+
+
+def test_the_widths_are_refused_for_the_mlp_design():
+    with pytest.raises(ValueError, match="conv design"):
+        TrainConfig(**recipe_settings("seed", {"discriminator_width": 128}))

@@ -1,0 +1,50 @@
+"""A candidate generator's speed per image against the bundled int8 model, in one run.
+
+    python -m benchmarks.model_speed CANDIDATE.onnx [--against models/cgan_generator_int8.onnx]
+
+The speed bar for a wider generator (docs/experiments.md): the bundled int8 model must stay at
+least as fast per image as today's. Both models run through the runtime (DigitGenerator, CPU, its
+default threads), measured in turn over several rounds (bench.interleaved_rates), so that the ratio
+holds on a noisy machine even where the absolute figures do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.bench import INT8_MODEL, interleaved_rates
+from cgan_runtime.generator import DigitGenerator
+
+COUNTS = (16, 256)  # a request's worth, and a data set's chunk
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("candidate", type=Path)
+    parser.add_argument("--against", type=Path, default=INT8_MODEL)
+    parser.add_argument("--seconds", type=float, default=10.0, help="measuring time per count")
+    args = parser.parse_args()
+    runtimes = {"candidate": DigitGenerator(args.candidate), "against": DigitGenerator(args.against)}
+    print(f"candidate {args.candidate}\nagainst   {args.against}")
+    for count in COUNTS:
+        noise = np.random.default_rng(0).standard_normal(
+            (count, runtimes["against"].info.latent_dim), np.float32
+        )
+        labels = np.arange(count) % 10
+        rates = interleaved_rates(
+            {name: (partial(runtime.generate, noise, labels), count) for name, runtime in runtimes.items()},
+            args.seconds,
+        )
+        print(
+            f"{count:>4} images a call: candidate {1e6 / rates['candidate']:.1f} us/image, against "
+            f"{1e6 / rates['against']:.1f} us/image: the candidate takes "
+            f"{rates['against'] / rates['candidate']:.2f}x the time"
+        )
+
+
+if __name__ == "__main__":
+    main()
