@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from cgan_runtime.providers import DEVICES
-from cgan_train.config import AUGMENTATIONS, DISCRIMINATORS
+from cgan_train.config import AUGMENTATIONS, DISCRIMINATORS, MAX_WIDTH
 from cgan_train.quality_bar import MAX_ACCURACY_DROP, MAX_FID_INCREASE
 from cgan_train.recipes import DEFAULT_RECIPE, DESIGN_NAMES, RECIPES, recipe_settings
 
@@ -186,13 +186,13 @@ def cli() -> None:
 )
 @click.option(
     "--generator-width",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_WIDTH),
     default=None,
     help="The conv generator's channels at 14x14 (its cost per image at run time). Default: the recipe's.",
 )
 @click.option(
     "--discriminator-width",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_WIDTH),
     default=None,
     help="The conv discriminator's channels at 14x14. Default: the recipe's.",
 )

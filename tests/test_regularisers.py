@@ -158,8 +158,10 @@ def test_the_widths_shape_the_networks_and_travel_with_the_checkpoint_to_the_exp
     assert shipped_generator(state).up_half.out_channels == 32  # what cgan-train export traces
 
 
-@pytest.mark.parametrize("changes", [{"generator_width": 0}, {"discriminator_width": -8}])
-def test_a_width_below_one_is_refused_with_its_name(changes):
+@pytest.mark.parametrize(
+    "changes", [{"generator_width": 0}, {"discriminator_width": -8}, {"generator_width": 100_000}]
+)
+def test_a_width_out_of_range_is_refused_with_its_name(changes):
     with pytest.raises(ValueError, match=next(iter(changes))):
         TrainConfig(**recipe_settings("shipped", changes))
 
@@ -167,3 +169,9 @@ def test_a_width_below_one_is_refused_with_its_name(changes):
 def test_the_widths_are_refused_for_the_mlp_design():
     with pytest.raises(ValueError, match="conv design"):
         TrainConfig(**recipe_settings("seed", {"discriminator_width": 128}))
+
+
+def test_a_huge_width_on_the_command_line_is_one_line_not_an_allocator_traceback(tmp_path):
+    result = train_cli("--out", str(tmp_path / "run"), "--generator-width", "100000", "--quiet")
+    assert result.exit_code == 2 and "--generator-width" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "run").exists()
