@@ -11,13 +11,14 @@ holds on a noisy machine even where the absolute figures do not.
 from __future__ import annotations
 
 import argparse
+import sys
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.bench import INT8_MODEL, interleaved_rates
-from cgan_runtime.generator import DigitGenerator
+from cgan_runtime.generator import DigitGenerator, ModelError
 
 COUNTS = (16, 256)  # a request's worth, and a data set's chunk
 
@@ -28,7 +29,10 @@ def main() -> None:
     parser.add_argument("--against", type=Path, default=INT8_MODEL)
     parser.add_argument("--seconds", type=float, default=10.0, help="measuring time per count")
     args = parser.parse_args()
-    runtimes = {"candidate": DigitGenerator(args.candidate), "against": DigitGenerator(args.against)}
+    try:
+        runtimes = {"candidate": DigitGenerator(args.candidate), "against": DigitGenerator(args.against)}
+    except ModelError as error:
+        sys.exit(f"model_speed: {error}")
     print(f"candidate {args.candidate}\nagainst   {args.against}")
     for count in COUNTS:
         noise = np.random.default_rng(0).standard_normal(

@@ -1,0 +1,35 @@
+"""benchmarks/model_speed.py, the speed bar for a wider generator: it times two models through the
+runtime in one run and says how many times the candidate's time per image is."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+INT8 = REPO / "models" / "cgan_generator_int8.onnx"
+FP32 = REPO / "models" / "cgan_generator.onnx"
+
+
+def model_speed(*args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "benchmarks.model_speed", *args]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+def test_a_model_against_itself_takes_about_the_same_time_and_fp32_takes_longer_than_int8():
+    same = model_speed(str(INT8), "--seconds", "1")
+    assert same.returncode == 0, same.stderr
+    ratios = [float(ratio) for ratio in re.findall(r"takes ([0-9.]+)x the time", same.stdout)]
+    assert len(ratios) == 2 and all(0.5 < ratio < 2 for ratio in ratios), same.stdout
+    # The bundled int8 model is the faster form (docs/benchmarks.md): fp32 must come out slower.
+    slower = model_speed(str(FP32), "--seconds", "2")
+    ratios = [float(ratio) for ratio in re.findall(r"takes ([0-9.]+)x the time", slower.stdout)]
+    assert len(ratios) == 2 and all(ratio > 1 for ratio in ratios), slower.stdout
+
+
+def test_a_file_that_is_no_model_is_one_line(tmp_path):
+    crafted = tmp_path / "crafted.onnx"
+    crafted.write_bytes(b"not a model")
+    result = model_speed(str(crafted))
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "not a loadable ONNX model" in result.stderr
