@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass, fields
 
 LOSSES = ("bce", "hinge")
 DISCRIMINATORS = ("joint", "two-net")  # models.build_discriminator: one network, or two
-AUGMENTATIONS = ("translation", "cutout")
+AUGMENTATIONS = ("translation", "cutout")  # augment.py: DiffAugment's policies that suit digits
 # Beyond this a width's weights alone take gigabytes (the generator's transposed convolution has
 # 32 x width^2 of them), and the allocator's failure would be a traceback, not a refusal.
-MAX_WIDTH = 1024  # augment.py: DiffAugment's policies that suit digits
+MAX_WIDTH = 1024
 # Settings recorded only since a later version, with the value every run had before: a checkpoint
 # without them resumes as it started.
 BEFORE_RECORDED = {"dropout": 0.3}
@@ -129,10 +129,11 @@ class TrainConfig:
             raise ValueError(f"minibatch_std must be 0 or 1, got {self.minibatch_std}")
         if self.minibatch_std and self.design != "conv":
             raise ValueError("minibatch_std is for the conv design's discriminator")
-        for name in ("generator_width", "discriminator_width"):
+        widths = ("generator_width", "discriminator_width")
+        for name in widths:
             if getattr(self, name) > MAX_WIDTH:
                 raise ValueError(f"{name} must be at most {MAX_WIDTH}, got {getattr(self, name)}")
-        if self.design != "conv" and (self.generator_width, self.discriminator_width) != (64, 64):
+        if self.design != "conv" and any(getattr(self, name) != RECORDED_WHEN_USED[name] for name in widths):
             raise ValueError("the widths are the conv design's")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")

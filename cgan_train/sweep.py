@@ -49,7 +49,7 @@ CANDIDATES: dict[str, tuple[dict, int]] = {
     # The third sweep, all 45 epochs: capacity where it costs no run time (a wider discriminator),
     # the classifier weight 0 with minibatch std (each moved recall or CAS alone), and one wider
     # generator to measure what capacity the runtime would pay for buys. Batch 128 (half the
-    # shipped steps) so that 45 epochs fit one device call; two unchanged runs at batch 128 are
+    # shipped steps) so that 45 epochs fit one device call; three unchanged runs at batch 128 are
     # their control.
     **{
         f"b128{name}-seed{seed}": ({"batch_size": 128, **changes}, seed)
@@ -124,8 +124,7 @@ def _drive(
     # The slowest candidate's epoch (its steps a second and its batch size) sets the one epoch count.
     epoch_seconds = max(
         (
-            math.ceil(rate["images"] / rate.get("batch_size", RECIPES["shipped"]["batch_size"]))
-            / rate["steps_per_second"]
+            math.ceil(rate["images"] / rate["batch_size"]) / rate["steps_per_second"]
             for rate in rates.values()
             if rate["steps_per_second"] > 0
         ),
