@@ -23,16 +23,26 @@ from cgan_runtime.generator import DigitGenerator, ModelError
 COUNTS = (16, 256)  # a request's worth, and a data set's chunk
 
 
+def positive_seconds(text: str) -> float:
+    seconds = float(text)
+    if not seconds > 0:  # also NaN: no call would be timed, and the rate would divide by zero
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("candidate", type=Path)
     parser.add_argument("--against", type=Path, default=INT8_MODEL)
-    parser.add_argument("--seconds", type=float, default=10.0, help="measuring time per count")
+    parser.add_argument("--seconds", type=positive_seconds, default=10.0, help="measuring time per count")
     args = parser.parse_args()
     try:
         runtimes = {"candidate": DigitGenerator(args.candidate), "against": DigitGenerator(args.against)}
     except ModelError as error:
         sys.exit(f"model_speed: {error}")
+    shapes = {name: (runtime.info.latent_dim, runtime.info.num_classes) for name, runtime in runtimes.items()}
+    if shapes["candidate"] != shapes["against"]:
+        sys.exit(f"model_speed: the models take different inputs (latent size, digits): {shapes}")
     print(f"candidate {args.candidate}\nagainst   {args.against}")
     for count in COUNTS:
         noise = np.random.default_rng(0).standard_normal(

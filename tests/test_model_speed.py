@@ -33,3 +33,10 @@ def test_a_file_that_is_no_model_is_one_line(tmp_path):
     result = model_speed(str(crafted))
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and "not a loadable ONNX model" in result.stderr
+
+
+def test_a_measuring_time_that_is_not_positive_is_refused_by_the_parser():
+    for seconds in ("0", "-1", "nan"):
+        result = model_speed(str(INT8), "--seconds", seconds)
+        assert result.returncode == 2 and "positive number of seconds" in result.stderr
+        assert "Traceback" not in result.stderr
