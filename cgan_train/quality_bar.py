@@ -16,6 +16,7 @@ from cgan_train.report import cas_recipes_of, draws_of, is_current, judges_of
 
 MIN_ACCURACY = 0.995  # conditional accuracy: the primary judge reads the digit asked for
 MIN_WORST_DIGIT_ACCURACY = 0.985
+ACCURACY_CHECKS = ("conditional accuracy", "worst digit's accuracy")
 MAX_FID_TO_REAL = 3.0  # FID at most this many times the real images' own, in every judge's space
 MIN_RECALL_TO_REAL = 0.8  # recall at least this share of the real images' own, in every judge's space
 # The classification accuracy score: a classifier trained on the model's digits falls at most
@@ -49,9 +50,9 @@ def quality_checks(report: dict) -> list[Check]:
     worst = min(range(len(accuracies)), key=lambda digit: accuracies[digit])
     accuracy = generated["overall"]["accuracy"]["mean"]
     checks = [
-        Check("conditional accuracy", f"{accuracy:.2%}", f">= {MIN_ACCURACY:.1%}", accuracy >= MIN_ACCURACY),
+        Check(ACCURACY_CHECKS[0], f"{accuracy:.2%}", f">= {MIN_ACCURACY:.1%}", accuracy >= MIN_ACCURACY),
         Check(
-            "worst digit's accuracy",
+            ACCURACY_CHECKS[1],
             f"{accuracies[worst]:.2%} ({worst})",
             f">= {MIN_WORST_DIGIT_ACCURACY:.1%}",
             accuracies[worst] >= MIN_WORST_DIGIT_ACCURACY,
@@ -200,12 +201,26 @@ def judge_recipe(candidate: dict, baseline: dict) -> tuple[list[Comparison], str
         )
     comparisons = spread_comparisons(candidate, baseline)
     better = [comparison for comparison in comparisons if comparison.verdict == "better"]
-    if comparisons and len(better) == len(comparisons):
+    short = accuracy_shortfalls(candidate)
+    if comparisons and len(better) == len(comparisons) and not short:
         return comparisons, f"better: beyond the spread on all {len(comparisons)} instruments"
-    return comparisons, (
-        f"not better: beyond the spread on {len(better)} of {len(comparisons)} instruments "
-        "(the rule asks for every one)"
-    )
+    verdict = f"not better: beyond the spread on {len(better)} of {len(comparisons)} instruments"
+    if len(better) < len(comparisons):
+        verdict += " (the rule asks for every one)"
+    if short:
+        verdict += "; under the bar: " + ", ".join(short)
+    return comparisons, verdict
+
+
+def accuracy_shortfalls(report: dict) -> list[str]:
+    """The conditional-accuracy checks the report misses: a gate on the rule, since no gain in
+    variety is worth a user asking for a 5 and getting another digit more often than the bar
+    allows."""
+    return [
+        f"{check.name} {check.value} (bar {check.bar})"
+        for check in quality_checks(report)
+        if check.name in ACCURACY_CHECKS and not check.met
+    ]
 
 
 def main(arguments: list[str]) -> int:

@@ -170,6 +170,16 @@ def test_a_recipe_counts_as_better_only_beyond_the_spread_on_every_instrument(tm
     other_judge["judges"]["pixel-mlp"]["sha256"] = "f" * 64
     _, verdict = judge_recipe(other_judge, baseline)
     assert verdict.startswith("not comparable") and "judge pixel-mlp" in verdict
+    # Better on all nine but under the bar's conditional accuracy: not better, and it says why.
+    misreads = current_report(shift=0.05)
+    primary = misreads["judges"]["judge-cnn"]["generated"]
+    primary["overall"]["accuracy"] = spread([0.988, 0.988, 0.988])
+    primary["per_digit"][3] = {**primary["per_digit"][3], "accuracy": spread([0.97, 0.97, 0.97])}
+    comparisons, verdict = judge_recipe(misreads, baseline)
+    assert all(comparison.verdict == "better" for comparison in comparisons)
+    assert verdict.startswith("not better") and "under the bar" in verdict
+    assert "conditional accuracy 98.80%" in verdict and "worst digit's accuracy 97.00% (3)" in verdict
+    assert "asks for every one" not in verdict
     # The command line: exit 0 only for better.
     paths = [tmp_path / "candidate.json", tmp_path / "baseline.json"]
     paths[0].write_text(json.dumps(current_report(shift=0.05)))
