@@ -3,16 +3,21 @@ the rule by which one report beats another beyond the spread (docs/how-it-works.
 recipe"):
 
     python -m cgan_train.quality_bar CANDIDATE.json BASELINE.json
+    python -m cgan_train.quality_bar RUN.json [RUN.json ...] --against RUN.json [RUN.json ...]
+
+The second form pools several training runs a side, so that the spread holds what a training
+seed changes as well as the draws and classifier seeds.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from cgan_train.report import cas_recipes_of, draws_of, is_current, judges_of
+from cgan_train.report import cas_recipes_of, draws_of, is_current, judges_of, spread
 
 MIN_ACCURACY = 0.995  # conditional accuracy: the primary judge reads the digit asked for
 MIN_WORST_DIGIT_ACCURACY = 0.985
@@ -189,19 +194,48 @@ def _range(figure: dict) -> str:
     return f"{figure['mean']:.3f} [{figure['min']:.3f}, {figure['max']:.3f}]"
 
 
-def judge_recipe(candidate: dict, baseline: dict) -> tuple[list[Comparison], str]:
+def pooled(runs: list[dict]) -> dict:
+    """Several training runs' reports as one: each instrument's values are every run's. Raises
+    ValueError for one model given twice or a run without another's instruments."""
+    versions = [run.get("model_version") for run in runs]
+    twice = sorted({version for version in versions if version is not None and versions.count(version) > 1})
+    if twice:
+        raise ValueError(f"one model given twice on a side: {', '.join(twice)}")
+    merged = copy.deepcopy(runs[0])
+    for run in runs[1:]:
+        theirs = {name: figure for name, figure, _ in instruments(run)}
+        for name, figure, _ in instruments(merged):
+            if name not in theirs:
+                raise ValueError(f"{run.get('model_version', 'a run')} has no {name}")
+            values = figure["values"] + theirs[name]["values"]
+            figure.clear()
+            figure.update(spread(values))
+    return merged
+
+
+def judge_recipe(candidate: dict | list[dict], baseline: dict | list[dict]) -> tuple[list[Comparison], str]:
     """The rule: the candidate counts as better only when it is better beyond the spread on every
-    instrument. Returns the comparisons and the verdict in one line."""
-    problems = comparability_problems(candidate, baseline)
+    instrument, and every candidate run clears the bar's conditional accuracy. Each side is one
+    report or several runs' (pooled). Returns the comparisons and the verdict in one line."""
+    candidates = candidate if isinstance(candidate, list) else [candidate]
+    baselines = baseline if isinstance(baseline, list) else [baseline]
+    problems = list(
+        dict.fromkeys(
+            problem
+            for run in candidates + baselines[1:]
+            for problem in comparability_problems(run, baselines[0])
+        )
+    )
     if problems:
         return [], "not comparable: " + "; ".join(problems)
+    candidate, baseline = pooled(candidates), pooled(baselines)
     if not (is_current(candidate) and draws_of(candidate) >= 2 and draws_of(baseline) >= 2):
         return spread_comparisons(candidate, baseline), (
             "no verdict: the rule needs full evaluations (several draws and seeds; not --quick)"
         )
     comparisons = spread_comparisons(candidate, baseline)
     better = [comparison for comparison in comparisons if comparison.verdict == "better"]
-    short = accuracy_shortfalls(candidate)
+    short = [shortfall for run in candidates for shortfall in accuracy_shortfalls(run)]
     if comparisons and len(better) == len(comparisons) and not short:
         return comparisons, f"better: beyond the spread on all {len(comparisons)} instruments"
     verdict = f"not better: beyond the spread on {len(better)} of {len(comparisons)} instruments"
@@ -223,15 +257,30 @@ def accuracy_shortfalls(report: dict) -> list[str]:
     ]
 
 
+USAGE = (
+    "usage: python -m cgan_train.quality_bar RUN.json [RUN.json ...] --against RUN.json [RUN.json ...]"
+    " (or CANDIDATE.json BASELINE.json)"
+)
+
+
 def main(arguments: list[str]) -> int:
-    if len(arguments) != 2:
-        print("usage: python -m cgan_train.quality_bar CANDIDATE.json BASELINE.json", file=sys.stderr)
+    if "--against" in arguments:
+        at = arguments.index("--against")
+        candidates, baselines = arguments[:at], arguments[at + 1 :]
+    elif len(arguments) == 2:
+        candidates, baselines = arguments[:1], arguments[1:]
+    else:
+        candidates = baselines = []
+    if not candidates or not baselines or "--against" in baselines:
+        print(USAGE, file=sys.stderr)
         return 2
     try:
-        candidate, baseline = (json.loads(Path(path).read_text()) for path in arguments)
-        comparisons, verdict = judge_recipe(candidate, baseline)
+        comparisons, verdict = judge_recipe(
+            [json.loads(Path(path).read_text()) for path in candidates],
+            [json.loads(Path(path).read_text()) for path in baselines],
+        )
     except (OSError, ValueError, KeyError, TypeError) as error:
-        print(f"cannot compare {arguments[0]} with {arguments[1]}: {error}", file=sys.stderr)
+        print(f"cannot compare {' '.join(candidates)} with {' '.join(baselines)}: {error}", file=sys.stderr)
         return 1
     width = max([len(comparison.instrument) for comparison in comparisons] + [10])
     for comparison in comparisons:

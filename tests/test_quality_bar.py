@@ -188,6 +188,37 @@ def test_a_recipe_counts_as_better_only_beyond_the_spread_on_every_instrument(tm
     assert main([str(path) for path in reversed(paths)]) == 1
 
 
+def test_several_runs_a_side_pool_into_one_spread_that_a_lucky_seed_cannot_win(tmp_path, capsys):
+    first, second = current_report(version="seed-0"), current_report(shift=0.04, version="seed-1")
+    candidate = current_report(shift=0.05, version="new")
+    _, verdict = judge_recipe(candidate, first)
+    assert verdict.startswith("better")
+    # The second seed of the old recipe overlaps the candidate on every instrument.
+    comparisons, verdict = judge_recipe([candidate], [first, second])
+    assert {comparison.verdict for comparison in comparisons} == {"within"} and verdict.startswith(
+        "not better"
+    )
+    fid = next(comparison for comparison in comparisons if comparison.instrument == "FID, judge-cnn")
+    assert fid.baseline == "2.880 [2.850, 2.910]"  # six values: three draws of each run
+    # Every candidate run must clear the bar's conditional accuracy, not just the first.
+    under = current_report(shift=0.05, version="new-2")
+    under["judges"]["judge-cnn"]["generated"]["overall"]["accuracy"] = spread([0.99, 0.99, 0.99])
+    _, verdict = judge_recipe([candidate, under], [first])
+    assert verdict.startswith("not better") and "conditional accuracy 99.00%" in verdict
+    # One model twice on a side would narrow nothing and double its weight: refused.
+    paths = {}
+    for name, run in {"a": candidate, "b": first, "c": second}.items():
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(json.dumps(run))
+    assert main([str(paths["a"]), "--against", str(paths["b"])]) == 0
+    assert main([str(paths["a"]), "--against", str(paths["b"]), str(paths["c"])]) == 1
+    assert main([str(paths["a"]), "--against", str(paths["b"]), str(paths["b"])]) == 1
+    assert "one model given twice on a side: seed-0" in capsys.readouterr().err
+    for arguments in ([str(paths["a"])], ["--against", str(paths["b"])], [str(paths["a"]), "--against"]):
+        assert main(arguments) == 2
+        assert len(capsys.readouterr().err.splitlines()) == 1
+
+
 @pytest.mark.slow
 def test_the_card_shows_the_reports_of_its_files_and_export_writes_the_same_card(
     exported_dir, trained_run, tmp_path
