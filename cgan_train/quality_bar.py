@@ -257,6 +257,13 @@ def accuracy_shortfalls(report: dict) -> list[str]:
     ]
 
 
+def read_report(path: str) -> dict:
+    report = json.loads(Path(path).read_text())
+    if not isinstance(report, dict):
+        raise ValueError(f"{path} is not an evaluation report (a JSON object)")
+    return report
+
+
 USAGE = (
     "usage: python -m cgan_train.quality_bar RUN.json [RUN.json ...] --against RUN.json [RUN.json ...]"
     " (or CANDIDATE.json BASELINE.json)"
@@ -276,8 +283,7 @@ def main(arguments: list[str]) -> int:
         return 2
     try:
         comparisons, verdict = judge_recipe(
-            [json.loads(Path(path).read_text()) for path in candidates],
-            [json.loads(Path(path).read_text()) for path in baselines],
+            [read_report(path) for path in candidates], [read_report(path) for path in baselines]
         )
     except (OSError, ValueError, KeyError, TypeError) as error:
         print(f"cannot compare {' '.join(candidates)} with {' '.join(baselines)}: {error}", file=sys.stderr)

@@ -214,6 +214,9 @@ def test_several_runs_a_side_pool_into_one_spread_that_a_lucky_seed_cannot_win(t
     assert main([str(paths["a"]), "--against", str(paths["b"]), str(paths["c"])]) == 1
     assert main([str(paths["a"]), "--against", str(paths["b"]), str(paths["b"])]) == 1
     assert "one model given twice on a side: seed-0" in capsys.readouterr().err
+    (tmp_path / "list.json").write_text("[]")  # JSON, but no report
+    assert main([str(tmp_path / "list.json"), str(paths["b"])]) == 1
+    assert capsys.readouterr().err.endswith("is not an evaluation report (a JSON object)\n")
     for arguments in ([str(paths["a"])], ["--against", str(paths["b"])], [str(paths["a"]), "--against"]):
         assert main(arguments) == 2
         assert len(capsys.readouterr().err.splitlines()) == 1
