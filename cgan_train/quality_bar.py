@@ -229,11 +229,12 @@ def judge_recipe(candidate: dict | list[dict], baseline: dict | list[dict]) -> t
     if problems:
         return [], "not comparable: " + "; ".join(problems)
     candidate, baseline = pooled(candidates), pooled(baselines)
-    if not (is_current(candidate) and draws_of(candidate) >= 2 and draws_of(baseline) >= 2):
-        return spread_comparisons(candidate, baseline), (
-            "no verdict: the rule needs full evaluations (several draws and seeds; not --quick)"
-        )
     comparisons = spread_comparisons(candidate, baseline)
+    if not (is_current(candidate) and draws_of(candidate) >= 2 and draws_of(baseline) >= 2):
+        return (
+            comparisons,
+            "no verdict: the rule needs full evaluations (several draws and seeds; not --quick)",
+        )
     better = [comparison for comparison in comparisons if comparison.verdict == "better"]
     short = [shortfall for run in candidates for shortfall in accuracy_shortfalls(run)]
     if comparisons and len(better) == len(comparisons) and not short:
