@@ -34,6 +34,7 @@ RECIPE_OPTIONS = (
     "augment",
     "minibatch_std",
     "mode_seeking_weight",
+    "twin_classifier",
     "generator_width",
     "discriminator_width",
 )
@@ -185,6 +186,13 @@ def cli() -> None:
     help="Weight of the generator's diversity term (mode seeking; 0 = none). Default: the recipe's.",
 )
 @click.option(
+    "--twin-classifier",
+    type=click.IntRange(0, 1),
+    default=None,
+    help="1: a twin classifier learns generated digits and the generator makes it fail (TAC-GAN), "
+    "against the classifier's pull towards one typical hand. Default: the recipe's.",
+)
+@click.option(
     "--generator-width",
     type=click.IntRange(1, MAX_WIDTH),
     default=None,
@@ -234,6 +242,7 @@ def train_command(
     augment: str | None,
     minibatch_std: int | None,
     mode_seeking_weight: float | None,
+    twin_classifier: int | None,
     generator_width: int | None,
     discriminator_width: int | None,
     norm_stat_samples: int | None,

@@ -20,6 +20,7 @@ RECORDED_WHEN_USED = {
     "augment": "",
     "minibatch_std": 0,
     "mode_seeking_weight": 0.0,
+    "twin_classifier": 0,
     "generator_width": 64,
     "discriminator_width": 64,
 }
@@ -79,6 +80,11 @@ class TrainConfig:
     # The generator's diversity term (mode seeking, Mao et al. 2019): two noises for one digit must
     # give images as far apart as the noises are; its weight (0 = none).
     mode_seeking_weight: float = 0.0
+    # 1: a twin of the auxiliary classifier learns the digits of generated images, and the generator
+    # is trained to make that twin fail as much as it makes the first one succeed (TAC-GAN, Gong et
+    # al. 2019). The classifier term alone also rewards the most recognisable form of each digit;
+    # the twin's term cancels that pull, leaving the label's. Weighted like the classifier's loss.
+    twin_classifier: int = 0
     # The conv design's widths: the generator's channels at 14x14 (twice as many at 7x7), which
     # set the runtime's cost per image (`make bench`), and the discriminator's at 14x14, which
     # cost only training time.
@@ -129,6 +135,12 @@ class TrainConfig:
             raise ValueError(f"minibatch_std must be 0 or 1, got {self.minibatch_std}")
         if self.minibatch_std and self.design != "conv":
             raise ValueError("minibatch_std is for the conv design's discriminator")
+        if self.twin_classifier not in (0, 1):
+            raise ValueError(f"twin_classifier must be 0 or 1, got {self.twin_classifier}")
+        if self.twin_classifier and not (self.class_loss_weight > 0 and self.discriminator == "joint"):
+            raise ValueError(
+                "twin_classifier needs the joint discriminator's classifier (class_loss_weight above 0)"
+            )
         widths = ("generator_width", "discriminator_width")
         for name in widths:
             if getattr(self, name) > MAX_WIDTH:

@@ -16,12 +16,14 @@ class Judgement(NamedTuple):
     score: the logits the adversarial loss reads, [B]; for the two-network design the realness
     network's, which never sees the label. match: the match network's logits, [B], whether the
     image's embedding and the label agree (two-network design only). classes: the auxiliary
-    classifier's digit logits [B, num_classes], or None.
+    classifier's digit logits [B, num_classes], or None. twin: the twin classifier's digit logits
+    [B, num_classes] (it learns the digits of generated images: TAC-GAN), or None.
     """
 
     score: torch.Tensor
     match: torch.Tensor | None
     classes: torch.Tensor | None
+    twin: torch.Tensor | None = None
 
 
 class MlpGenerator(nn.Module):
@@ -136,14 +138,18 @@ class ProjectionDiscriminator(nn.Module):
         width: int = 64,
         classify: bool = False,
         minibatch_std: bool = False,
+        twin_classifier: bool = False,
     ):
         super().__init__()
+        if twin_classifier and not classify:
+            raise ValueError("a twin classifier needs the classifier it mirrors")
         sn = nn.utils.parametrizations.spectral_norm
         feature_size = _conv_feature_size(image_size, width, minibatch_std)
         self.body = _conv_layers(width, minibatch_std)
         self.linear = sn(nn.Linear(feature_size, 1))
         self.label_projection = sn(nn.Embedding(num_classes, feature_size))
         self.classifier = nn.Linear(feature_size, num_classes) if classify else None
+        self.twin = nn.Linear(feature_size, num_classes) if twin_classifier else None
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.judge(images, labels).score
@@ -154,7 +160,8 @@ class ProjectionDiscriminator(nn.Module):
         projection = (self.label_projection(labels) * features).sum(dim=1)
         logits = self.linear(features).squeeze(1) + projection
         classes = self.classifier(features) if self.classifier is not None else None
-        return Judgement(logits, None, classes)
+        twin = self.twin(features) if self.twin is not None else None
+        return Judgement(logits, None, classes, twin)
 
 
 def _conv_feature_size(image_size: int, width: int, minibatch_std: bool = False) -> int:
@@ -276,6 +283,7 @@ def build_discriminator(config: TrainConfig) -> nn.Module:
         width=config.discriminator_width,
         classify=classify,
         minibatch_std=bool(config.minibatch_std),
+        twin_classifier=bool(config.twin_classifier),
     )
 
 

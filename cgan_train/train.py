@@ -229,7 +229,7 @@ class Trainer:
         seen_real = augment(real, config.augment).requires_grad_(config.r1_gamma > 0)
         on_real = self.discriminator.judge(seen_real, real_labels)
         on_fake = self.discriminator.judge(augment(fake.detach(), config.augment), fake_labels)
-        d_loss = discriminator_loss(config, on_real, on_fake, real_labels)
+        d_loss = discriminator_loss(config, on_real, on_fake, real_labels, fake_labels)
         if config.r1_gamma:
             d_loss = d_loss + config.r1_gamma / 2 * r1_penalty(on_real.score, seen_real)
         if config.mismatch_weight:
@@ -293,15 +293,24 @@ class Trainer:
 
 
 def discriminator_loss(
-    config: TrainConfig, on_real: Judgement, on_fake: Judgement, real_labels: torch.Tensor
+    config: TrainConfig,
+    on_real: Judgement,
+    on_fake: Judgement,
+    real_labels: torch.Tensor,
+    fake_labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Real pairs high, generated pairs low; the two-network design's match score weighs
-    config.match_weight; the auxiliary classifier learns digits from real images only."""
+    config.match_weight; the auxiliary classifier learns digits from real images only, its twin
+    (TAC-GAN) from generated ones."""
     loss = _real_high_fake_low(config.loss, on_real.score, on_fake.score)
     if on_real.match is not None:
         loss = loss + config.match_weight * _real_high_fake_low(config.loss, on_real.match, on_fake.match)
     if config.class_loss_weight:
         loss = loss + config.class_loss_weight * cross_entropy(on_real.classes, real_labels)
+    if on_fake.twin is not None:
+        if fake_labels is None:
+            raise ValueError("the twin classifier learns from the generated images' labels: pass fake_labels")
+        loss = loss + config.class_loss_weight * cross_entropy(on_fake.twin, fake_labels)
     return loss
 
 
@@ -312,6 +321,10 @@ def generator_loss(config: TrainConfig, on_fake: Judgement, fake_labels: torch.T
         loss = loss + config.match_weight * _fake_high(config.loss, on_fake.match)
     if config.class_loss_weight:
         loss = loss + config.class_loss_weight * cross_entropy(on_fake.classes, fake_labels)
+    if on_fake.twin is not None:
+        # The classifier's term lowers the digit's entropy given the image; making the twin fail
+        # raises it back, so the label stays legible without one typical hand (Gong et al. 2019).
+        loss = loss - config.class_loss_weight * cross_entropy(on_fake.twin, fake_labels)
     return loss
 
 
