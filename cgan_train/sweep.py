@@ -68,6 +68,12 @@ CANDIDATES: dict[str, tuple[dict, int]] = {
         )
         for seed in seeds
     },
+    # The fourth: the twin classifier (TAC-GAN) was ahead of the shipped model on 5 of 9
+    # instruments in one CPU run at the shipped batch; the rule needs its spread between runs.
+    # Batch 64, 45 epochs: more than one device call, so the second call finishes each run's
+    # work/NAME/checkpoint.pt with `cgan-train train --resume`.
+    **{f"twin-seed{seed}": ({"twin_classifier": 1}, seed) for seed in (0, 1, 2)},
+    "twin-d128": ({"twin_classifier": 1, "discriminator_width": 128}, 0),
 }
 PROBE_STEPS = int(os.environ.get("SWEEP_PROBE_STEPS", 300))
 RATE_FILE = "{name}.rate"
