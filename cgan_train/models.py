@@ -141,8 +141,6 @@ class ProjectionDiscriminator(nn.Module):
         twin_classifier: bool = False,
     ):
         super().__init__()
-        if twin_classifier and not classify:
-            raise ValueError("a twin classifier needs the classifier it mirrors")
         sn = nn.utils.parametrizations.spectral_norm
         feature_size = _conv_feature_size(image_size, width, minibatch_std)
         self.body = _conv_layers(width, minibatch_std)

@@ -1,6 +1,6 @@
 """The training ideas of docs/experiments.md as recipe settings: DiffAugment, the R1 penalty,
-minibatch standard deviation and mode seeking; each does what its paper says, stays finite, and a
-run with them records them and resumes exactly."""
+minibatch standard deviation, mode seeking and the twin classifier; each does what its paper says,
+stays finite, and a run with them records them and resumes exactly."""
 
 import pytest
 import torch
@@ -116,7 +116,7 @@ def test_a_run_with_every_regulariser_records_them_and_resumes_exactly(tmp_path)
     flags = [
         *("--recipe", "shipped", "--batch-size", "64", "--norm-stat-samples", "100", "--quiet"),
         *("--r1-gamma", "0.5", "--augment", "translation", "--minibatch-std", "1"),
-        *("--mode-seeking-weight", "0.1", "--lr-decay-epochs", "0"),
+        *("--mode-seeking-weight", "0.1", "--lr-decay-epochs", "0", "--twin-classifier", "1"),
     ]
     assert train_cli("--out", str(tmp_path / "straight"), "--epochs", "2", *flags).exit_code == 0
     assert train_cli("--out", str(tmp_path / "split"), "--epochs", "1", *flags).exit_code == 0
@@ -130,12 +130,14 @@ def test_a_run_with_every_regulariser_records_them_and_resumes_exactly(tmp_path)
         1,
         0.1,
     )
+    assert config.twin_classifier == 1 and "twin.weight" in straight["discriminator"]
     assert same_training_state(load_checkpoint(tmp_path / "split" / "checkpoint.pt"), straight)
 
 
 def test_settings_added_later_are_recorded_only_when_used_so_old_runs_export_the_same_bytes():
     plain = TrainConfig(**recipe_settings("shipped", {}))
-    assert not {"r1_gamma", "augment", "minibatch_std", "mode_seeking_weight"} & set(plain.to_dict())
+    added_later = {"r1_gamma", "augment", "minibatch_std", "mode_seeking_weight", "twin_classifier"}
+    assert not added_later & set(plain.to_dict())
     assert TrainConfig.from_dict(plain.to_dict()) == plain
     used = TrainConfig(**recipe_settings("shipped", {"r1_gamma": 0.5, "minibatch_std": 1}))
     assert used.to_dict()["r1_gamma"] == 0.5 and TrainConfig.from_dict(used.to_dict()) == used

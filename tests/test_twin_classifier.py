@@ -1,18 +1,17 @@
 """The twin auxiliary classifier (TAC-GAN, --twin-classifier): it learns the digits of generated
 images in the discriminator's loss, the generator is pushed to make it fail by the same weight as
-it is pushed to please the first classifier, and a run with it records it and resumes exactly."""
+it is pushed to please the first classifier. A run with it records it and resumes exactly:
+test_regularisers.py."""
 
 import pytest
 import torch
 from torch.nn.functional import cross_entropy
 
-from cgan_train.checkpoint import load_checkpoint
 from cgan_train.config import TrainConfig
 from cgan_train.models import Judgement, build_discriminator, build_generator
 from cgan_train.recipes import recipe_settings
 from cgan_train.train import discriminator_loss, generator_loss
 from tests.conftest import train_cli
-from tests.helpers import same_training_state
 
 TWIN = {"twin_classifier": 1}
 
@@ -108,20 +107,3 @@ def test_a_twin_without_a_classifier_on_the_command_line_is_one_line_and_no_fold
     result = train_cli("--out", str(tmp_path / "run"), *flags)
     assert result.exit_code == 1 and "twin_classifier" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "run").exists()
-
-
-def test_a_run_with_the_twin_records_it_resumes_exactly_and_plain_runs_do_not_record_it(tmp_path):
-    flags = [
-        *("--recipe", "shipped", "--norm-stat-samples", "100", "--quiet"),
-        *("--twin-classifier", "1", "--lr-decay-epochs", "0"),
-    ]
-    assert train_cli("--out", str(tmp_path / "straight"), "--epochs", "2", *flags).exit_code == 0
-    assert train_cli("--out", str(tmp_path / "split"), "--epochs", "1", *flags).exit_code == 0
-    resumed = train_cli("--out", str(tmp_path / "split"), "--resume", "--epochs", "2", "--quiet")
-    assert resumed.exit_code == 0, resumed.output
-    straight = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
-    assert straight["config"].twin_classifier == 1
-    assert "twin.weight" in straight["discriminator"]
-    assert same_training_state(load_checkpoint(tmp_path / "split" / "checkpoint.pt"), straight)
-    # a run without it exports the same bytes as before the option existed
-    assert "twin_classifier" not in TrainConfig(**recipe_settings("shipped", {})).to_dict()
