@@ -125,7 +125,7 @@ def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(tmp_path, monkey
 
 
 def test_a_loss_that_turns_nan_stops_the_run_with_a_message(tmp_path, monkeypatch):
-    def nan_loss(config, on_real, on_fake, real_labels):
+    def nan_loss(config, on_real, on_fake, real_labels, fake_labels):
         return on_real.score.mean() * float("nan")
 
     monkeypatch.setattr(cgan_train.train, "discriminator_loss", nan_loss)
