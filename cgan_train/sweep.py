@@ -69,7 +69,8 @@ CANDIDATES: dict[str, tuple[dict, int]] = {
         for seed in seeds
     },
     # The fourth: the twin classifier (TAC-GAN) was ahead of the shipped model on 5 of 9
-    # instruments in one CPU run at the shipped batch; the rule needs its spread between runs.
+    # instruments in one CPU run at the shipped batch. Its three seeds have since trained on the
+    # CPU (3 of 9 beyond the spread, pooled; docs/experiments.md), so twin-d128 is the one left.
     # Batch 64, 45 epochs: more than one device call, so the second call finishes each run's
     # work/NAME/checkpoint.pt with `cgan-train train --resume`.
     **{f"twin-seed{seed}": ({"twin_classifier": 1}, seed) for seed in (0, 1, 2)},
