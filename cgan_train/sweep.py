@@ -68,8 +68,8 @@ CANDIDATES: dict[str, tuple[dict, int]] = {
         )
         for seed in seeds
     },
-    # The fourth: the twin classifier (TAC-GAN) was ahead of the shipped model on 5 of 9
-    # instruments in one CPU run at the shipped batch. Its three seeds have since trained on the
+    # The fourth: the twin classifier (TAC-GAN) was ahead of the shipped model in one CPU run at
+    # the shipped batch. Its three seeds have since trained on the
     # CPU (docs/experiments.md), and one seed at 90 epochs came closest to the rule of any run, so
     # next: `twin-seed1 twin-seed2 --epochs 90` for that recipe's spread, then twin-d128.
     # Batch 64, 45 epochs: more than one device call, so the second call finishes each run's
