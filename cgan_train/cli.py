@@ -252,69 +252,80 @@ def train_command(
     quiet: bool,
 ) -> None:
     """Train (or resume) a run; every epoch writes a sample grid and a checkpoint."""
-    from dataclasses import replace
-
     from cgan_runtime.streams import note, print_or_exit
     from cgan_train.checkpoint import CheckpointError
-    from cgan_train.config import TrainConfig
-    from cgan_train.data import DataError, download_mnist, load_mnist
+    from cgan_train.data import DataError
     from cgan_train.train import (
         CHECKPOINT_NAME,
-        Trainer,
+        RunFolderBusy,
         TrainingDiverged,
         TrainingInterrupted,
-        git_commit,
+        hold_run_folder,
         resolve_device,
     )
 
     try:
         torch_device = resolve_device(device)
         checkpoint = out_dir / CHECKPOINT_NAME
-        if resume:
-            trainer = Trainer.resume(checkpoint, torch_device)
-            _refuse_changed_options(ctx, trainer.config)
-            if _explicit(ctx, "epochs") and epochs != trainer.config.epochs:
-                if trainer.config.lr_decay_epochs:
-                    raise click.UsageError(
-                        f"--epochs {epochs}: this run's learning rate decays over its last "
-                        f"{trainer.config.lr_decay_epochs} of {trainer.config.epochs} epochs, so "
-                        "its length cannot change; drop --epochs to resume"
-                    )
-                trainer.config = replace(trainer.config, epochs=epochs)
-        elif checkpoint.exists():
-            raise click.UsageError(
-                f"{checkpoint} exists: add --resume to continue it, or choose another --out"
+        with hold_run_folder(out_dir):
+            trainer, digits = _start_or_resume(ctx, checkpoint, torch_device)
+            note(
+                f"training {trainer.config.design} on {len(digits)} images, {torch_device}, "
+                f"epochs {trainer.epoch + 1}..{trainer.config.epochs} -> {out_dir}"
             )
-        digits = load_mnist(data_dir or download_mnist(DEFAULT_DOWNLOAD_DIR), "train")
-        if not resume:
-            overrides = {name: ctx.params[name] for name in RECIPE_OPTIONS if ctx.params[name] is not None}
-            extra = {"norm_stat_samples": norm_stat_samples} if norm_stat_samples is not None else {}
-            config = TrainConfig(**recipe_settings(recipe, overrides), seed=seed, **extra)
-            provenance = {
-                "data_sha256": digits.sha256,
-                "git_commit": git_commit(),
-                "torch_version": _torch_version(),
-                "recipe": recipe,
-            }
-            trainer = Trainer(config, torch_device, provenance)
-        elif trainer.provenance["data_sha256"] != digits.sha256:
-            raise click.ClickException(
-                f"--resume: this training data (SHA-256 {digits.sha256[:12]}...) is not the data "
-                f"the run started on ({trainer.provenance['data_sha256'][:12]}...)"
-            )
-        note(
-            f"training {trainer.config.design} on {len(digits)} images, {torch_device}, "
-            f"epochs {trainer.epoch + 1}..{trainer.config.epochs} -> {out_dir}"
-        )
-        trainer.fit(digits, out_dir, show_progress=not quiet)
+            trainer.fit(digits, out_dir, show_progress=not quiet)
     except TrainingInterrupted as error:
         note(str(error))
         raise click.exceptions.Exit(SIGNAL_EXIT_BASE + error.signal_number) from error
-    except (DataError, CheckpointError, TrainingDiverged, ValueError) as error:
+    except (DataError, CheckpointError, TrainingDiverged, RunFolderBusy, ValueError) as error:
         raise click.ClickException(str(error)) from error
     except OSError as error:  # a full disk, a folder that vanished: the previous files are intact
         raise click.ClickException(f"cannot write in {out_dir}: {error.strerror or error}") from error
     print_or_exit(str(checkpoint), f"saved {checkpoint}", "its path")
+
+
+def _start_or_resume(ctx: click.Context, checkpoint: Path, torch_device):
+    """The run to train, new or resumed from checkpoint as the options say, and its training data."""
+    from dataclasses import replace
+
+    from cgan_train.config import TrainConfig
+    from cgan_train.data import download_mnist, load_mnist
+    from cgan_train.train import Trainer, git_commit
+
+    params = ctx.params
+    resume, epochs = params["resume"], params["epochs"]
+    if resume:
+        trainer = Trainer.resume(checkpoint, torch_device)
+        _refuse_changed_options(ctx, trainer.config)
+        if _explicit(ctx, "epochs") and epochs != trainer.config.epochs:
+            if trainer.config.lr_decay_epochs:
+                raise click.UsageError(
+                    f"--epochs {epochs}: this run's learning rate decays over its last "
+                    f"{trainer.config.lr_decay_epochs} of {trainer.config.epochs} epochs, so "
+                    "its length cannot change; drop --epochs to resume"
+                )
+            trainer.config = replace(trainer.config, epochs=epochs)
+    elif checkpoint.exists():
+        raise click.UsageError(f"{checkpoint} exists: add --resume to continue it, or choose another --out")
+    digits = load_mnist(params["data_dir"] or download_mnist(DEFAULT_DOWNLOAD_DIR), "train")
+    if not resume:
+        overrides = {name: ctx.params[name] for name in RECIPE_OPTIONS if ctx.params[name] is not None}
+        samples = params["norm_stat_samples"]
+        extra = {"norm_stat_samples": samples} if samples is not None else {}
+        config = TrainConfig(**recipe_settings(params["recipe"], overrides), seed=params["seed"], **extra)
+        provenance = {
+            "data_sha256": digits.sha256,
+            "git_commit": git_commit(),
+            "torch_version": _torch_version(),
+            "recipe": params["recipe"],
+        }
+        trainer = Trainer(config, torch_device, provenance)
+    elif trainer.provenance["data_sha256"] != digits.sha256:
+        raise click.ClickException(
+            f"--resume: this training data (SHA-256 {digits.sha256[:12]}...) is not the data "
+            f"the run started on ({trainer.provenance['data_sha256'][:12]}...)"
+        )
+    return trainer, digits
 
 
 @cli.command("judge")

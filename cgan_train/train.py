@@ -6,6 +6,8 @@ import copy
 import math
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import torch
@@ -13,6 +15,7 @@ from torch import nn
 from torch.nn.functional import cross_entropy
 from tqdm import tqdm
 
+from cgan_runtime.files import lock_folder, release
 from cgan_runtime.images import tile, to_uint8, write_png
 from cgan_runtime.signals import handle_stop_signals, restore_handlers, stop_like_ctrl_c
 from cgan_runtime.streams import first_line, stderr
@@ -29,6 +32,33 @@ GRID_NOISE_SEED = 1234  # the same noise every epoch, so that grids show progres
 
 class TrainingDiverged(Exception):
     """A loss became NaN or infinite."""
+
+
+class RunFolderBusy(Exception):
+    """Another training holds the run folder."""
+
+
+@contextmanager
+def hold_run_folder(out_dir: Path) -> Iterator[None]:
+    """One training at a time in out_dir (created if missing, and removed again if nothing was
+    written in it): two would overwrite each other's checkpoint epoch by epoch, and a resume could
+    start from a checkpoint that the other run is about to replace. Hold it before reading the
+    checkpoint."""
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = lock_folder(out_dir, wait=False)
+    except BlockingIOError:
+        raise RunFolderBusy(
+            f"{out_dir} is in use by another training: wait for it to finish, or stop it first"
+        ) from None
+    try:
+        yield
+    finally:
+        release(lock)
+        if created:
+            with suppress(OSError):  # not empty: the run wrote its files
+                out_dir.rmdir()
 
 
 class TrainingInterrupted(Exception):

@@ -176,3 +176,38 @@ def test_a_full_stdout_keeps_the_checkpoint_and_says_its_path_was_not_printed(tm
         f"Error: saved {checkpoint}, but cannot print its path: No space left on device\n"
     )
     assert load_checkpoint(checkpoint)["epoch"] == 1
+
+
+def test_a_second_training_into_a_folder_in_use_is_refused_until_the_first_stops(tmp_path):
+    long_run = [flag if flag != "2" else "40" for flag in RUN_FLAGS]  # --epochs 40: still running
+    first = subprocess.Popen(
+        [CGAN_TRAIN, "train", "--out", str(tmp_path), *long_run],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "checkpoint.pt").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for extra in (["--resume"], []):  # a resume, and a new run before it sees the checkpoint
+            second = _train(tmp_path, *extra)
+            assert second.returncode == 1
+            assert second.stderr == (
+                f"Error: {tmp_path} is in use by another training: wait for it to finish, or stop it first\n"
+            )
+        assert first.poll() is None  # the refusals did not disturb it
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=120)
+    stopped_at = load_checkpoint(tmp_path / "checkpoint.pt")["epoch"]
+    resumed = _train(tmp_path, "--resume", "--epochs", str(stopped_at + 1))
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == stopped_at + 1
+
+
+def test_a_new_run_that_fails_before_training_leaves_no_folder(tmp_path):
+    out = tmp_path / "runs" / "new"
+    result = _train(out, "--data-dir", str(tmp_path / "no-such-folder"))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert not out.exists()
