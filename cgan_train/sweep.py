@@ -71,8 +71,8 @@ CANDIDATES: dict[str, tuple[dict, int]] = {
     # The fourth: the twin classifier (TAC-GAN) was ahead of the shipped model in one CPU run at
     # the shipped batch. Its three seeds have since trained on the
     # CPU (docs/experiments.md), and so have two seeds at 90 epochs: ahead on most instruments but
-    # within the CNN classifiers' spread, which more seeds only widen. So next: longer still (e.g.
-    # `twin-seed0 --epochs 135`, finished over two device sessions), or twin-d128.
+    # within the CNN classifiers' spread, which more seeds only widen. So next: longer still (the
+    # twin at 180 epochs, docs/experiments.md), or twin-d128.
     # Batch 64, 45 epochs: more than one device call, so the second call finishes each run's
     # work/NAME/checkpoint.pt with `cgan-train train --resume`.
     **{f"twin-seed{seed}": ({"twin_classifier": 1}, seed) for seed in (0, 1, 2)},
