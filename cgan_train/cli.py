@@ -309,7 +309,7 @@ def _start_or_resume(ctx: click.Context, checkpoint: Path, torch_device):
         raise click.UsageError(f"{checkpoint} exists: add --resume to continue it, or choose another --out")
     digits = load_mnist(params["data_dir"] or download_mnist(DEFAULT_DOWNLOAD_DIR), "train")
     if not resume:
-        overrides = {name: ctx.params[name] for name in RECIPE_OPTIONS if ctx.params[name] is not None}
+        overrides = {name: params[name] for name in RECIPE_OPTIONS if params[name] is not None}
         samples = params["norm_stat_samples"]
         extra = {"norm_stat_samples": samples} if samples is not None else {}
         config = TrainConfig(**recipe_settings(params["recipe"], overrides), seed=params["seed"], **extra)
