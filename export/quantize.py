@@ -54,6 +54,18 @@ def quantize_int8(model: onnx.ModelProto) -> onnx.ModelProto:
     ranges = activation_ranges(
         model, calibration_inputs(int(metadata["latent_dim"]), int(metadata["num_classes"]))
     )
+    quantized = quantize_with_ranges(model, ranges)
+    version = int8_version_of(metadata["model_version"]) + _weights_digest(quantized)
+    metadata |= {"model_version": version, PRECISION_KEY: "int8"}
+    onnx.helper.set_model_props(quantized, metadata)
+    return quantized
+
+
+def quantize_with_ranges(
+    model: onnx.ModelProto, ranges: dict[str, tuple], weight_bits: int = 7, fp32_nodes: tuple[str, ...] = ()
+) -> onnx.ModelProto:
+    """quantize_static of the model with these activation ranges, weights per output channel in
+    weight_bits (7 or 8), the nodes named in fp32_nodes left unquantized; the metadata as given."""
     with tempfile.TemporaryDirectory() as folder, _quiet_root_logger():
         source, output = Path(folder) / "fp32.onnx", Path(folder) / "int8.onnx"
         ranges_file = Path(folder) / "ranges.json"  # read as a calibration cache: no calibration runs
@@ -66,16 +78,13 @@ def quantize_int8(model: onnx.ModelProto) -> onnx.ModelProto:
             calibration_cache_path=ranges_file,
             quant_format=QuantFormat.QDQ,
             per_channel=True,
-            reduce_range=True,
+            reduce_range={7: True, 8: False}[weight_bits],
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             op_types_to_quantize=list(QUANTISED_OPERATORS),
+            nodes_to_exclude=list(fp32_nodes),
         )
-        quantized = onnx.load(output)
-    version = int8_version_of(metadata["model_version"]) + _weights_digest(quantized)
-    metadata |= {"model_version": version, PRECISION_KEY: "int8"}
-    onnx.helper.set_model_props(quantized, metadata)
-    return quantized
+        return onnx.load(output)
 
 
 def activation_ranges(model: onnx.ModelProto, batches: list[dict[str, np.ndarray]]) -> dict[str, tuple]:
