@@ -62,7 +62,7 @@ def int8_difference(
     exact, quantized = (_session(model).run([IMAGES_OUTPUT], feeds)[0] for model in (fp32, int8))
     difference = np.abs(quantized - exact)
     by_digit = {digit: float(difference[feeds[LABELS_INPUT] == digit].mean()) for digit in range(num_classes)}
-    worst = max(by_digit, key=by_digit.get)
+    worst = max(by_digit, key=lambda digit: (np.isnan(by_digit[digit]), by_digit[digit]))  # NaN is worst
     return {
         "max": float(difference.max()),
         "mean": float(difference.mean()),

@@ -20,6 +20,7 @@ from cgan_export.quantize import (
 )
 from cgan_export.ship import ship
 from cgan_export.verify import PARITY_BATCH_SIZES, ExportVerificationError, check_int8_agreement, check_parity
+from cgan_runtime.generator import LABELS_INPUT
 from cgan_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, shipped_generator
 from cgan_train.config import TrainConfig
 from cgan_train.models import build_generator
@@ -132,6 +133,25 @@ def test_a_broken_quantization_fails_the_int8_check():
     model, _ = _conv_export()
     with pytest.raises(ExportVerificationError, match="its quantization is broken"):
         check_int8_agreement(model, _broken(quantize_int8(model)), latent_dim=100, num_classes=10)
+
+
+def test_an_int8_model_that_draws_nan_for_one_digit_fails_the_int8_check(monkeypatch):
+    import cgan_export.verify
+
+    class Session:  # draws zeros, or NaN for digit 7 when it stands for the int8 model
+        def __init__(self, model):
+            self.broken = model == "int8"
+
+        def run(self, outputs, feeds):
+            images = np.zeros((len(feeds[LABELS_INPUT]), 1, 28, 28), np.float32)
+            if self.broken:
+                images[feeds[LABELS_INPUT] == 7] = np.nan
+            return [images]
+
+    monkeypatch.setattr(cgan_export.verify, "_session", Session)
+    # NaN compares false with every number: it must still be the worst digit, not be passed over
+    with pytest.raises(ExportVerificationError, match="for digit 7"):
+        check_int8_agreement("fp32", "int8", latent_dim=100, num_classes=10)
 
 
 @pytest.mark.faults
