@@ -485,7 +485,7 @@ def evaluate_command(
     import time
 
     from cgan_runtime.files import atomic_path
-    from cgan_runtime.generator import ModelError
+    from cgan_runtime.generator import DigitGenerator, ModelError
     from cgan_runtime.providers import DeviceError
     from cgan_runtime.streams import note, print_or_exit
     from cgan_train.cas import CAS_SEEDS
@@ -495,6 +495,7 @@ def evaluate_command(
         QUICK_CAS_SEEDS,
         QUICK_DRAWS,
         EvaluationError,
+        check_made_from,
         compare_to_fp32,
         evaluate,
         format_report,
@@ -506,6 +507,8 @@ def evaluate_command(
     _check_output_path(json_path, "--json")
     baseline = _read_report(baseline_path) if baseline_path else None
     try:
+        if baseline:  # a model of another export is refused now, not after minutes of evaluation
+            check_made_from(DigitGenerator(model, device=device).info.model_version, baseline)
         report = evaluate(
             model,
             judges_path,
@@ -520,7 +523,6 @@ def evaluate_command(
             workers=workers or default_workers(),
             progress=note,
         )
-        comparison, clears = compare_to_fp32(report, baseline) if baseline else (None, True)
     except (ModelError, DeviceError, DataError, JudgeError, EvaluationError) as error:
         raise click.ClickException(str(error)) from error
     try:
@@ -529,6 +531,10 @@ def evaluate_command(
     except OSError as error:
         raise click.ClickException(f"cannot write {json_path}: {error.strerror or error}") from error
     note(f"wrote {json_path}; evaluated {model} in {time.monotonic() - start:.0f} s")
+    try:  # after the report is written: a comparison that cannot be made loses no evaluation
+        comparison, clears = compare_to_fp32(report, baseline) if baseline else (None, True)
+    except EvaluationError as error:
+        raise click.ClickException(str(error)) from error
     print_or_exit(
         format_report(report) + (f"\n{comparison}" if comparison else ""), f"wrote {json_path}", "the report"
     )

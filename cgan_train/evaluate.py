@@ -324,16 +324,21 @@ def _ratios(generated: dict, real: dict) -> dict:
     }
 
 
+def check_made_from(model_version: str, fp32: dict) -> None:
+    """Raise unless model_version is of a model made from the fp32 export that fp32 reports on."""
+    if not model_version.startswith(fp32["model_version"] + "-"):
+        raise EvaluationError(
+            f"{model_version} is not made from {fp32['model_version']}: "
+            "compare a model with the report of the fp32 export it was made from"
+        )
+
+
 def compare_to_fp32(report: dict, fp32: dict) -> tuple[str, bool]:
     """One line comparing `report` with the report of the fp32 export it was made from, and
     whether it clears the bar: the primary judge's accuracy at most MAX_ACCURACY_DROP lower and
     FID at most MAX_FID_INCREASE higher; and, where the reports measure spreads, no judge's FID or
     recall and no CAS recipe's gap worse beyond the spread (quality_bar.spread_comparisons)."""
-    if not report["model_version"].startswith(fp32["model_version"] + "-"):
-        raise EvaluationError(
-            f"{report['model_version']} is not made from {fp32['model_version']}: "
-            "compare a model with the report of the fp32 export it was made from"
-        )
+    check_made_from(report["model_version"], fp32)
     if is_current(report) != is_current(fp32):
         raise EvaluationError("one report is of the earlier layout (one judge): evaluate both the same way")
     for key in ("samples_per_digit", "sample_seeds", "reference", "draws"):

@@ -241,6 +241,23 @@ def test_evaluate_with_a_baseline_fails_with_one_line_when_the_bar_is_missed(exp
     assert "FAILS" in result.output
     assert result.output.strip().splitlines()[-1].startswith("Error: ")
     assert "the runtime keeps the fp32 export (make bundle" in result.output
+    # A model that is not made from the baseline's export is refused before it is evaluated
+    refused = evaluate_on_fixture(
+        str(exported_dir / "cgan_generator.onnx"),
+        "--json",
+        str(tmp_path / "refused.json"),
+        "--baseline",
+        str(better),
+    )
+    assert refused.exit_code == 1 and "is not made from" in refused.output
+    assert "judge" not in refused.output and not (tmp_path / "refused.json").exists()
+    # One drawn otherwise is only known once evaluated: the report is kept, the comparison refused
+    kept = evaluate_on_fixture(
+        str(exported_dir / "cgan_generator_int8.onnx"),
+        *("--samples-per-digit", "20", "--json", str(tmp_path / "kept.json"), "--baseline", str(better)),
+    )
+    assert kept.exit_code == 1 and "differ in samples_per_digit" in kept.output
+    assert json.loads((tmp_path / "kept.json").read_text())["samples_per_digit"] == 20
 
 
 CRAFTED_REPORT = json.dumps(
