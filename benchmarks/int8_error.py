@@ -25,6 +25,7 @@ from cgan_export.quantize import (
     QUANTISED_OPERATORS,
     activation_ranges,
     calibration_inputs,
+    int8_version_of,
     quantize_with_ranges,
 )
 from cgan_export.verify import int8_difference
@@ -72,9 +73,14 @@ def variants(model: onnx.ModelProto) -> dict[str, onnx.ModelProto]:
     }
     for name in quantized_nodes:
         found[f"{name} in fp32"] = quantize_with_ranges(model, ranges, fp32_nodes=(name,))
-    for variant in found.values():
-        onnx.helper.set_model_props(variant, metadata | {PRECISION_KEY: "int8"})
+    for name, variant in found.items():  # versions that `cgan-train evaluate --baseline` takes
+        version = int8_version_of(metadata["model_version"]) + _file_name(name)
+        onnx.helper.set_model_props(variant, metadata | {PRECISION_KEY: "int8", "model_version": version})
     return found
+
+
+def _file_name(variant: str) -> str:
+    return variant.replace(" ", "_")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.write_dir:
             try:
                 args.write_dir.mkdir(parents=True, exist_ok=True)
-                with atomic_path(args.write_dir / f"int8_{name.replace(' ', '_')}.onnx") as temporary:
+                with atomic_path(args.write_dir / f"int8_{_file_name(name)}.onnx") as temporary:
                     onnx.save_model(variant, temporary)
             except OSError as error:
                 sys.exit(f"int8_error: cannot write in {args.write_dir}: {error.strerror or error}")

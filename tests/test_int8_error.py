@@ -53,9 +53,11 @@ def test_the_command_prints_every_variant_and_writes_files_the_runtime_loads(tmp
     assert len(rows) == 6 and all(float(mean) <= float(worst) for _, mean, worst, _ in rows)
     written = sorted(tmp_path.iterdir())
     assert len(written) == 6
+    fp32_version = DigitGenerator(FP32).info.model_version
     for path in written:
         runtime = DigitGenerator(path)
         assert runtime.sample(digit=3, count=2).shape == (2, 28, 28)
+        assert runtime.info.model_version.startswith(fp32_version + "-int8-")  # --baseline takes it
 
 
 def test_an_int8_model_or_a_crafted_file_is_refused_in_one_line(tmp_path):
