@@ -7,8 +7,10 @@ Each row is the export check's measure (export/verify.py: mean |int8 - fp32| ove
 inputs, and the worst digit's mean, refused above 0.02). --write-dir writes each variant's file, for
 `cgan-train evaluate` (quality) and `python -m benchmarks.model_speed` (speed).
 
-The narrowed Tanh input: a logit beyond +-atanh(1 - 1/1275) leaves the Tanh within a tenth of a
-grey level of +-1, so the quantization range of the tensor the Tanh reads needs nothing beyond it.
+The export's choices: weights rounded by GPTQ (export/weight_rounding.py), ranges that leave out
+each computed tensor's rarest values (RANGE_TAIL in export/quantize.py), and the Tanh's input
+narrowed. Each of the next three rows leaves one out; "none of these three" is the export's int8
+model before it made them.
 """
 
 from __future__ import annotations
@@ -17,62 +19,50 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import onnx
 
 from cgan_export.onnx_export import PRECISION_KEY
 from cgan_export.quantize import (
     QUANTISED_OPERATORS,
+    TANH_INPUT_BOUND,
     activation_ranges,
     calibration_inputs,
+    export_ranges,
     int8_version_of,
+    narrowed,
     quantize_with_ranges,
+    tanh_inputs,
 )
 from cgan_export.verify import int8_difference
+from cgan_export.weight_rounding import rounded_conv_weights
 from cgan_runtime.files import atomic_path
 from cgan_runtime.generator import DigitGenerator, ModelError
-
-TANH_INPUT_BOUND = float(np.arctanh(1 - 2 / 255 / 10))  # a tenth of a grey level of 255 in [-1, 1]
-VALUE_PRESERVING = ("Transpose", "Reshape")
-
-
-def tanh_inputs(model: onnx.ModelProto) -> list[str]:
-    """The tensors that reach a Tanh through value-preserving operators only."""
-    producer = {output: node for node in model.graph.node for output in node.output}
-    found = []
-    for node in model.graph.node:
-        if node.op_type == "Tanh":
-            name = node.input[0]
-            while name in producer and producer[name].op_type in VALUE_PRESERVING:
-                name = producer[name].input[0]
-            found.append(name)
-    return found
-
-
-def narrowed(ranges: dict[str, tuple], names: list[str], bound: float) -> dict[str, tuple]:
-    narrow = dict(ranges)
-    for name in names:
-        if name in narrow:
-            low, high = narrow[name]
-            narrow[name] = (np.maximum(low, np.float32(-bound)), np.minimum(high, np.float32(bound)))
-    return narrow
 
 
 def variants(model: onnx.ModelProto) -> dict[str, onnx.ModelProto]:
     metadata = {prop.key: prop.value for prop in model.metadata_props}
-    ranges = activation_ranges(
-        model, calibration_inputs(int(metadata["latent_dim"]), int(metadata["num_classes"]))
-    )
-    quantized_nodes = [node.name for node in model.graph.node if node.op_type in QUANTISED_OPERATORS]
+    batches = calibration_inputs(int(metadata["latent_dim"]), int(metadata["num_classes"]))
+    cut, extremes = activation_ranges(model, batches), activation_ranges(model, batches, tail=0)
+    rounded = rounded_conv_weights(model, batches)
+    ranges = export_ranges(model, batches)
+    quantized_nodes = [node for node in model.graph.node if node.op_type in QUANTISED_OPERATORS]
     found = {
-        "as exported": quantize_with_ranges(model, ranges),
-        "8-bit weights": quantize_with_ranges(model, ranges, weight_bits=8),
-        "Tanh input narrowed": quantize_with_ranges(
-            model, narrowed(ranges, tanh_inputs(model), TANH_INPUT_BOUND)
+        "as exported": quantize_with_ranges(model, ranges, rounded_weights=rounded),
+        "weights to nearest level": quantize_with_ranges(model, ranges),
+        "Tanh input not narrowed": quantize_with_ranges(model, cut, rounded_weights=rounded),
+        "ranges to the extremes": quantize_with_ranges(
+            model, narrowed(extremes, tanh_inputs(model), TANH_INPUT_BOUND), rounded_weights=rounded
+        ),
+        "none of these three": quantize_with_ranges(model, extremes),
+        "8-bit weights": quantize_with_ranges(
+            model, ranges, weight_bits=8, rounded_weights=rounded_conv_weights(model, batches, weight_bits=8)
         ),
     }
-    for name in quantized_nodes:
-        found[f"{name} in fp32"] = quantize_with_ranges(model, ranges, fp32_nodes=(name,))
+    for node in quantized_nodes:  # its weights as trained, not rounded to a grid it no longer uses
+        unrounded = {name: weight for name, weight in rounded.items() if name not in node.input}
+        found[f"{node.name} in fp32"] = quantize_with_ranges(
+            model, ranges, fp32_nodes=(node.name,), rounded_weights=unrounded
+        )
     for name, variant in found.items():  # versions that `cgan-train evaluate --baseline` takes
         version = int8_version_of(metadata["model_version"]) + _file_name(name)
         onnx.helper.set_model_props(variant, metadata | {PRECISION_KEY: "int8", "model_version": version})

@@ -8,18 +8,23 @@ import onnx
 import onnxruntime
 import pytest
 import torch
+from onnx import numpy_helper
 
+from cgan_export.float64_reference import Float64Reference
 from cgan_export.inference_form import inference_form
 from cgan_export.onnx_export import export_generator, onnx_version
 from cgan_export.quantize import (
     QUANTISED_OPERATORS,
+    TANH_INPUT_BOUND,
     activation_ranges,
     calibration_inputs,
     int8_version_of,
     quantize_int8,
+    tanh_inputs,
 )
 from cgan_export.ship import ship
 from cgan_export.verify import PARITY_BATCH_SIZES, ExportVerificationError, check_int8_agreement, check_parity
+from cgan_export.weight_rounding import rounded_conv_weights
 from cgan_runtime.generator import LABELS_INPUT
 from cgan_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, shipped_generator
 from cgan_train.config import TrainConfig
@@ -239,10 +244,10 @@ def test_quantizing_runs_no_onnxruntime_session(monkeypatch):
     assert quantize_int8(model).SerializeToString() == expected
 
 
-def test_calibration_ranges_are_the_float64_extremes_of_each_quantized_activation():
+def test_calibration_ranges_with_no_tail_are_the_float64_extremes_of_each_quantized_activation():
     model, generator = _conv_export()
     batches = calibration_inputs(latent_dim=100, num_classes=10)[:2]
-    ranges = activation_ranges(model, batches)
+    ranges = activation_ranges(model, batches, tail=0)
     assert set(ranges) == {"z", "matmul", "permute", "conv2d", "permute_2", "conv2d_1"}
     noise = np.concatenate([batch["z"] for batch in batches])
     low, high = ranges["z"]
@@ -255,6 +260,44 @@ def test_calibration_ranges_are_the_float64_extremes_of_each_quantized_activatio
     low, high = ranges["conv2d_1"]
     assert np.tanh(low[0]) == pytest.approx(images.min(), abs=1e-5)
     assert np.tanh(high[0]) == pytest.approx(images.max(), abs=1e-5)
+
+
+def test_a_computed_tensor_s_range_leaves_out_its_rarest_values_over_batches_of_any_size():
+    model, _ = _conv_export()
+    first, second = calibration_inputs(latent_dim=100, num_classes=10)[:2]
+    batches = [first, {name: values[:13] for name, values in second.items()}]  # 50 and 13 rows
+    tail = 1e-3
+    ranges = activation_ranges(model, batches, tail=tail)
+    extremes = activation_ranges(model, batches, tail=0)
+    assert ranges["z"] == extremes["z"]  # the caller's input keeps its full range
+    reference = Float64Reference(model)
+    for name in ("matmul", "conv2d", "conv2d_1"):
+        values = np.concatenate([reference.run(batch, [name])[name].ravel() for batch in batches])
+        ordered = np.sort(values)
+        rare = int(tail * len(values))  # at most this many values beyond each end
+        assert ranges[name] == (np.float32([ordered[rare]]), np.float32([ordered[-1 - rare]]))
+        assert extremes[name][0][0] < ranges[name][0][0] < ranges[name][1][0] < extremes[name][1][0]
+
+
+def test_the_int8_model_quantizes_the_tanh_input_in_the_narrowed_range_only():
+    model = onnx.load(REPO_ROOT / "models" / "cgan_generator.onnx")  # trained: its logits reach far below
+    int8 = quantize_int8(model)
+    scales = {
+        node.input[0]: float(numpy_helper.to_array(_initializer(int8, node.input[1])))
+        for node in int8.graph.node
+        if node.op_type == "QuantizeLinear"
+    }
+    assert tanh_inputs(model) == ["conv2d_1"]  # Conv -> Transpose -> Tanh
+    assert scales["conv2d_1"] == pytest.approx(2 * TANH_INPUT_BOUND / 255, rel=1e-3)
+    # beyond the bound, the Tanh is within a tenth of a grey level (2 / 255 in [-1, 1]) of +-1
+    assert 1 - np.tanh(TANH_INPUT_BOUND) <= 2 / 255 / 10 + 1e-12
+    ranges = activation_ranges(model, calibration_inputs(latent_dim=100, num_classes=10))
+    low, high = ranges["conv2d"]  # a tensor the Tanh does not read: its range as calibrated
+    assert scales["conv2d"] == pytest.approx(float(high[0] - low[0]) / 255, rel=1e-3)
+
+
+def _initializer(model: onnx.ModelProto, name: str) -> onnx.TensorProto:
+    return next(tensor for tensor in model.graph.initializer if tensor.name == name)
 
 
 def test_torch_twin_reexports_to_the_same_weights(exported_dir, tmp_path):
@@ -303,3 +346,16 @@ def test_non_finite_weights_are_refused_and_nothing_is_written(trained_run, tmp_
 def test_a_config_that_does_not_fit_the_weights_is_refused(trained_run, tmp_path):
     state = _altered_checkpoint(trained_run, latent_dim=64)
     _assert_not_shipped(state, tmp_path, CheckpointError, "weights do not fit the mlp design of its config")
+
+
+def test_the_int8_model_holds_the_rounded_convolution_weights_on_the_grid_of_the_weights_as_trained():
+    model, _ = _conv_export()
+    int8 = quantize_int8(model)
+    rounded = rounded_conv_weights(model, calibration_inputs(latent_dim=100, num_classes=10))
+    for name, values in rounded.items():
+        trained = numpy_helper.to_array(_initializer(model, name))
+        levels = numpy_helper.to_array(_initializer(int8, f"{name}_quantized"))
+        scale = numpy_helper.to_array(_initializer(int8, f"{name}_scale"))
+        assert np.array_equal(scale, np.abs(trained.reshape(len(trained), -1)).max(axis=1) / 64)
+        assert np.allclose(levels * scale[:, None, None, None], values, rtol=0, atol=1e-6)
+        assert np.abs(levels).max() <= 64  # 7 bits: no pair of products overflows int16 (quantize.py)
