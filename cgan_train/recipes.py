@@ -13,16 +13,17 @@ DESIGN_NAMES = ("mlp", "conv")  # models.DESIGNS, named here so that the CLI nee
 
 RECIPES: dict[str, dict] = {
     # The model we ship: conv generator, projection discriminator with spectral norm, hinge loss
-    # plus the auxiliary classifier (weighted 0.25), the moving average of the generator exported,
-    # the learning rate decaying linearly over the last 29 of 45 epochs (docs/experiments.md: how
-    # it was found).
+    # plus the auxiliary classifier (weighted 0.25) and its twin (TAC-GAN), the moving average of
+    # the generator exported, the learning rate decaying linearly over the last 116 of 180 epochs
+    # (docs/experiments.md: how it was found; 45 epochs without the twin came before it).
     "shipped": {
         "design": "conv",
         "loss": "hinge",
         "class_loss_weight": 0.25,  # at 1.0, fewer kinds of hand (docs/experiments.md)
+        "twin_classifier": 1,  # more kinds of hand per digit on every instrument (docs/experiments.md)
         "ema_decay": 0.999,
-        "epochs": 45,
-        "lr_decay_epochs": 29,
+        "epochs": 180,
+        "lr_decay_epochs": 116,
         "batch_size": 64,
         "lr": 2e-4,
         "beta1": 0.5,

@@ -89,6 +89,10 @@ def _recipe(config) -> str:
     parts = [{"bce": "binary cross-entropy loss", "hinge": "hinge loss"}[config.loss]]
     if config.class_loss_weight:
         parts.append(f"auxiliary digit-classifier loss x {config.class_loss_weight:g}")
+    if config.twin_classifier:
+        parts.append(
+            "its twin classifier on the generated digits, which the generator works against (TAC-GAN)"
+        )
     if config.discriminator == "two-net":
         parts.append(f"two-network discriminator (match score x {config.match_weight:g})")
     if config.mismatch_weight:
