@@ -31,34 +31,32 @@ DAMPING = 0.01  # of the mean variance, added to X X^T's diagonal: inputs never 
 def rounded_conv_weights(
     model: onnx.ModelProto, batches: list[dict[str, np.ndarray]], weight_bits: int = 7
 ) -> dict[str, np.ndarray]:
-    """Each Conv's weight (by name) on its per-output-channel grid of weight_bits, rounded by GPTQ
-    over the conv's inputs on the batches. float32, the weight's shape."""
+    """Each plain Conv's weight (by name) on its per-output-channel grid of weight_bits, rounded by
+    GPTQ over the conv's inputs on the batches; float32, the weight's shape. Other convolutions
+    (grouped, strided, dilated, auto-padded) are left out: onnxruntime rounds theirs to nearest."""
     weights = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
-    convs = [node for node in model.graph.node if node.op_type == "Conv" and node.input[1] in weights]
-    for node in convs:
-        attributes = {
-            attribute.name: onnx.helper.get_attribute_value(attribute) for attribute in node.attribute
-        }
-        if attributes.get("group", 1) != 1 or any(
-            value != 1 for value in (*attributes.get("strides", ()), *attributes.get("dilations", ()))
-        ):
-            raise ValueError(
-                f"{node.name}: only plain convolutions (group 1, stride 1, dilation 1) are rounded"
-            )
+    pads = {}  # the plain convolutions, each with its padding
+    for node in model.graph.node:
+        if node.op_type == "Conv" and node.input[1] in weights and weights[node.input[1]].ndim == 4:
+            attributes = {
+                attribute.name: onnx.helper.get_attribute_value(attribute) for attribute in node.attribute
+            }
+            steps = (*attributes.get("strides", ()), *attributes.get("dilations", ()))
+            if (
+                attributes.get("group", 1) == 1
+                and all(step == 1 for step in steps)
+                and attributes.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET")
+            ):
+                pads[node.name] = (node.input[0], node.input[1], attributes.get("pads"))
     reference = Float64Reference(model)
     products: dict[str, np.ndarray] = {}
     counts: dict[str, int] = {}
     for feeds in batches:
-        outputs = reference.run(feeds, sorted({node.input[0] for node in convs}))
-        for node in convs:
-            attributes = {
-                attribute.name: onnx.helper.get_attribute_value(attribute) for attribute in node.attribute
-            }
-            columns = _patches(
-                outputs[node.input[0]], weights[node.input[1]].shape[2:], attributes.get("pads")
-            )
-            products[node.input[1]] = products.get(node.input[1], 0) + columns @ columns.T
-            counts[node.input[1]] = counts.get(node.input[1], 0) + columns.shape[1]
+        outputs = reference.run(feeds, sorted({source for source, _, _ in pads.values()}))
+        for source, weight, padding in pads.values():
+            columns = _patches(outputs[source], weights[weight].shape[2:], padding)
+            products[weight] = products.get(weight, 0) + columns @ columns.T
+            counts[weight] = counts.get(weight, 0) + columns.shape[1]
     return {
         name: gptq(weights[name], products[name] / counts[name], WEIGHT_LEVELS[weight_bits])
         for name in products
@@ -86,7 +84,8 @@ def gptq(weight: np.ndarray, covariance: np.ndarray, levels: int) -> np.ndarray:
 
 def _rounded(rows: np.ndarray, covariance: np.ndarray, scale: np.ndarray, levels: int) -> np.ndarray:
     hessian = covariance.copy()
-    hessian[np.diag_indices_from(hessian)] += DAMPING * np.mean(np.diag(hessian))
+    # inputs that were always 0 have nothing to say: then each weight goes to its nearest level
+    hessian[np.diag_indices_from(hessian)] += DAMPING * np.mean(np.diag(hessian)) or 1.0
     upper = np.linalg.cholesky(np.linalg.inv(hessian)).T
     remaining, rounded = rows.copy(), np.empty_like(rows)
     for column in range(rows.shape[1]):

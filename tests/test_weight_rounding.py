@@ -39,11 +39,12 @@ def test_every_weight_is_on_its_channel_s_grid_and_the_output_error_is_smaller_t
     assert ours < 0.9 * nearest, (ours, nearest)
 
 
-def test_with_inputs_that_never_vary_together_it_is_nearest_rounding():
-    """Nothing to move an error onto: a diagonal E[x x^T] leaves each weight at its nearest level."""
+def test_with_inputs_that_never_vary_together_or_are_always_zero_it_is_nearest_rounding():
+    """Nothing to move an error onto: a diagonal E[x x^T] leaves each weight at its nearest level,
+    and so does a layer whose inputs were 0 on every calibration input (a dead layer)."""
     weight = np.random.default_rng(2).standard_normal((8, 32)).astype(np.float32)
-    covariance = np.diag(np.linspace(0.5, 2.0, 32))
-    assert np.allclose(gptq(weight, covariance, LEVELS), _nearest(weight, LEVELS), atol=1e-6)
+    for covariance in (np.diag(np.linspace(0.5, 2.0, 32)), np.zeros((32, 32))):
+        assert np.allclose(gptq(weight, covariance, LEVELS), _nearest(weight, LEVELS), atol=1e-6)
 
 
 def test_the_patches_are_what_the_convolution_multiplies_by_its_weights():
@@ -74,3 +75,31 @@ def test_the_shipped_export_s_convolution_weights_are_rounded_and_its_product_is
         steps = np.abs(values - weights[name]).reshape(len(values), -1) / scale[:, None]
         assert 0.5 < steps.max() <= 3  # some leave their nearest level, none goes far: not a refit
         assert np.all(values[weights[name] == 0] == 0)  # the inference form's zeros are its structure
+
+
+def test_only_plain_convolutions_are_rounded_the_others_are_left_to_onnxruntime():
+    rng = np.random.default_rng(4)
+    weights = {
+        "plain_w": rng.standard_normal((4, 4, 2, 2)).astype(np.float32),
+        "grouped_w": rng.standard_normal((4, 2, 2, 2)).astype(np.float32),
+        "strided_w": rng.standard_normal((4, 4, 2, 2)).astype(np.float32),
+    }
+    nodes = [
+        onnx.helper.make_node("Conv", ["x", "plain_w"], ["a"], name="plain", pads=[1, 1, 1, 1]),
+        onnx.helper.make_node("Conv", ["a", "grouped_w"], ["b"], name="grouped", group=2),
+        onnx.helper.make_node("Conv", ["b", "strided_w"], ["y"], name="strided", strides=[2, 2]),
+    ]
+    graph = onnx.helper.make_graph(
+        nodes,
+        "convs",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [None, 4, 6, 6])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(value, name) for name, value in weights.items()],
+    )
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)])
+    batches = [{"x": rng.standard_normal((3, 4, 6, 6)).astype(np.float32)} for _ in range(2)]
+    rounded = rounded_conv_weights(model, batches)
+    assert set(rounded) == {"plain_w"}
+    scale = np.abs(weights["plain_w"].reshape(4, -1)).max(axis=1) / LEVELS
+    levels = rounded["plain_w"].reshape(4, -1) / scale[:, None]
+    assert np.allclose(levels, np.round(levels), atol=1e-4)
