@@ -273,6 +273,8 @@ def report(outcomes: list[Outcome], tolerance: float) -> tuple[str, bool]:
             *rows,
         ]
     )
+    ran = any(outcome.export is not None for outcome in outcomes)
+    skipped = "" if ran else " (not run this time: `-` in every row, as `--skip-export` writes it)"
     text = f"""# The bundled int8 model on other CPUs
 
 Written by `make portability` ({stamp}).
@@ -282,7 +284,7 @@ of every digit), drawing them with the bundled int8 model and with the fp32 expo
 [-1, 1]; {scale["pixels"]:,} pixels in all. A family holds when its worst digit's mean
 difference from fp32 is within {MAX_MEAN_INCREASE:.0%} of this machine's and within the export's bar
 ({tolerance:g}), and it has no more than twice as many pixels far off. *export*: the export of
-`models/cgan_generator.pt` run as that CPU, compared byte for byte with `models/`.
+`models/cgan_generator.pt` run as that CPU, compared byte for byte with `models/`{skipped}.
 
 {table}
 """

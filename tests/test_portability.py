@@ -100,3 +100,18 @@ def test_an_export_that_fails_is_said_to_fail_not_to_differ():
     ]
     text, holds = report(outcomes, TOLERANCE)
     assert not holds and "the export of the same weights failed: MemoryError" in text
+
+
+def test_a_report_without_the_export_says_it_was_not_run_and_one_with_it_does_not():
+    fp32 = _images()
+    same = {**compare(fp32, fp32, LABELS), "int8": fp32, "fp32": fp32}
+    haswell = Family("x86-64 AVX2", "laptops", "x86-64", "Haswell")
+    skipped, _ = report(
+        [Outcome(Family("this machine", "", "native"), same), Outcome(haswell, same)], TOLERANCE
+    )
+    assert "not run this time" in skipped
+    exported, _ = report(
+        [Outcome(Family("this machine", "", "native"), same), Outcome(haswell, same, export="identical")],
+        TOLERANCE,
+    )
+    assert "not run this time" not in exported
