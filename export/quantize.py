@@ -11,6 +11,8 @@ their 8 bits (reduce_range), activations uint8 with ranges measured on the gener
   the training, the longer the tails, and the export's int8 check refused such a generator
   (`python -m benchmarks.int8_error` measures each choice). The graph's inputs keep their full
   range: they are what the caller gives.
+- The convolutions' weights rounded by GPTQ (export/weight_rounding.py), on the grid onnxruntime
+  gives the trained weights: their errors cancel in each output instead of adding up.
 - The Tanh's input narrowed to +-atanh(1 - 1/1275): beyond it the Tanh is within a tenth of a
   grey level of +-1, so the logits' long negative tail (the background) needs no steps at all.
 
