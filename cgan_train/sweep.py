@@ -31,20 +31,26 @@ from cgan_train.recipes import RECIPES
 CANDIDATES: dict[str, tuple[dict, int]] = {
     "shipped-seed1": ({}, 1),
     "shipped-seed2": ({}, 2),
-    "class-loss-0": ({"class_loss_weight": 0.0}, 0),
+    "class-loss-0": ({"class_loss_weight": 0.0, "twin_classifier": 0}, 0),
     "r1": ({"r1_gamma": 1.0}, 0),
     "diffaugment": ({"augment": "translation,cutout"}, 0),
     "minibatch-std": ({"minibatch_std": 1}, 0),
     "r1-translation-mbstd": ({"r1_gamma": 1.0, "augment": "translation", "minibatch_std": 1}, 0),
     "r1-translation-mbstd-class-0": (
-        {"r1_gamma": 1.0, "augment": "translation", "minibatch_std": 1, "class_loss_weight": 0.0},
+        {
+            "r1_gamma": 1.0,
+            "augment": "translation",
+            "minibatch_std": 1,
+            "class_loss_weight": 0.0,
+            "twin_classifier": 0,
+        },
         0,
     ),
     # The second sweep: DiffAugment collapsed every digit to one hand, so no augmentation; the
     # generator's own diversity term instead.
     "mode-seeking": ({"mode_seeking_weight": 1.0}, 0),
     "mode-seeking-seed1": ({"mode_seeking_weight": 1.0}, 1),
-    "mode-seeking-class-0": ({"mode_seeking_weight": 1.0, "class_loss_weight": 0.0}, 0),
+    "mode-seeking-class-0": ({"mode_seeking_weight": 1.0, "class_loss_weight": 0.0, "twin_classifier": 0}, 0),
     "r1-mbstd": ({"r1_gamma": 1.0, "minibatch_std": 1}, 0),
     "mode-seeking-r1-mbstd": ({"mode_seeking_weight": 1.0, "r1_gamma": 1.0, "minibatch_std": 1}, 0),
     "ema-0.99": ({"ema_decay": 0.99}, 0),
@@ -58,13 +64,22 @@ CANDIDATES: dict[str, tuple[dict, int]] = {
         for name, changes, seeds in (
             ("", {}, (0, 1, 2)),
             ("-d128", {"discriminator_width": 128}, (0, 1, 2)),
-            ("-mbstd-class-0", {"minibatch_std": 1, "class_loss_weight": 0.0}, (0, 1)),
+            ("-mbstd-class-0", {"minibatch_std": 1, "class_loss_weight": 0.0, "twin_classifier": 0}, (0, 1)),
             (
                 "-d128-mbstd-class-0",
-                {"discriminator_width": 128, "minibatch_std": 1, "class_loss_weight": 0.0},
+                {
+                    "discriminator_width": 128,
+                    "minibatch_std": 1,
+                    "class_loss_weight": 0.0,
+                    "twin_classifier": 0,
+                },
                 (0, 1, 2),
             ),
-            ("-d128-class-0", {"discriminator_width": 128, "class_loss_weight": 0.0}, (0,)),
+            (
+                "-d128-class-0",
+                {"discriminator_width": 128, "class_loss_weight": 0.0, "twin_classifier": 0},
+                (0,),
+            ),
             ("-d128-mbstd", {"discriminator_width": 128, "minibatch_std": 1}, (0,)),
             ("-g96-d128", {"generator_width": 96, "discriminator_width": 128}, (0,)),
         )

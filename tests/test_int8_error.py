@@ -9,7 +9,7 @@ import onnx
 
 from benchmarks.int8_error import variants
 from cgan_export.quantize import quantize_int8
-from cgan_export.verify import check_int8_agreement
+from cgan_export.verify import check_int8_agreement, int8_difference
 from cgan_runtime.generator import DigitGenerator
 from tests.conftest import REPO_ROOT
 
@@ -26,10 +26,11 @@ def test_as_exported_is_the_export_s_own_int8_model_and_each_of_its_choices_lowe
     model = onnx.load(FP32)
     found = variants(model)
     assert found["as exported"].graph == quantize_int8(model).graph
-    errors = {name: check_int8_agreement(model, variant, 100, 10)["mean"] for name, variant in found.items()}
+    errors = {name: int8_difference(model, variant, 100, 10)["mean"] for name, variant in found.items()}
     for without_one in ("weights to nearest level", "Tanh input not narrowed", "ranges to the extremes"):
         assert errors["as exported"] < errors[without_one] < errors["none of these three"], errors
-    assert all(0 < error < 0.02 for error in errors.values()), errors
+    assert all(error > 0 for error in errors.values()), errors
+    check_int8_agreement(model, found["as exported"], 100, 10)  # the export's own check passes
 
 
 def test_the_command_prints_every_variant_and_writes_files_the_runtime_loads(tmp_path):
