@@ -52,7 +52,7 @@ help:
 	@echo "make bench-serve cgan-serve with and without batching, on Ray Serve, beside MLServer and Triton,"
 	@echo "                 under load, and its memory over 5 minutes -> docs/serving.md (about 15 minutes; needs wrk)"
 	@echo "make portability the bundled int8 model against fp32 on other CPUs under qemu (x86-64, ARM64), and"
-	@echo "                 the export run as other x86-64 CPUs -> docs/portability.md (its export under qemu: stopped after 57 minutes)"
+	@echo "                 the export with other x86-64 CPUs' kernels forced -> docs/portability.md"
 	@echo "make web         the browser page as a static site (onnxruntime-web, the bundled model) -> web/dist/"
 	@echo "make pictures    the README's pictures: --text drawn by the bundled model, the page in Chromium -> docs/pictures/"
 	@echo "make wheel       dist/cgan_runtime-*.whl, the torch-free runtime with the bundled model"

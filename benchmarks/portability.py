@@ -4,9 +4,12 @@ onnxruntime picks its integer kernels by CPU (VNNI, AVX2, ARM's dot product or m
 so one int8 file may draw other pixels on another machine. Each family runs the runtime under
 emulation (qemu: real kernels, slow) on the same inputs, and its int8 images are compared with the
 fp32 images drawn on that same CPU, and with this machine's. The x86-64 families also run the
-export of the shipped weights and compare its files byte for byte with models/.
+export of the shipped weights and compare its files byte for byte with models/: natively, with the
+kernels that family's CPU gets forced in numpy, OpenBLAS and PyTorch (minutes), or with
+--emulated-export under qemu as that CPU (its float64 products emulated: over 90 minutes).
 
-    python benchmarks/portability.py [--arm64-root DIR] [--skip-export] [--report docs/portability.md]
+    python benchmarks/portability.py [--arm64-root DIR] [--skip-export | --emulated-export]
+                                     [--report docs/portability.md]
 
 x86-64 needs qemu-user (Debian: qemu-user); ARM64 a Debian arm64 root with Python and the runtime's
 dependencies (benchmarks/arm64_root.sh makes one) and proot with qemu-user-static.
@@ -48,17 +51,40 @@ EXPORTED_FILES = ("cgan_generator.onnx", "cgan_generator_int8.onnx", "MODEL_CARD
 
 
 @dataclass(frozen=True)
+class Kernels:
+    """What the export's libraries pick on a CPU: numpy's highest dispatch target, OpenBLAS's core
+    and PyTorch's capability, each as the library names it (and as it can be forced by name)."""
+
+    numpy: str
+    openblas: str
+    torch: str
+
+
+@dataclass(frozen=True)
 class Family:
     name: str
     machines: str  # what people run it on
     kind: str  # "native", "x86-64" (qemu-x86_64 -cpu) or "arm64" (proot, QEMU_CPU)
     cpu: str = ""
+    kernels: Kernels | None = None  # x86-64: what the export's libraries pick on that CPU
 
 
 FAMILIES = (
     Family("this machine", "", "native"),
-    Family("x86-64 AVX2, no AVX-512", "most laptops and desktops, servers before 2017", "x86-64", "Haswell"),
-    Family("x86-64 AVX-512 without VNNI", "Intel Xeon Skylake-SP (2017-2019)", "x86-64", "Skylake-Server"),
+    Family(
+        "x86-64 AVX2, no AVX-512",
+        "most laptops and desktops, servers before 2017",
+        "x86-64",
+        "Haswell",
+        Kernels("X86_V3", "Haswell", "AVX2"),
+    ),
+    Family(
+        "x86-64 AVX-512 without VNNI",
+        "Intel Xeon Skylake-SP (2017-2019)",
+        "x86-64",
+        "Skylake-Server",
+        Kernels("X86_V4", "SkylakeX", "AVX512"),
+    ),
     Family("ARM64 without dot product", "Raspberry Pi 4 (Cortex-A72)", "arm64", "cortex-a72"),
     Family("ARM64 with dot product", "Raspberry Pi 5, AWS Graviton2, Jetson Orin", "arm64", "neoverse-n1"),
     Family("ARM64 with int8 matrix multiply", "AWS Graviton3, Apple M2 and later", "arm64", "max"),
@@ -196,27 +222,78 @@ def run_family(family: Family, arm64_root: Path | None, work: Path) -> Outcome:
     return outcome
 
 
-def export_is_identical(family: Family, work: Path) -> str:
-    """Whether the export of the shipped weights, run as the family's CPU, gives models/ byte for
-    byte: identical, differs, or failed and why."""
+def forced_kernels(kernels: Kernels) -> dict[str, str] | None:
+    """The environment that makes numpy, OpenBLAS and PyTorch run these kernels on this machine,
+    or None when this machine cannot run them (it lacks the instructions, or is not x86-64)."""
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    if not __cpu_features__.get(kernels.numpy):
+        return None
+    above = __cpu_dispatch__[__cpu_dispatch__.index(kernels.numpy) + 1 :]
+    return {
+        "NPY_DISABLE_CPU_FEATURES": " ".join(target for target in above if __cpu_features__.get(target)),
+        "OPENBLAS_CORETYPE": kernels.openblas,
+        "ATEN_CPU_CAPABILITY": kernels.torch.lower(),
+    }
+
+
+def kernels_in_use() -> Kernels:
+    """In a probe's process: the kernels numpy, OpenBLAS and PyTorch picked (their environment
+    variables are ignored silently when wrong, so a forced run checks that they took)."""
+    import ctypes
+    import glob
+
+    import torch
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    libraries = Path(np.__file__).parent.parent / "numpy.libs"
+    openblas = ctypes.CDLL(glob.glob(str(libraries / "libscipy_openblas*"))[0])
+    openblas.scipy_openblas_get_corename64_.restype = ctypes.c_char_p
+    enabled = [target for target in __cpu_dispatch__ if __cpu_features__.get(target)]
+    return Kernels(
+        enabled[-1] if enabled else "baseline",
+        openblas.scipy_openblas_get_corename64_().decode(),
+        torch.backends.cpu.get_cpu_capability(),
+    )
+
+
+def export_is_identical(family: Family, work: Path, emulated: bool = False) -> str:
+    """Whether the export of the shipped weights, run as the family's CPU (under qemu when
+    emulated, else natively with its kernels forced), gives models/ byte for byte: identical,
+    differs, not run (this machine cannot force them), or failed and why."""
+    if emulated:
+        environment = None
+    else:
+        environment = forced_kernels(family.kernels)
+        if environment is None:
+            return f"not run: this machine lacks {family.kernels.numpy}"
+        probe = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--probe-kernels"],
+            env={**os.environ, **environment},
+            capture_output=True,
+            text=True,
+        )
+        if probe.returncode != 0:
+            return f"failed: the kernel probe: {_last_line(probe.stderr)}"
+        if probe.stdout.strip() != repr(family.kernels):
+            return f"failed: the kernels were not forced ({probe.stdout.strip()})"
     out_dir = work / f"export-{family.cpu}"
     # The card's quality section comes from the evaluation reports in the folder, as in models/.
     out_dir.mkdir(parents=True, exist_ok=True)
     for report in ("evaluation.json", "evaluation_int8.json"):
         shutil.copy2(REPO_ROOT / "models" / report, out_dir / report)
-    command, environment = _command(
-        family,
-        None,
-        work,
-        [
-            str(Path(sys.executable).parent / "cgan-train"),  # the console script is a python file
-            "export",
-            "--checkpoint",
-            str(REPO_ROOT / "models" / "cgan_generator.pt"),
-            "--out-dir",
-            str(out_dir),
-        ],
-    )
+    export = [
+        str(Path(sys.executable).parent / "cgan-train"),  # the console script is a python file
+        "export",
+        "--checkpoint",
+        str(REPO_ROOT / "models" / "cgan_generator.pt"),
+        "--out-dir",
+        str(out_dir),
+    ]
+    if emulated:
+        command, environment = _command(family, None, work, export)
+    else:
+        command, environment = [sys.executable, *export], {**os.environ, **environment}
     result = subprocess.run(command, env=environment, cwd=REPO_ROOT, capture_output=True, text=True)
     if result.returncode != 0:
         return f"failed: {_last_line(result.stderr)}"
@@ -230,8 +307,9 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "no message"
 
 
-def report(outcomes: list[Outcome], tolerance: float) -> tuple[str, bool]:
-    """The markdown report and whether every family holds."""
+def report(outcomes: list[Outcome], tolerance: float, emulated_export: bool = False) -> tuple[str, bool]:
+    """The markdown report and whether every family holds (an export this machine could not run
+    as a family is said, not held against it)."""
     native = outcomes[0].figures
     rows, holds = [], True
     for outcome in outcomes:
@@ -245,7 +323,7 @@ def report(outcomes: list[Outcome], tolerance: float) -> tuple[str, bool]:
             )
             continue
         problems = outcome.problems + verdict(figures, native, tolerance)
-        if outcome.export not in (None, "identical"):
+        if outcome.export is not None and outcome.export.startswith(("differs", "failed")):
             problems.append(f"the export of the same weights {outcome.export}")
         holds = holds and not problems
         same_int8 = np.abs(figures["int8"] - native["int8"]).max()
@@ -274,7 +352,18 @@ def report(outcomes: list[Outcome], tolerance: float) -> tuple[str, bool]:
         ]
     )
     ran = any(outcome.export is not None for outcome in outcomes)
-    skipped = "" if ran else " (not run this time: `-` in every row, as `--skip-export` writes it)"
+    if not ran:
+        how = " (not run this time: `-` in every row, as `--skip-export` writes it)."
+    elif emulated_export:
+        how = ". The export ran under qemu as that CPU (`--emulated-export`)."
+    else:
+        how = (
+            ". The export ran on this machine with the kernels that CPU gets forced in each library "
+            "the export computes with: numpy's dispatch (`NPY_DISABLE_CPU_FEATURES`), OpenBLAS's "
+            "core (`OPENBLAS_CORETYPE`) and PyTorch's (`ATEN_CPU_CAPABILITY`), a probe confirming "
+            "each took; `--emulated-export` runs it under qemu instead (over 90 minutes: its float64 "
+            "products emulated)."
+        )
     text = f"""# The bundled int8 model on other CPUs
 
 Written by `make portability` ({stamp}).
@@ -284,7 +373,7 @@ of every digit), drawing them with the bundled int8 model and with the fp32 expo
 [-1, 1]; {scale["pixels"]:,} pixels in all. A family holds when its worst digit's mean
 difference from fp32 is within {MAX_MEAN_INCREASE:.0%} of this machine's and within the export's bar
 ({tolerance:g}), and it has no more than twice as many pixels far off. *export*: the export of
-`models/cgan_generator.pt` run as that CPU, compared byte for byte with `models/`{skipped}.
+`models/cgan_generator.pt` run as that CPU, compared byte for byte with `models/`{how}
 
 {table}
 """
@@ -302,11 +391,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--draw", type=Path, help=argparse.SUPPRESS)  # in a family's process
     parser.add_argument("--arm64-root", type=Path, default=REPO_ROOT / ".portability" / "arm64-root")
-    parser.add_argument("--skip-export", action="store_true", help="do not run the export as other CPUs")
+    parser.add_argument("--probe-kernels", action="store_true", help=argparse.SUPPRESS)  # in a probe
+    ways = parser.add_mutually_exclusive_group()
+    ways.add_argument("--skip-export", action="store_true", help="do not run the export as other CPUs")
+    ways.add_argument(
+        "--emulated-export",
+        action="store_true",
+        help="run the export under qemu as each x86-64 CPU, not natively with its kernels forced "
+        "(over 90 minutes)",
+    )
     parser.add_argument("--report", type=Path, default=REPO_ROOT / "docs" / "portability.md")
     args = parser.parse_args()
     if args.draw:
         draw(args.draw)
+        return 0
+    if args.probe_kernels:
+        print(repr(kernels_in_use()))
         return 0
     from cgan_export.verify import INT8_MEAN_TOLERANCE
     from cgan_runtime.files import atomic_path
@@ -336,11 +436,15 @@ def main() -> int:
 
         outcomes = list(pool.map(measure, FAMILIES))
         identical = dict(
-            zip(exported, pool.map(lambda family: export_is_identical(family, work), exported), strict=True)
+            zip(
+                exported,
+                pool.map(lambda family: export_is_identical(family, work, args.emulated_export), exported),
+                strict=True,
+            )
         )
     for outcome in outcomes:
         outcome.export = identical.get(outcome.family)
-    text, holds = report(outcomes, INT8_MEAN_TOLERANCE)
+    text, holds = report(outcomes, INT8_MEAN_TOLERANCE, args.emulated_export)
     print(text)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.report) as temporary:

@@ -1,10 +1,27 @@
 """The comparison `make portability` makes for each CPU family (the emulated runs themselves take
 minutes and live in the make target): what it measures, and when it calls a family degraded."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+from numpy._core import _multiarray_umath
 
-from benchmarks.portability import FAR_OFF, MAX_MEAN_INCREASE, Family, Outcome, compare, report, verdict
+from benchmarks.portability import (
+    FAMILIES,
+    FAR_OFF,
+    MAX_MEAN_INCREASE,
+    Family,
+    Kernels,
+    Outcome,
+    compare,
+    forced_kernels,
+    report,
+    verdict,
+)
 
 TOLERANCE = 0.02
 LABELS = np.repeat(np.arange(10), 4)
@@ -115,3 +132,50 @@ def test_a_report_without_the_export_says_it_was_not_run_and_one_with_it_does_no
         TOLERANCE,
     )
     assert "not run this time" not in exported
+
+
+PORTABILITY = Path(__file__).resolve().parent.parent / "benchmarks" / "portability.py"
+HASWELL = next(family for family in FAMILIES if family.cpu == "Haswell")
+
+
+def test_forcing_a_cpus_kernels_takes_in_each_library_the_export_computes_with():
+    environment = forced_kernels(HASWELL.kernels)
+    if environment is None:  # a machine without AVX2 cannot run Haswell's kernels at all
+        assert not _multiarray_umath.__cpu_features__.get("X86_V3")
+        return
+    probe = subprocess.run(
+        [sys.executable, str(PORTABILITY), "--probe-kernels"],
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert probe.stdout.strip() == repr(Kernels("X86_V3", "Haswell", "AVX2"))
+
+
+def test_kernels_this_machine_lacks_are_not_forced(monkeypatch):
+    monkeypatch.setitem(_multiarray_umath.__cpu_features__, "X86_V4", False)
+    assert forced_kernels(Kernels("X86_V4", "SkylakeX", "AVX512")) is None
+
+
+def test_an_export_this_machine_could_not_run_is_said_and_not_held_against_the_family():
+    fp32 = _images()
+    same = {**compare(fp32, fp32, LABELS), "int8": fp32, "fp32": fp32}
+    outcomes = [
+        Outcome(Family("this machine", "", "native"), same),
+        Outcome(HASWELL, same, export="not run: this machine lacks X86_V3"),
+    ]
+    text, holds = report(outcomes, TOLERANCE)
+    assert holds and "| not run: this machine lacks X86_V3 | holds |" in text
+    assert "kernels that CPU gets forced" in text
+
+
+def test_the_report_says_when_the_export_ran_under_qemu():
+    fp32 = _images()
+    same = {**compare(fp32, fp32, LABELS), "int8": fp32, "fp32": fp32}
+    outcomes = [
+        Outcome(Family("this machine", "", "native"), same),
+        Outcome(HASWELL, same, export="identical"),
+    ]
+    text, _ = report(outcomes, TOLERANCE, emulated_export=True)
+    assert "under qemu as that CPU" in text and "forced" not in text
