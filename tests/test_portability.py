@@ -50,6 +50,12 @@ def test_compare_counts_the_pixels_far_from_fp32():
     assert figures["max"] == pytest.approx(FAR_OFF + 0.1, abs=1e-6)
 
 
+def _int8_as_fp32() -> dict:
+    """A family's figures when its int8 images are its fp32 ones."""
+    fp32 = _images()
+    return {**compare(fp32, fp32, LABELS), "int8": fp32, "fp32": fp32}
+
+
 def _figures(worst_digit_mean: float, far_pixels: int) -> dict:
     return {"worst_digit": 8, "worst_digit_mean": worst_digit_mean, "far_pixels": far_pixels}
 
@@ -109,8 +115,7 @@ def test_without_this_machines_own_run_nothing_is_compared_and_the_report_fails(
 
 
 def test_an_export_that_fails_is_said_to_fail_not_to_differ():
-    fp32 = _images()
-    same = {**compare(fp32, fp32, LABELS), "int8": fp32, "fp32": fp32}
+    same = _int8_as_fp32()
     outcomes = [
         Outcome(Family("this machine", "", "native"), same),
         Outcome(Family("x86-64 AVX2", "laptops", "x86-64", "Haswell"), same, export="failed: MemoryError"),
@@ -120,8 +125,7 @@ def test_an_export_that_fails_is_said_to_fail_not_to_differ():
 
 
 def test_a_report_without_the_export_says_it_was_not_run_and_one_with_it_does_not():
-    fp32 = _images()
-    same = {**compare(fp32, fp32, LABELS), "int8": fp32, "fp32": fp32}
+    same = _int8_as_fp32()
     haswell = Family("x86-64 AVX2", "laptops", "x86-64", "Haswell")
     skipped, _ = report(
         [Outcome(Family("this machine", "", "native"), same), Outcome(haswell, same)], TOLERANCE
@@ -159,8 +163,7 @@ def test_kernels_this_machine_lacks_are_not_forced(monkeypatch):
 
 
 def test_an_export_this_machine_could_not_run_is_said_and_not_held_against_the_family():
-    fp32 = _images()
-    same = {**compare(fp32, fp32, LABELS), "int8": fp32, "fp32": fp32}
+    same = _int8_as_fp32()
     outcomes = [
         Outcome(Family("this machine", "", "native"), same),
         Outcome(HASWELL, same, export="not run: this machine lacks X86_V3"),
@@ -171,8 +174,7 @@ def test_an_export_this_machine_could_not_run_is_said_and_not_held_against_the_f
 
 
 def test_the_report_says_when_the_export_ran_under_qemu():
-    fp32 = _images()
-    same = {**compare(fp32, fp32, LABELS), "int8": fp32, "fp32": fp32}
+    same = _int8_as_fp32()
     outcomes = [
         Outcome(Family("this machine", "", "native"), same),
         Outcome(HASWELL, same, export="identical"),
