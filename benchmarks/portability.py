@@ -246,15 +246,15 @@ def kernels_in_use() -> Kernels:
     import torch
     from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
 
-    libraries = Path(np.__file__).parent.parent / "numpy.libs"
-    openblas = ctypes.CDLL(glob.glob(str(libraries / "libscipy_openblas*"))[0])
-    openblas.scipy_openblas_get_corename64_.restype = ctypes.c_char_p
+    # numpy's wheels bundle OpenBLAS under this name; a numpy built otherwise says "unknown"
+    bundled = glob.glob(str(Path(np.__file__).parent.parent / "numpy.libs" / "libscipy_openblas*"))
+    core = "unknown"
+    if bundled:
+        corename = ctypes.CDLL(bundled[0]).scipy_openblas_get_corename64_
+        corename.restype = ctypes.c_char_p
+        core = corename().decode()
     enabled = [target for target in __cpu_dispatch__ if __cpu_features__.get(target)]
-    return Kernels(
-        enabled[-1] if enabled else "baseline",
-        openblas.scipy_openblas_get_corename64_().decode(),
-        torch.backends.cpu.get_cpu_capability(),
-    )
+    return Kernels(enabled[-1] if enabled else "baseline", core, torch.backends.cpu.get_cpu_capability())
 
 
 def export_is_identical(family: Family, work: Path, emulated: bool = False) -> str:
