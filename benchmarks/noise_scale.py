@@ -1,0 +1,68 @@
+"""An fp32 export that multiplies its noise by SCALE before anything else: the sampling temperature
+of the truncation trick (BigGAN's, and StyleGAN's psi), above 1 for more variety, below 1 for less.
+The scale is folded into the weight of the matrix product the noise enters, so the graph is
+unchanged and `cgan-train evaluate` scores the model at that temperature (docs/experiments.md).
+
+    python -m benchmarks.noise_scale MODEL.onnx SCALE OUT.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import onnx
+from onnx import numpy_helper
+
+from cgan_export.onnx_export import PRECISION_KEY
+from cgan_runtime.files import atomic_path
+from cgan_runtime.generator import NOISE_INPUT, DigitGenerator, ModelError
+
+
+def with_noise_scale(model: onnx.ModelProto, scale: float) -> onnx.ModelProto:
+    """A copy of model whose noise is multiplied by scale; its model_version says so. ValueError
+    when the noise does not enter a matrix product with a stored weight first."""
+    scaled = onnx.ModelProto()
+    scaled.CopyFrom(model)
+    weights = {tensor.name: tensor for tensor in scaled.graph.initializer}
+    users = [node for node in scaled.graph.node if NOISE_INPUT in node.input]
+    if len(users) != 1 or users[0].op_type != "MatMul" or users[0].input[1] not in weights:
+        raise ValueError(f"its noise {NOISE_INPUT!r} does not enter one MatMul by a stored weight")
+    weight = weights[users[0].input[1]]
+    weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight) * scale, weight.name))
+    for prop in scaled.metadata_props:
+        if prop.key == "model_version":
+            prop.value += f"-noise{scale:g}"
+    return scaled
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path, help="an fp32 export (cgan_generator.onnx)")
+    parser.add_argument("scale", type=float, help="what the noise is multiplied by (> 0)")
+    parser.add_argument("out", type=Path, help="where to write the scaled model")
+    args = parser.parse_args(argv)
+    if not args.scale > 0 or args.scale == float("inf"):
+        sys.exit(f"noise_scale: the scale must be a positive number, not {args.scale:g}")
+    try:
+        DigitGenerator(args.model)  # the runtime's checks: one clear line for a bad file
+    except ModelError as error:
+        sys.exit(f"noise_scale: {error}")
+    model = onnx.load(args.model)
+    if {prop.key: prop.value for prop in model.metadata_props}.get(PRECISION_KEY) != "fp32":
+        sys.exit(f"noise_scale: {args.model} is not an fp32 export (give cgan_generator.onnx)")
+    try:
+        scaled = with_noise_scale(model, args.scale)
+    except ValueError as error:
+        sys.exit(f"noise_scale: {args.model}: {error}")
+    try:
+        with atomic_path(args.out) as temporary:
+            onnx.save_model(scaled, temporary)
+    except OSError as error:
+        sys.exit(f"noise_scale: cannot write {args.out}: {error.strerror or error}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
