@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import onnx
 from onnx import numpy_helper
 
@@ -30,7 +31,12 @@ def with_noise_scale(model: onnx.ModelProto, scale: float) -> onnx.ModelProto:
     if len(users) != 1 or users[0].op_type != "MatMul" or users[0].input[1] not in weights:
         raise ValueError(f"its noise {NOISE_INPUT!r} does not enter one MatMul by a stored weight")
     weight = weights[users[0].input[1]]
-    weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight) * scale, weight.name))
+    values = numpy_helper.to_array(weight)
+    with np.errstate(over="ignore", under="ignore"):
+        multiplied = (values * scale).astype(values.dtype)
+    if not np.isfinite(multiplied).all() or (multiplied[values != 0] == 0).any():
+        raise ValueError(f"a scale of {scale:g} takes its weights out of {values.dtype}'s range")
+    weight.CopyFrom(numpy_helper.from_array(multiplied, weight.name))
     for prop in scaled.metadata_props:
         if prop.key == "model_version":
             prop.value += f"-noise{scale:g}"

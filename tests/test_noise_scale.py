@@ -46,6 +46,12 @@ def test_a_model_whose_noise_does_not_enter_a_weighted_product_first_is_refused(
         with_noise_scale(model, 1.1)
 
 
+@pytest.mark.parametrize("scale", [1e-300, 1e39])
+def test_a_scale_that_takes_the_weights_out_of_float32_is_refused(scale):
+    with pytest.raises(ValueError, match="out of float32's range"):
+        with_noise_scale(onnx.load(FP32), scale)
+
+
 def test_the_command_writes_the_model_and_refuses_bad_input_in_one_line(tmp_path):
     out = tmp_path / "scaled.onnx"
     assert noise_scale(str(FP32), "1.1", str(out)).returncode == 0
