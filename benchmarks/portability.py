@@ -224,10 +224,11 @@ def run_family(family: Family, arm64_root: Path | None, work: Path) -> Outcome:
 
 def forced_kernels(kernels: Kernels) -> dict[str, str] | None:
     """The environment that makes numpy, OpenBLAS and PyTorch run these kernels on this machine,
-    or None when this machine cannot run them (it lacks the instructions, or is not x86-64)."""
+    or None when they cannot be forced here: the CPU lacks the instructions (or is not x86-64), or
+    this numpy does not dispatch to them by that name."""
     from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
 
-    if not __cpu_features__.get(kernels.numpy):
+    if not __cpu_features__.get(kernels.numpy) or kernels.numpy not in __cpu_dispatch__:
         return None
     above = __cpu_dispatch__[__cpu_dispatch__.index(kernels.numpy) + 1 :]
     return {
@@ -266,7 +267,7 @@ def export_is_identical(family: Family, work: Path, emulated: bool = False) -> s
     else:
         environment = forced_kernels(family.kernels)
         if environment is None:
-            return f"not run: this machine lacks {family.kernels.numpy}"
+            return f"not run: {family.kernels.numpy} kernels cannot be forced here"
         probe = subprocess.run(
             [sys.executable, str(Path(__file__).resolve()), "--probe-kernels"],
             env={**os.environ, **environment},

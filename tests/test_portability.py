@@ -162,14 +162,18 @@ def test_kernels_this_machine_lacks_are_not_forced(monkeypatch):
     assert forced_kernels(Kernels("X86_V4", "SkylakeX", "AVX512")) is None
 
 
+def test_kernels_this_numpy_does_not_dispatch_to_by_that_name_are_not_forced():
+    assert forced_kernels(Kernels("AVX2", "Haswell", "AVX2")) is None
+
+
 def test_an_export_this_machine_could_not_run_is_said_and_not_held_against_the_family():
     same = _int8_as_fp32()
     outcomes = [
         Outcome(Family("this machine", "", "native"), same),
-        Outcome(HASWELL, same, export="not run: this machine lacks X86_V3"),
+        Outcome(HASWELL, same, export="not run: X86_V3 kernels cannot be forced here"),
     ]
     text, holds = report(outcomes, TOLERANCE)
-    assert holds and "| not run: this machine lacks X86_V3 | holds |" in text
+    assert holds and "| not run: X86_V3 kernels cannot be forced here | holds |" in text
     assert "kernels that CPU gets forced" in text
 
 
