@@ -21,6 +21,7 @@ from pathlib import Path
 
 import onnx
 
+from benchmarks.fp32_export import load_fp32_export
 from cgan_export.onnx_export import PRECISION_KEY
 from cgan_export.quantize import (
     QUANTISED_OPERATORS,
@@ -36,7 +37,6 @@ from cgan_export.quantize import (
 from cgan_export.verify import int8_difference
 from cgan_export.weight_rounding import rounded_conv_weights
 from cgan_runtime.files import atomic_path
-from cgan_runtime.generator import DigitGenerator, ModelError
 
 
 def variants(model: onnx.ModelProto) -> dict[str, onnx.ModelProto]:
@@ -78,13 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", type=Path, help="an fp32 export (cgan_generator.onnx)")
     parser.add_argument("--write-dir", type=Path, help="write each variant here as int8_<name>.onnx")
     args = parser.parse_args(argv)
-    try:
-        info = DigitGenerator(args.model).info  # the runtime's checks: one clear line for a bad file
-    except ModelError as error:
-        sys.exit(f"int8_error: {error}")
-    model = onnx.load(args.model)
-    if {prop.key: prop.value for prop in model.metadata_props}.get(PRECISION_KEY) != "fp32":
-        sys.exit(f"int8_error: {args.model} is not an fp32 export (give cgan_generator.onnx)")
+    model, info = load_fp32_export(args.model, "int8_error")
     latent_dim, num_classes = info.latent_dim, info.num_classes
     print(f"{'int8 variant':<28} {'mean':>7} {'worst digit':>12}")
     for name, variant in variants(model).items():

@@ -16,9 +16,9 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from cgan_export.onnx_export import PRECISION_KEY
+from benchmarks.fp32_export import load_fp32_export
 from cgan_runtime.files import atomic_path
-from cgan_runtime.generator import NOISE_INPUT, DigitGenerator, ModelError
+from cgan_runtime.generator import NOISE_INPUT
 
 
 def with_noise_scale(model: onnx.ModelProto, scale: float) -> onnx.ModelProto:
@@ -51,13 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.scale > 0 or args.scale == float("inf"):
         sys.exit(f"noise_scale: the scale must be a positive number, not {args.scale:g}")
-    try:
-        DigitGenerator(args.model)  # the runtime's checks: one clear line for a bad file
-    except ModelError as error:
-        sys.exit(f"noise_scale: {error}")
-    model = onnx.load(args.model)
-    if {prop.key: prop.value for prop in model.metadata_props}.get(PRECISION_KEY) != "fp32":
-        sys.exit(f"noise_scale: {args.model} is not an fp32 export (give cgan_generator.onnx)")
+    model, _ = load_fp32_export(args.model, "noise_scale")
     try:
         scaled = with_noise_scale(model, args.scale)
     except ValueError as error:
