@@ -216,7 +216,8 @@ def pooled(runs: list[dict]) -> dict:
 def judge_recipe(candidate: dict | list[dict], baseline: dict | list[dict]) -> tuple[list[Comparison], str]:
     """The rule: the candidate counts as better only when it is better beyond the spread on every
     instrument, and every candidate run clears the bar's conditional accuracy. Each side is one
-    report or several runs' (pooled). Returns the comparisons and the verdict in one line."""
+    report or several runs' (pooled). Returns the comparisons and the verdict in one line. Raises
+    ValueError for one model on both sides, or twice on one."""
     candidates = candidate if isinstance(candidate, list) else [candidate]
     baselines = baseline if isinstance(baseline, list) else [baseline]
     problems = list(
@@ -228,6 +229,12 @@ def judge_recipe(candidate: dict | list[dict], baseline: dict | list[dict]) -> t
     )
     if problems:
         return [], "not comparable: " + "; ".join(problems)
+    both = sorted(
+        {run.get("model_version") for run in candidates}
+        & {run.get("model_version") for run in baselines} - {None}
+    )
+    if both:  # a model cannot be beyond its own spread; the comparison would only mislead
+        raise ValueError(f"one model on both sides: {', '.join(both)}")
     candidate, baseline = pooled(candidates), pooled(baselines)
     comparisons = spread_comparisons(candidate, baseline)
     if not (is_current(candidate) and draws_of(candidate) >= 2 and draws_of(baseline) >= 2):

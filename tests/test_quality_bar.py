@@ -152,7 +152,7 @@ def test_a_current_report_is_checked_on_every_judge_and_every_cas_recipe():
 
 
 def test_a_recipe_counts_as_better_only_beyond_the_spread_on_every_instrument(tmp_path):
-    baseline = current_report()
+    baseline = current_report(version="old")
     comparisons, verdict = judge_recipe(current_report(shift=0.05), baseline)
     assert len(comparisons) == 2 * len(JUDGES) + len(RECIPES)
     assert all(comparison.verdict == "better" for comparison in comparisons) and verdict.startswith("better")
@@ -164,7 +164,7 @@ def test_a_recipe_counts_as_better_only_beyond_the_spread_on_every_instrument(tm
     comparisons, verdict = judge_recipe(nearly, baseline)
     assert [c.instrument for c in comparisons if c.verdict == "within"] == ["recall, pixel-mlp"]
     assert verdict.startswith("not better")
-    _, verdict = judge_recipe(current_report(shift=0.05, draws=1), current_report(draws=1))
+    _, verdict = judge_recipe(current_report(shift=0.05, draws=1), current_report(draws=1, version="old"))
     assert verdict.startswith("no verdict")  # --quick reports: one draw, one seed
     other_judge = current_report(shift=0.05)
     other_judge["judges"]["pixel-mlp"]["sha256"] = "f" * 64
@@ -214,6 +214,8 @@ def test_several_runs_a_side_pool_into_one_spread_that_a_lucky_seed_cannot_win(t
     assert main([str(paths["a"]), "--against", str(paths["b"]), str(paths["c"])]) == 1
     assert main([str(paths["a"]), "--against", str(paths["b"]), str(paths["b"])]) == 1
     assert "one model given twice on a side: seed-0" in capsys.readouterr().err
+    assert main([str(paths["a"]), str(paths["b"]), "--against", str(paths["c"]), str(paths["b"])]) == 1
+    assert capsys.readouterr().err.endswith("one model on both sides: seed-0\n")
     (tmp_path / "list.json").write_text("[]")  # JSON, but no report
     assert main([str(tmp_path / "list.json"), str(paths["b"])]) == 1
     assert capsys.readouterr().err.endswith("is not an evaluation report (a JSON object)\n")
