@@ -21,7 +21,7 @@ from pathlib import Path
 
 import onnx
 
-from benchmarks.fp32_export import load_fp32_export
+from benchmarks.fp32_export import load_fp32_export, save_model
 from cgan_export.onnx_export import PRECISION_KEY
 from cgan_export.quantize import (
     QUANTISED_OPERATORS,
@@ -36,7 +36,6 @@ from cgan_export.quantize import (
 )
 from cgan_export.verify import int8_difference
 from cgan_export.weight_rounding import rounded_conv_weights
-from cgan_runtime.files import atomic_path
 
 
 def variants(model: onnx.ModelProto) -> dict[str, onnx.ModelProto]:
@@ -88,10 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.write_dir:
             try:
                 args.write_dir.mkdir(parents=True, exist_ok=True)
-                with atomic_path(args.write_dir / f"int8_{_file_name(name)}.onnx") as temporary:
-                    onnx.save_model(variant, temporary)
             except OSError as error:
-                sys.exit(f"int8_error: cannot write in {args.write_dir}: {error.strerror or error}")
+                sys.exit(f"int8_error: cannot make {args.write_dir}: {error.strerror or error}")
+            save_model(variant, args.write_dir / f"int8_{_file_name(name)}.onnx", "int8_error")
     return 0
 
 

@@ -16,8 +16,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from benchmarks.fp32_export import load_fp32_export
-from cgan_runtime.files import atomic_path
+from benchmarks.fp32_export import load_fp32_export, save_model
 from cgan_runtime.generator import NOISE_INPUT
 
 
@@ -56,11 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         scaled = with_noise_scale(model, args.scale)
     except ValueError as error:
         sys.exit(f"noise_scale: {args.model}: {error}")
-    try:
-        with atomic_path(args.out) as temporary:
-            onnx.save_model(scaled, temporary)
-    except OSError as error:
-        sys.exit(f"noise_scale: cannot write {args.out}: {error.strerror or error}")
+    save_model(scaled, args.out, "noise_scale")
     return 0
 
 
