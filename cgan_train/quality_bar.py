@@ -12,6 +12,7 @@ seed changes as well as the draws and classifier seeds.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import sys
 from dataclasses import dataclass
@@ -194,11 +195,20 @@ def _range(figure: dict) -> str:
     return f"{figure['mean']:.3f} [{figure['min']:.3f}, {figure['max']:.3f}]"
 
 
+def model_of(report: dict) -> str:
+    """The model a report scored: its model_version, or for a report without one, a digest of the
+    report, so that the same file given twice is still seen as one model."""
+    if report.get("model_version") is not None:
+        return str(report["model_version"])
+    digest = hashlib.sha256(json.dumps(report, sort_keys=True).encode()).hexdigest()
+    return f"a report without model_version (sha256 {digest[:12]})"
+
+
 def pooled(runs: list[dict]) -> dict:
     """Several training runs' reports as one: each instrument's values are every run's. Raises
     ValueError for one model given twice or a run without another's instruments."""
-    versions = [run.get("model_version") for run in runs]
-    twice = sorted({version for version in versions if version is not None and versions.count(version) > 1})
+    versions = [model_of(run) for run in runs]
+    twice = sorted({version for version in versions if versions.count(version) > 1})
     if twice:
         raise ValueError(f"one model given twice on a side: {', '.join(twice)}")
     merged = copy.deepcopy(runs[0])
@@ -229,10 +239,7 @@ def judge_recipe(candidate: dict | list[dict], baseline: dict | list[dict]) -> t
     )
     if problems:
         return [], "not comparable: " + "; ".join(problems)
-    both = sorted(
-        {run.get("model_version") for run in candidates}
-        & {run.get("model_version") for run in baselines} - {None}
-    )
+    both = sorted({model_of(run) for run in candidates} & {model_of(run) for run in baselines})
     if both:  # a model cannot be beyond its own spread; the comparison would only mislead
         raise ValueError(f"one model on both sides: {', '.join(both)}")
     candidate, baseline = pooled(candidates), pooled(baselines)

@@ -216,6 +216,10 @@ def test_several_runs_a_side_pool_into_one_spread_that_a_lucky_seed_cannot_win(t
     assert "one model given twice on a side: seed-0" in capsys.readouterr().err
     assert main([str(paths["a"]), str(paths["b"]), "--against", str(paths["c"]), str(paths["b"])]) == 1
     assert capsys.readouterr().err.endswith("one model on both sides: seed-0\n")
+    anonymous = tmp_path / "anonymous.json"  # no model_version: the same file is still one model
+    anonymous.write_text(json.dumps({key: value for key, value in first.items() if key != "model_version"}))
+    assert main([str(anonymous), str(anonymous)]) == 1
+    assert "one model on both sides: a report without model_version (sha256 " in capsys.readouterr().err
     (tmp_path / "list.json").write_text("[]")  # JSON, but no report
     assert main([str(tmp_path / "list.json"), str(paths["b"])]) == 1
     assert capsys.readouterr().err.endswith("is not an evaluation report (a JSON object)\n")
