@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-dir", type=Path, help="write each variant here as int8_<name>.onnx")
     args = parser.parse_args(argv)
     model, info = load_fp32_export(args.model, "int8_error")
+    if args.write_dir:  # before the variants' minutes of work, not once for each
+        try:
+            args.write_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            sys.exit(f"int8_error: cannot make {args.write_dir}: {error.strerror or error}")
     latent_dim, num_classes = info.latent_dim, info.num_classes
     print(f"{'int8 variant':<28} {'mean':>7} {'worst digit':>12}")
     for name, variant in variants(model).items():
@@ -85,10 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         worst = f"{agreement['worst_digit_mean']:.4f} ({agreement['worst_digit']})"
         print(f"{name:<28} {agreement['mean']:>7.4f} {worst:>12}")
         if args.write_dir:
-            try:
-                args.write_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as error:
-                sys.exit(f"int8_error: cannot make {args.write_dir}: {error.strerror or error}")
             save_model(variant, args.write_dir / f"int8_{_file_name(name)}.onnx", "int8_error")
     return 0
 
