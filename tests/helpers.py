@@ -52,6 +52,12 @@ CGAN_RUN = str(Path(sys.executable).parent / "cgan-run")
 CGAN_TRAIN = str(Path(sys.executable).parent / "cgan-train")
 
 
+def run_module(module: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m MODULE ARGS` from the repository's root, as a user runs a benchmark: output captured."""
+    command = [sys.executable, "-m", module, *args]
+    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+
+
 def cgan_run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([CGAN_RUN, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 

@@ -3,7 +3,6 @@ choice changed at a time, and the variants' files for evaluation."""
 
 import re
 import subprocess
-import sys
 
 import onnx
 
@@ -12,14 +11,14 @@ from cgan_export.quantize import quantize_int8
 from cgan_export.verify import check_int8_agreement, int8_difference
 from cgan_runtime.generator import DigitGenerator
 from tests.conftest import REPO_ROOT
+from tests.helpers import run_module
 
 FP32 = REPO_ROOT / "models" / "cgan_generator.onnx"
 INT8 = REPO_ROOT / "models" / "cgan_generator_int8.onnx"
 
 
 def int8_error(*args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "benchmarks.int8_error", *args]
-    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    return run_module("benchmarks.int8_error", *args)
 
 
 def test_as_exported_is_the_export_s_own_int8_model_and_each_of_its_choices_lowers_the_error():

@@ -3,17 +3,16 @@ runtime in one run and says how many times the candidate's time per image is."""
 
 import re
 import subprocess
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-INT8 = REPO / "models" / "cgan_generator_int8.onnx"
-FP32 = REPO / "models" / "cgan_generator.onnx"
+from tests.conftest import REPO_ROOT
+from tests.helpers import run_module
+
+INT8 = REPO_ROOT / "models" / "cgan_generator_int8.onnx"
+FP32 = REPO_ROOT / "models" / "cgan_generator.onnx"
 
 
 def model_speed(*args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "benchmarks.model_speed", *args]
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    return run_module("benchmarks.model_speed", *args)
 
 
 def test_a_model_against_itself_takes_about_the_same_time_and_fp32_takes_longer_than_int8():

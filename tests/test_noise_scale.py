@@ -2,7 +2,6 @@
 inside the file."""
 
 import subprocess
-import sys
 
 import numpy as np
 import onnx
@@ -11,6 +10,7 @@ import pytest
 
 from benchmarks.noise_scale import with_noise_scale
 from tests.conftest import REPO_ROOT
+from tests.helpers import run_module
 
 FP32 = REPO_ROOT / "models" / "cgan_generator.onnx"
 
@@ -21,8 +21,7 @@ def _draw(model: onnx.ModelProto, noise: np.ndarray, labels: np.ndarray) -> np.n
 
 
 def noise_scale(*args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "benchmarks.noise_scale", *args]
-    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    return run_module("benchmarks.noise_scale", *args, timeout=60)
 
 
 @pytest.mark.parametrize("scale", [0.5, 1.2])
