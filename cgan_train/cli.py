@@ -175,9 +175,10 @@ def cli() -> None:
 )
 @click.option(
     "--minibatch-std",
-    type=click.IntRange(0, 1),
+    type=click.IntRange(min=0),
     default=None,
-    help="1: the discriminator sees the batch's spread as one more channel. Default: the recipe's.",
+    help="1: the discriminator sees the batch's spread as one more channel; N: the spread within "
+    "groups of N images (N divides the batch size; StyleGAN's is 4). Default: the recipe's.",
 )
 @click.option(
     "--mode-seeking-weight",

@@ -73,7 +73,8 @@ class TrainConfig:
     # gradient penalty on real images, gamma/2 * E||grad D(x)||^2 (Mescheder et al. 2018; 0 = none).
     # augment: DiffAugment's policies, comma-separated from AUGMENTATIONS, applied alike to the real
     # and generated images the discriminator sees (Zhao et al. 2020; "" = none). minibatch_std: 1
-    # gives the discriminator the batch's feature spread as an extra channel (Karras et al. 2018).
+    # gives the discriminator the batch's feature spread as an extra channel (Karras et al. 2018),
+    # N >= 2 the spread within groups of N images (a divisor of the batch size).
     r1_gamma: float = 0.0
     augment: str = ""
     minibatch_std: int = 0
@@ -131,8 +132,11 @@ class TrainConfig:
         unknown = [name for name in self.augment.split(",") if name and name not in AUGMENTATIONS]
         if unknown:
             raise ValueError(f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENTATIONS)}")
-        if self.minibatch_std not in (0, 1):
-            raise ValueError(f"minibatch_std must be 0 or 1, got {self.minibatch_std}")
+        if self.minibatch_std < 0 or (self.minibatch_std > 1 and self.batch_size % self.minibatch_std):
+            raise ValueError(
+                f"minibatch_std must be 0, 1 (the whole batch) or a group size that divides the batch "
+                f"size {self.batch_size}, got {self.minibatch_std}"
+            )
         if self.minibatch_std and self.design != "conv":
             raise ValueError("minibatch_std is for the conv design's discriminator")
         if self.twin_classifier not in (0, 1):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -137,7 +138,7 @@ class ProjectionDiscriminator(nn.Module):
         embed_dim: int,
         width: int = 64,
         classify: bool = False,
-        minibatch_std: bool = False,
+        minibatch_std: int = 0,
         twin_classifier: bool = False,
     ):
         super().__init__()
@@ -162,35 +163,48 @@ class ProjectionDiscriminator(nn.Module):
         return Judgement(logits, None, classes, twin)
 
 
-def _conv_feature_size(image_size: int, width: int, minibatch_std: bool = False) -> int:
-    return (image_size // 4) ** 2 * (2 * width + int(minibatch_std))
+def _conv_feature_size(image_size: int, width: int, minibatch_std: int = 0) -> int:
+    return (image_size // 4) ** 2 * (2 * width + int(minibatch_std > 0))
 
 
-def _conv_layers(width: int, minibatch_std: bool = False) -> nn.Sequential:
+def _conv_layers(width: int, minibatch_std: int = 0) -> nn.Sequential:
     """The conv discriminator's body: two spectrally normalised stride-2 convolutions, flattened
-    (with minibatch_std, the batch's spread as one more channel before flattening)."""
+    (with minibatch_std, the spread of the batch (1) or of groups of N images (N) as one more
+    channel before flattening)."""
     sn = nn.utils.parametrizations.spectral_norm
     return nn.Sequential(
         sn(nn.Conv2d(1, width, 4, stride=2, padding=1)),
         nn.LeakyReLU(0.1),
         sn(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)),
         nn.LeakyReLU(0.1),
-        *([MinibatchStd()] if minibatch_std else []),
+        *([MinibatchStd(0 if minibatch_std == 1 else minibatch_std)] if minibatch_std else []),
         nn.Flatten(),
     )
 
 
 class MinibatchStd(nn.Module):
-    """Appends one channel holding the batch's mean standard deviation of every feature: a batch of
-    look-alike fakes scores differently from a varied real batch, so the generator pays for
-    collapsing (Karras et al. 2018). The whole batch is one group: real and generated batches
-    reach the discriminator separately."""
+    """Appends one channel holding the mean standard deviation of every feature over a group of
+    images: a group of look-alike fakes scores differently from a varied real one, so the generator
+    pays for collapsing (Karras et al. 2018). group_size 0: the whole batch is one group, a single
+    figure for all of it; N: groups of N images, each image told its own group's spread (StyleGAN
+    uses 4), a signal every image carries. Real and generated batches reach the discriminator
+    separately, so no group mixes them."""
+
+    def __init__(self, group_size: int = 0):
+        super().__init__()
+        self.group_size = group_size
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        # + eps inside the root: a feature equal across the batch has an infinite gradient otherwise
+        count = features.shape[0]
+        # A short last batch keeps groups as large as divide it (the config makes N divide the batch).
+        group = math.gcd(count, self.group_size) if self.group_size else count
+        grouped = features.reshape(
+            group, count // group, *features.shape[1:]
+        )  # image i: group i % (count // group)
+        # + eps inside the root: a feature equal across the group has an infinite gradient otherwise
         # (a combined recipe diverged to NaN on the GPU without it).
-        spread = (features.var(dim=0, unbiased=False) + 1e-8).sqrt().mean()
-        channel = spread.expand(features.shape[0], 1, *features.shape[2:])
+        spread = (grouped.var(dim=0, unbiased=False) + 1e-8).sqrt().flatten(1).mean(dim=1)
+        channel = spread.repeat(group).view(count, 1, 1, 1).expand(count, 1, *features.shape[2:])
         return torch.cat([features, channel], dim=1)
 
 
@@ -280,7 +294,7 @@ def build_discriminator(config: TrainConfig) -> nn.Module:
         config.embed_dim,
         width=config.discriminator_width,
         classify=classify,
-        minibatch_std=bool(config.minibatch_std),
+        minibatch_std=config.minibatch_std,
         twin_classifier=bool(config.twin_classifier),
     )
 

@@ -72,6 +72,30 @@ def test_minibatch_std_adds_one_channel_and_stays_finite_on_a_batch_of_equal_ima
     )
 
 
+def test_minibatch_std_in_groups_tells_each_image_its_own_group_s_spread():
+    torch.manual_seed(0)
+    features = torch.randn(8, 3, 7, 7)
+    features[1::2] *= 5  # groups of 4 take every second image: the odd ones vary five times as much
+    channel = MinibatchStd(group_size=4)(features)[:, 3, 0, 0]
+    for start in (0, 1):
+        group = features[start::2]
+        expected = group.std(dim=0, unbiased=False).mean().item()
+        assert channel[start::2].tolist() == pytest.approx([expected] * 4, rel=1e-5)
+    assert channel[1].item() > 3 * channel[0].item()
+    # A short last batch (6 images) falls back to groups of 2, never to a group of one (no spread).
+    short = MinibatchStd(group_size=4)(torch.randn(6, 3, 7, 7))[:, 3, 0, 0]
+    assert (short > 0.1).all()
+
+
+@pytest.mark.parametrize("group", [1, 4])
+def test_the_conv_discriminator_with_minibatch_std_trains_at_the_shipped_batch(group):
+    config = TrainConfig(**recipe_settings("shipped", {"minibatch_std": group}))
+    discriminator = build_discriminator(config)
+    judgement = discriminator.judge(torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,)))
+    judgement.score.sum().backward()
+    assert judgement.score.shape == (64,) and torch.isfinite(judgement.score).all()
+
+
 def test_the_conv_discriminator_with_minibatch_std_scores_each_image():
     config = TrainConfig(**recipe_settings("shipped", {"minibatch_std": 1}))
     discriminator = build_discriminator(config)
@@ -94,8 +118,20 @@ def test_mode_seeking_is_smaller_for_a_generator_whose_images_follow_the_noise()
 
 @pytest.mark.parametrize(
     "changes",
-    [{"augment": "shear"}, {"r1_gamma": -1.0}, {"minibatch_std": 2}, {"mode_seeking_weight": -0.5}],
-    ids=["unknown-augmentation", "negative-r1", "minibatch-std-2", "negative-mode-seeking"],
+    [
+        {"augment": "shear"},
+        {"r1_gamma": -1.0},
+        {"minibatch_std": -1},
+        {"minibatch_std": 3},
+        {"mode_seeking_weight": -0.5},
+    ],
+    ids=[
+        "unknown-augmentation",
+        "negative-r1",
+        "minibatch-std-negative",
+        "minibatch-std-3-of-64",
+        "negative-mode-seeking",
+    ],
 )
 def test_a_bad_setting_is_refused_with_its_name(changes):
     with pytest.raises(ValueError, match=next(iter(changes)).split("_")[0]):
