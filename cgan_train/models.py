@@ -198,9 +198,8 @@ class MinibatchStd(nn.Module):
         count = features.shape[0]
         # A short last batch keeps groups as large as divide it (the config makes N divide the batch).
         group = math.gcd(count, self.group_size) if self.group_size else count
-        grouped = features.reshape(
-            group, count // group, *features.shape[1:]
-        )  # image i: group i % (count // group)
+        # Image i falls in group i % (count // group).
+        grouped = features.reshape(group, count // group, *features.shape[1:])
         # + eps inside the root: a feature equal across the group has an infinite gradient otherwise
         # (a combined recipe diverged to NaN on the GPU without it).
         spread = (grouped.var(dim=0, unbiased=False) + 1e-8).sqrt().flatten(1).mean(dim=1)
