@@ -285,6 +285,7 @@ class _Measured:
             await self.app(scope, receive, send)
             return
         started, status = time.perf_counter(), None
+        self.metrics.in_progress.inc()
 
         async def sending(message):
             nonlocal status
@@ -303,6 +304,7 @@ class _Measured:
         finally:
             # No status at all: the request was cancelled, its client gone (499, as nginx counts it).
             answered = CLIENT_GONE if status is None else status
+            self.metrics.in_progress.dec()
             self.metrics.observe_request(
                 endpoint_label(scope["path"]), answered, time.perf_counter() - started
             )

@@ -27,6 +27,10 @@ class ServerMetrics:
         self.registry = CollectorRegistry()
         labels = ["endpoint", "status"]
         self.requests = Counter("cgan_requests", "HTTP requests answered", labels, registry=self.registry)
+        # Received and not yet answered (this scrape included): what a stop signal waits for.
+        self.in_progress = Gauge(
+            "cgan_requests_in_progress", "HTTP requests received and not yet answered", registry=self.registry
+        )
         self.errors = Counter(
             "cgan_request_errors",
             "HTTP requests answered with a 4xx or 5xx status",

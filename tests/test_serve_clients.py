@@ -206,6 +206,7 @@ def test_metrics_count_requests_errors_latency_batches_queue_and_device(server):
         "cgan_request_latency_seconds_bucket{",
         "cgan_batch_images_bucket{",
         "cgan_queue_depth ",
+        "cgan_requests_in_progress ",
         'cgan_device_info{execution_provider="CPUExecutionProvider",requested_device="auto"} 1.0',
     )
     errors = (

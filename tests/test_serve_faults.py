@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -380,6 +381,20 @@ def test_a_body_that_never_finishes_gets_408_within_the_timeout():
         assert slow.stop()[0] == 0
 
 
+def wait_for_requests_in_progress(server, count: int, timeout: float = 60) -> None:
+    """Until the server's /metrics says it holds `count` requests besides the one reading it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = request(server, "GET", "/metrics")[1].decode()
+        held = float(re.search(r"^cgan_requests_in_progress (\S+)$", text, re.M).group(1)) - 1
+        if held >= count:
+            return
+        assert time.monotonic() < deadline, (
+            f"the server held {held:.0f} of {count} requests after {timeout} s"
+        )
+        time.sleep(0.05)
+
+
 def concurrent_gets(server, paths: list[str]) -> list[tuple[int, bytes, float]]:
     """All at once, each on a connection of its own: (status, body, seconds) in order."""
     answers: list = [None] * len(paths)
@@ -440,7 +455,9 @@ def test_a_stop_signal_finishes_the_requests_in_flight_then_exits_0(stop_signal)
         )
     )
     asking.start()
-    time.sleep(0.3)  # the requests are in (the first of them already drawn)
+    # Stop once the server holds all 16 (on a busy machine 0.3 s was not always enough: a request
+    # still in the listen queue when the server stops listening is reset, not "in flight").
+    wait_for_requests_in_progress(running, 16)
     code, stderr = running.stop(stop_signal)
     asking.join(60)
     assert code == 0, stderr
