@@ -381,16 +381,23 @@ def test_a_body_that_never_finishes_gets_408_within_the_timeout():
         assert slow.stop()[0] == 0
 
 
-def wait_for_requests_in_progress(server, count: int, timeout: float = 60) -> None:
-    """Until the server's /metrics says it holds `count` requests besides the one reading it."""
+def wait_for_requests_received(server, count: int, endpoint: str = "/digits", timeout: float = 60) -> None:
+    """Until the server's /metrics says it has received `count` requests to `endpoint`: those it has
+    answered and those it holds (any endpoint's, the one reading /metrics aside: send no others)."""
     deadline = time.monotonic() + timeout
     while True:
         text = request(server, "GET", "/metrics")[1].decode()
         held = float(re.search(r"^cgan_requests_in_progress (\S+)$", text, re.M).group(1)) - 1
-        if held >= count:
+        answered = sum(
+            float(value)
+            for value in re.findall(
+                rf'^cgan_requests_total{{endpoint="{endpoint}",status="\d+"}} (\S+)$', text, re.M
+            )
+        )
+        if held + answered >= count:
             return
         assert time.monotonic() < deadline, (
-            f"the server held {held:.0f} of {count} requests after {timeout} s"
+            f"the server had {held + answered:.0f} of {count} requests after {timeout} s"
         )
         time.sleep(0.05)
 
@@ -457,7 +464,7 @@ def test_a_stop_signal_finishes_the_requests_in_flight_then_exits_0(stop_signal)
     asking.start()
     # Stop once the server holds all 16 (on a busy machine 0.3 s was not always enough: a request
     # still in the listen queue when the server stops listening is reset, not "in flight").
-    wait_for_requests_in_progress(running, 16)
+    wait_for_requests_received(running, 16)
     code, stderr = running.stop(stop_signal)
     asking.join(60)
     assert code == 0, stderr
