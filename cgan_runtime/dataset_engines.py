@@ -164,10 +164,16 @@ class LocalProcesses:
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
     """End the workers now: a shard they were drawing was not recorded, and is drawn again later."""
-    processes = list((pool._processes or {}).values())  # the executor offers no other way to end them
+    # The executor offers no other way to end its workers, or to wait for its manager thread.
+    processes = list((pool._processes or {}).values())
+    manager = pool._executor_manager_thread
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():
             process.kill()
     for process in processes:
         process.join(timeout=10)
+    # A manager thread still closing its wake-up pipe when Python exits races the exit hook that
+    # writes to that pipe (Python 3.11), and the user saw "Bad file descriptor" with a traceback.
+    if manager is not None:
+        manager.join(timeout=10)

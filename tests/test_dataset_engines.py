@@ -99,6 +99,27 @@ def test_a_full_disk_in_a_local_worker_is_one_line_and_keeps_the_finished_shards
     assert_same_sets(tmp_path, reference, ["parquet"])
 
 
+def test_stopping_a_worker_pool_leaves_no_thread_of_it_behind():
+    # A pool's manager thread still closing its pipe as Python exits races the exit hook that writes
+    # to that pipe: CI once printed its "Bad file descriptor" traceback after a full disk.
+    import multiprocessing
+    import threading
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    from cgan_runtime.dataset_engines import _stop_pool
+
+    before = set(threading.enumerate())
+    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("forkserver"))
+    busy = [pool.submit(time.sleep, 60) for _ in range(3)]
+    deadline = time.monotonic() + 30
+    while not busy[0].running() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert busy[0].running()
+    _stop_pool(pool)
+    assert set(threading.enumerate()) <= before
+
+
 def test_a_format_without_its_package_is_one_line(monkeypatch):
     import importlib.util
 
