@@ -177,7 +177,7 @@ def _conv_layers(width: int, minibatch_std: int = 0) -> nn.Sequential:
         nn.LeakyReLU(0.1),
         sn(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)),
         nn.LeakyReLU(0.1),
-        *([MinibatchStd(0 if minibatch_std == 1 else minibatch_std)] if minibatch_std else []),
+        *([MinibatchStd(minibatch_std)] if minibatch_std else []),
         nn.Flatten(),
     )
 
@@ -185,26 +185,28 @@ def _conv_layers(width: int, minibatch_std: int = 0) -> nn.Sequential:
 class MinibatchStd(nn.Module):
     """Appends one channel holding the mean standard deviation of every feature over a group of
     images: a group of look-alike fakes scores differently from a varied real one, so the generator
-    pays for collapsing (Karras et al. 2018). group_size 0: the whole batch is one group, a single
-    figure for all of it; N: groups of N images, each image told its own group's spread (StyleGAN
-    uses 4), a signal every image carries. Real and generated batches reach the discriminator
-    separately, so no group mixes them."""
+    pays for collapsing (Karras et al. 2018). group_size 1: the whole batch is one group (a group
+    of one image has no spread), a single figure for all of it; N: groups of N images, each image
+    told its own group's spread (StyleGAN uses 4), a signal every image carries. Real and generated
+    batches reach the discriminator separately, so no group mixes them."""
 
-    def __init__(self, group_size: int = 0):
+    def __init__(self, group_size: int = 1):
         super().__init__()
         self.group_size = group_size
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         count = features.shape[0]
-        # A short last batch keeps groups as large as divide it (the config makes N divide the batch).
-        group = math.gcd(count, self.group_size) if self.group_size else count
+        # A short last batch keeps groups as large as divide it (the config makes N divide the batch);
+        # one that only 1 divides is a single group, never groups of one image, which have no spread.
+        group = math.gcd(count, self.group_size) if self.group_size > 1 else count
+        group = count if group == 1 else group
         # Image i falls in group i % (count // group).
         grouped = features.reshape(group, count // group, *features.shape[1:])
-        # + eps inside the root: a feature equal across the group has an infinite gradient otherwise
-        # (a combined recipe diverged to NaN on the GPU without it).
         # The variance written out: torch's var over the leading dimension of this 5-d view is many
         # times slower here, forward and backward, enough to slow the whole training step.
         variance = (grouped - grouped.mean(dim=0)).square().mean(dim=0)
+        # + eps inside the root: a feature equal across the group has an infinite gradient otherwise
+        # (a combined recipe diverged to NaN on the GPU without it).
         spread = (variance + 1e-8).sqrt().flatten(1).mean(dim=1)
         channel = spread.repeat(group).view(count, 1, 1, 1).expand(count, 1, *features.shape[2:])
         return torch.cat([features, channel], dim=1)

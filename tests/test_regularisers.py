@@ -85,6 +85,11 @@ def test_minibatch_std_in_groups_tells_each_image_its_own_group_s_spread():
     # A short last batch (6 images) falls back to groups of 2, never to a group of one (no spread).
     short = MinibatchStd(group_size=4)(torch.randn(6, 3, 7, 7))[:, 3, 0, 0]
     assert (short > 0.1).all()
+    # One that only 1 divides (7 images) is a single group.
+    odd = torch.randn(7, 3, 7, 7)
+    assert MinibatchStd(group_size=4)(odd)[:, 3, 0, 0].tolist() == pytest.approx(
+        [odd.std(dim=0, unbiased=False).mean().item()] * 7, rel=1e-5
+    )
 
 
 @pytest.mark.parametrize("group", [1, 4])
