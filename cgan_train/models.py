@@ -198,7 +198,7 @@ class MinibatchStd(nn.Module):
         count = features.shape[0]
         # A short last batch keeps groups as large as divide it (the config makes N divide the batch);
         # one that only 1 divides is a single group, never groups of one image, which have no spread.
-        group = math.gcd(count, self.group_size) if self.group_size > 1 else count
+        group = math.gcd(count, self.group_size)
         group = count if group == 1 else group
         # Image i falls in group i % (count // group).
         grouped = features.reshape(group, count // group, *features.shape[1:])
