@@ -37,6 +37,7 @@ RECIPE_OPTIONS = (
     "twin_classifier",
     "generator_width",
     "discriminator_width",
+    "discriminator_lr_scale",
 )
 SIGNAL_EXIT_BASE = 128  # the shell's code for a run stopped by signal N is 128 + N: 130 for Ctrl-C
 
@@ -206,6 +207,13 @@ def cli() -> None:
     help="The conv discriminator's channels at 14x14. Default: the recipe's.",
 )
 @click.option(
+    "--discriminator-lr-scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="The discriminator's learning rate as a multiple of --lr (two time-scale updates). "
+    "Default: the recipe's (1).",
+)
+@click.option(
     "--norm-stat-samples",
     type=click.IntRange(min=1),
     default=None,
@@ -246,6 +254,7 @@ def train_command(
     twin_classifier: int | None,
     generator_width: int | None,
     discriminator_width: int | None,
+    discriminator_lr_scale: float | None,
     norm_stat_samples: int | None,
     seed: int,
     device: str,

@@ -23,6 +23,7 @@ RECORDED_WHEN_USED = {
     "twin_classifier": 0,
     "generator_width": 64,
     "discriminator_width": 64,
+    "discriminator_lr_scale": 1.0,
 }
 # What a field's annotation admits in a checkpoint's config: (types, how to say it).
 FIELD_KINDS = {
@@ -91,6 +92,9 @@ class TrainConfig:
     # cost only training time.
     generator_width: int = 64
     discriminator_width: int = 64
+    # The discriminator's learning rate as a multiple of lr (the two time-scale update rule, Heusel
+    # et al. 2017): a discriminator that keeps ahead of the generator shows it the hands it misses.
+    discriminator_lr_scale: float = 1.0
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -110,8 +114,9 @@ class TrainConfig:
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+        for name in ("lr", "discriminator_lr_scale"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
         if self.lr_decay_epochs < 0:

@@ -94,6 +94,9 @@ CANDIDATES: dict[str, tuple[dict, int]] = {
     # work/NAME/checkpoint.pt with `cgan-train train --resume`.
     **{f"twin-seed{seed}": ({"twin_classifier": 1}, seed) for seed in (0, 1, 2)},
     "twin-d128": ({"twin_classifier": 1, "discriminator_width": 128}, 0),
+    # The fifth: the discriminator learning twice as fast as the generator (two time-scale updates),
+    # at no cost in time per step, so that it keeps showing the generator the hands it misses.
+    **{f"dlr2-seed{seed}": ({"discriminator_lr_scale": 2.0}, seed) for seed in (0, 1, 2)},
 }
 PROBE_STEPS = int(os.environ.get("SWEEP_PROBE_STEPS", 300))
 RATE_FILE = "{name}.rate"

@@ -82,7 +82,9 @@ class Trainer:
         self.discriminator = build_discriminator(config).to(device)
         betas = (config.beta1, config.beta2)
         self.opt_generator = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
-        self.opt_discriminator = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
+        self.opt_discriminator = torch.optim.Adam(
+            self.discriminator.parameters(), lr=config.lr * config.discriminator_lr_scale, betas=betas
+        )
         # The moving average of the generator's weights: smoother than any single step's weights.
         self.generator_ema = copy.deepcopy(self.generator).eval() if config.ema_decay else None
         self.epoch = 0
@@ -300,9 +302,12 @@ class Trainer:
             total_steps = config.epochs * steps_per_epoch
             decay_steps = min(config.lr_decay_epochs, config.epochs) * steps_per_epoch
             lr = config.lr * min(1.0, (total_steps - global_step) / decay_steps)
-        for optimiser in (self.opt_generator, self.opt_discriminator):
+        for optimiser, scale in (
+            (self.opt_generator, 1.0),
+            (self.opt_discriminator, config.discriminator_lr_scale),
+        ):
             for group in optimiser.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * scale
 
     @property
     def shipped_generator(self) -> nn.Module:

@@ -230,6 +230,21 @@ def test_learning_rate_is_constant_then_falls_linearly_over_the_decay_epochs(tmp
         assert state[optimiser]["param_groups"][0]["lr"] == pytest.approx(2e-4 / 5)
 
 
+def test_the_discriminator_lr_scale_holds_through_the_decay_and_is_recorded(tmp_path):
+    flags = [*CONV_FLAGS, "--epochs", "2", "--lr-decay-epochs", "1", "--discriminator-lr-scale", "2"]
+    assert train_cli("--out", str(tmp_path / "run"), *flags).exit_code == 0
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert state["opt_generator"]["param_groups"][0]["lr"] == pytest.approx(2e-4 / 5)
+    assert state["opt_discriminator"]["param_groups"][0]["lr"] == pytest.approx(2 * 2e-4 / 5)
+    assert state["config"].discriminator_lr_scale == 2
+    plain = TrainConfig(design="conv")
+    assert "discriminator_lr_scale" not in plain.to_dict()  # old runs export the same bytes
+    with pytest.raises(ValueError, match="discriminator_lr_scale must be positive, got 0"):
+        TrainConfig(discriminator_lr_scale=0)
+    refused = train_cli("--out", str(tmp_path / "bad"), *CONV_FLAGS, "--discriminator-lr-scale", "0")
+    assert refused.exit_code == 2 and "--discriminator-lr-scale" in refused.output
+
+
 def test_train_defaults_to_the_shipped_recipe_and_records_it(tmp_path):
     from cgan_train.recipes import RECIPES
 
