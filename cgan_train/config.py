@@ -117,6 +117,13 @@ class TrainConfig:
         for name in ("lr", "discriminator_lr_scale"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        # Adam moves each weight by about the learning rate a step: beyond 1 no run learns, and far
+        # beyond it the step overflows float32 in the optimiser, a traceback rather than a refusal.
+        if max(self.lr, self.lr * self.discriminator_lr_scale) > 1:
+            raise ValueError(
+                f"the learning rates must be at most 1, got lr {self.lr} and the discriminator's "
+                f"{self.lr * self.discriminator_lr_scale}"
+            )
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
         if self.lr_decay_epochs < 0:

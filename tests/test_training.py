@@ -245,6 +245,14 @@ def test_the_discriminator_lr_scale_holds_through_the_decay_and_is_recorded(tmp_
     assert refused.exit_code == 2 and "--discriminator-lr-scale" in refused.output
 
 
+@pytest.mark.parametrize("flags", [("--lr", "1e300"), ("--lr", "0.5", "--discriminator-lr-scale", "1e300")])
+def test_a_learning_rate_beyond_1_is_refused_in_one_line_not_overflowed_in_adam(tmp_path, flags):
+    result = train_cli("--out", str(tmp_path / "run"), *CONV_FLAGS, *flags)
+    assert result.exit_code == 1
+    assert "Error: the learning rates must be at most 1" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "run").exists()
+
+
 def test_train_defaults_to_the_shipped_recipe_and_records_it(tmp_path):
     from cgan_train.recipes import RECIPES
 
