@@ -155,7 +155,8 @@ class TrainConfig:
             raise ValueError(f"twin_classifier must be 0 or 1, got {self.twin_classifier}")
         if self.twin_classifier and not (self.class_loss_weight > 0 and self.discriminator == "joint"):
             raise ValueError(
-                "twin_classifier needs the joint discriminator's classifier (class_loss_weight above 0)"
+                "twin_classifier needs the joint discriminator's classifier (class_loss_weight above 0); "
+                "without the classifier, turn the twin off too (--twin-classifier 0)"
             )
         widths = ("generator_width", "discriminator_width")
         for name in widths:

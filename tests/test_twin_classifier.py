@@ -107,5 +107,5 @@ def test_a_twin_without_its_classifier_or_out_of_range_is_refused(changes):
 def test_a_twin_without_a_classifier_on_the_command_line_is_one_line_and_no_folder(tmp_path):
     flags = ("--recipe", "shipped", "--twin-classifier", "1", "--class-loss-weight", "0", "--quiet")
     result = train_cli("--out", str(tmp_path / "run"), *flags)
-    assert result.exit_code == 1 and "twin_classifier" in result.output
+    assert result.exit_code == 1 and "turn the twin off too (--twin-classifier 0)" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "run").exists()
