@@ -117,8 +117,9 @@ class TrainConfig:
         for name in ("lr", "discriminator_lr_scale"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        # Adam moves each weight by about the learning rate a step: beyond 1 no run learns, and far
-        # beyond it the step overflows float32 in the optimiser, a traceback rather than a refusal.
+        # Adam moves each weight by about the learning rate a step, and weights live near [-1, 1]:
+        # a rate above 1 is a slip, and far above it the step overflows float32 inside the
+        # optimiser, a traceback rather than a refusal.
         if max(self.lr, self.lr * self.discriminator_lr_scale) > 1:
             raise ValueError(
                 f"the learning rates must be at most 1, got lr {self.lr} and the discriminator's "
