@@ -93,7 +93,7 @@ class TrainConfig:
     generator_width: int = 64
     discriminator_width: int = 64
     # The discriminator's learning rate as a multiple of lr (the two time-scale update rule, Heusel
-    # et al. 2017): a discriminator that keeps ahead of the generator shows it the hands it misses.
+    # et al. 2017), tried for variety: docs/experiments.md has what it moved.
     discriminator_lr_scale: float = 1.0
 
     def __post_init__(self) -> None:
