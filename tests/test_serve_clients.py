@@ -52,6 +52,14 @@ def generator() -> DigitGenerator:
     return DigitGenerator(device="cpu")
 
 
+@pytest.fixture
+def client(server):
+    """A tritonclient closed by the test that used it: one left to the garbage collector may be
+    collected in another test's worker thread, where its gevent pool cannot close."""
+    with triton.InferenceServerClient(server.address) as client:
+        yield client
+
+
 def get(server: RunningServer, path: str) -> tuple[int, bytes, dict]:
     try:
         with urllib.request.urlopen(f"http://{server.url}{path}", timeout=60) as response:
@@ -125,12 +133,11 @@ def infer_inputs(noise: np.ndarray, labels: np.ndarray, binary: bool) -> list:
 
 @pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
 @pytest.mark.parametrize("labels_shape", ["[N]", "[N, 1]"])
-def test_tritonclient_gets_the_generators_images(server, generator, binary, labels_shape):
+def test_tritonclient_gets_the_generators_images(client, generator, binary, labels_shape):
     rng = np.random.default_rng(11)
     noise = rng.standard_normal((12, generator.info.latent_dim), dtype=np.float32)
     labels = rng.integers(0, 10, 12).astype(np.int64)
     sent = labels if labels_shape == "[N]" else labels[:, None]
-    client = triton.InferenceServerClient(server.address)
     # No outputs named: tritonclient asks for binary outputs; named with binary_data=False: JSON.
     outputs = None if binary else [triton.InferRequestedOutput("images", binary_data=False)]
     result = client.infer("cgan", infer_inputs(noise, sent, binary), outputs=outputs, request_id="r-1")
@@ -173,10 +180,9 @@ def batch_counts(server) -> tuple[float, float]:
     return float(count.group(1)), float(total.group(1))
 
 
-def test_health_and_metadata_give_the_graphs_names_types_and_shapes(server):
+def test_health_and_metadata_give_the_graphs_names_types_and_shapes(client):
     import onnxruntime
 
-    client = triton.InferenceServerClient(server.address)
     assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("cgan")
     assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
     metadata = client.get_model_metadata("cgan")
@@ -192,8 +198,7 @@ def test_health_and_metadata_give_the_graphs_names_types_and_shapes(server):
     assert metadata["parameters"]["requested_device"] == "auto"
 
 
-def test_an_unknown_model_is_a_404_the_client_reports(server):
-    client = triton.InferenceServerClient(server.address)
+def test_an_unknown_model_is_a_404_the_client_reports(client):
     with pytest.raises(triton.InferenceServerException) as raised:
         client.get_model_metadata("mnist")
     assert raised.value.status() == "404" and "serves 'cgan'" in raised.value.message()
