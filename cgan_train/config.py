@@ -120,10 +120,10 @@ class TrainConfig:
         # Adam moves each weight by about the learning rate a step, and weights live near [-1, 1]:
         # a rate above 1 is a slip, and far above it the step overflows float32 inside the
         # optimiser, a traceback rather than a refusal.
-        if max(self.lr, self.lr * self.discriminator_lr_scale) > 1:
+        if max(self.lr, self.discriminator_lr) > 1:
             raise ValueError(
                 f"the learning rates must be at most 1, got lr {self.lr} and the discriminator's "
-                f"{self.lr * self.discriminator_lr_scale}"
+                f"{self.discriminator_lr}"
             )
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
@@ -169,6 +169,10 @@ class TrainConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+
+    @property
+    def discriminator_lr(self) -> float:
+        return self.lr * self.discriminator_lr_scale
 
     def to_dict(self) -> dict:
         """The settings as recorded (checkpoints, the ONNX metadata, the model card): those added

@@ -83,7 +83,7 @@ class Trainer:
         betas = (config.beta1, config.beta2)
         self.opt_generator = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
         self.opt_discriminator = torch.optim.Adam(
-            self.discriminator.parameters(), lr=config.lr * config.discriminator_lr_scale, betas=betas
+            self.discriminator.parameters(), lr=config.discriminator_lr, betas=betas
         )
         # The moving average of the generator's weights: smoother than any single step's weights.
         self.generator_ema = copy.deepcopy(self.generator).eval() if config.ema_decay else None
@@ -297,17 +297,17 @@ class Trainer:
     def _set_learning_rate(self, global_step: int, steps_per_epoch: int) -> None:
         """Constant, then (with lr_decay_epochs) linearly down towards zero over the last epochs."""
         config = self.config
-        lr = config.lr
+        share = 1.0
         if config.lr_decay_epochs:
             total_steps = config.epochs * steps_per_epoch
             decay_steps = min(config.lr_decay_epochs, config.epochs) * steps_per_epoch
-            lr = config.lr * min(1.0, (total_steps - global_step) / decay_steps)
-        for optimiser, scale in (
-            (self.opt_generator, 1.0),
-            (self.opt_discriminator, config.discriminator_lr_scale),
+            share = min(1.0, (total_steps - global_step) / decay_steps)
+        for optimiser, lr in (
+            (self.opt_generator, config.lr),
+            (self.opt_discriminator, config.discriminator_lr),
         ):
             for group in optimiser.param_groups:
-                group["lr"] = lr * scale
+                group["lr"] = lr * share
 
     @property
     def shipped_generator(self) -> nn.Module:
