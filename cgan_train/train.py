@@ -221,7 +221,8 @@ class Trainer:
                 if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
                     raise TrainingDiverged(
                         f"epoch {self.epoch + 1}, step {step + 1}: loss is not finite "
-                        f"(d_loss={d_loss}, g_loss={g_loss}); lower the learning rate"
+                        f"(d_loss={d_loss}, g_loss={g_loss}); "
+                        "lower the learning rate or the loss terms' weights"
                     )
                 bar.set_postfix(
                     {

@@ -136,6 +136,26 @@ def test_a_loss_that_turns_nan_stops_the_run_with_a_message(tmp_path, monkeypatc
     assert not (tmp_path / "checkpoint.pt").exists()
 
 
+def test_a_huge_loss_weight_stops_the_run_with_a_message_that_names_the_weights(tmp_path):
+    # Legal (finite, not negative), and the wrong-label term it scales overflows at the first step: the
+    # hint must point at the weights too, not only at the learning rate.
+    result = train_cli(
+        "--out",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--mismatch-weight",
+        "1e308",
+        "--quiet",
+    )
+    assert result.exit_code == 1
+    assert "loss is not finite" in result.output and "the loss terms' weights" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
 def test_a_closed_stderr_never_stops_training(tmp_path):
     result = subprocess.run(
         [CGAN_TRAIN, "train", "--out", str(tmp_path), *RUN_FLAGS[:-1]],  # with its bar
