@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -295,6 +295,18 @@ class _Measured:
 
         try:
             await self.app(scope, receive, sending)
+        except asyncio.CancelledError:
+            # uvicorn cancels the requests still in flight when --drain-timeout runs out. Passed on,
+            # the cancellation would be logged with a traceback and answered 500; the task is ending
+            # anyway, so it ends here, with a 503 when nothing was sent yet.
+            log.warning(
+                "%s: cut off, the server stopped before answering it (--drain-timeout)", scope["path"]
+            )
+            if status is None:
+                status = 503
+                response = _error(503, "the server stopped before the request was answered")
+                with suppress(Exception):  # the connection may be gone too
+                    await response(scope, receive, send)
         except Exception as error:
             log.error("internal error on %s: %s: %s", scope["path"], type(error).__name__, error)
             if status is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -26,6 +27,17 @@ Examples:
   cgan-serve --max-batch-size 1           no batching: every request an onnxruntime call of its own
   cgan-serve --ray --replicas 2           the same endpoints on Ray Serve, two replicas
 """
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange with NaN and the infinities refused: NaN passes every bound (each
+    comparison with it is false), and a limit of NaN seconds left requests waiting for ever."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 @click.command(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,7 +65,7 @@ Examples:
 )
 @click.option(
     "--max-wait-ms",
-    type=click.FloatRange(min=0, max=10_000),
+    type=FiniteFloatRange(min=0, max=10_000),
     default=0.0,
     show_default=True,
     help="How long a request waits for others to join its batch. 0: none, yet the requests that "
@@ -78,17 +90,18 @@ Examples:
 )
 @click.option(
     "--request-timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=30.0,
     show_default=True,
     help="Seconds a request may take (its body, its wait and its images); then 503.",
 )
 @click.option(
     "--drain-timeout",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     default=30.0,
     show_default=True,
-    help="On SIGTERM, Ctrl-C or SIGHUP: seconds to finish the requests in flight before exiting.",
+    help="On SIGTERM, Ctrl-C or SIGHUP: seconds to finish the requests in flight before exiting "
+    "(0: none, exit at once).",
 )
 @click.option(
     "--threads",
@@ -218,7 +231,9 @@ def _serve_here(options: ServeOptions, max_connections: int, access_log: bool) -
         app,
         log_config=log_config(),
         access_log=access_log,
-        timeout_graceful_shutdown=int(options.drain_timeout) if options.drain_timeout else None,
+        # Seconds as given: uvicorn waits with asyncio.timeout, which takes fractions, and 0 is no wait
+        # (None would be no limit).
+        timeout_graceful_shutdown=options.drain_timeout,
         limit_concurrency=max_connections,
         server_header=False,
     )

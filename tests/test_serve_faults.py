@@ -473,6 +473,28 @@ def test_a_stop_signal_finishes_the_requests_in_flight_then_exits_0(stop_signal)
     assert "Traceback" not in stderr
 
 
+def test_a_drain_timeout_of_0_cuts_a_held_request_at_once_with_a_503_and_one_log_line():
+    # 0 used to mean no limit at all (uvicorn's None): the server waited the request's whole 30 s.
+    running = RunningServer("--port", "0", "--drain-timeout", "0")
+    host, port = running.address.split(":")
+    held = socket.create_connection((host, int(port)), timeout=30)
+    try:
+        # A body that never finishes: the request is in flight, waiting for the rest of it.
+        held.sendall(f"POST {INFER} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{{".encode())
+        wait_for_requests_received(running, 1, endpoint="/v2/models/:model/infer")
+        started = time.monotonic()
+        code, stderr = running.stop()
+        stopped_in = time.monotonic() - started
+        answer = held.recv(65536).decode(errors="replace")
+    finally:
+        held.close()
+    assert code == 0, stderr
+    assert stopped_in < 10, stopped_in
+    assert answer.startswith("HTTP/1.1 503"), answer
+    assert "the server stopped before the request was answered" in answer
+    assert "Traceback" not in stderr and "Exception in ASGI application" not in stderr, stderr
+
+
 def test_a_taken_port_is_one_line_and_exit_1():
     first = RunningServer("--port", "0")
     try:
@@ -507,6 +529,9 @@ def test_a_taken_port_is_one_line_and_exit_1():
             "--max-connections is for the server on this",
         ),
         (["--ray", "--port", "8000", "--access-log"], 2, "--access-log is for the server on this machine"),
+        (["--max-wait-ms", "nan"], 2, "'nan' is not a finite number"),
+        (["--request-timeout", "nan"], 2, "'nan' is not a finite number"),
+        (["--drain-timeout", "inf"], 2, "'inf' is not a finite number"),
     ],
 )
 def test_a_bad_start_is_one_line_and_a_non_zero_exit(args, code, words, tmp_path):
