@@ -23,7 +23,7 @@ def draw_text(
     model_path: Path | None,
     device: str,
 ) -> None:
-    from cgan_runtime.handwriting import draw_rows, parse_text, random_style
+    from cgan_runtime.handwriting import draw_rows, parse_text, random_style, row_styles
     from cgan_runtime.images import inverted, write_npy, write_png
     from cgan_runtime.output_checks import NPY_HEADER_BYTES, check_free_space, check_picture_size
 
@@ -53,9 +53,12 @@ def draw_text(
             ),
             "--count",
         )
-    first_style = random_style() if style is None else style
     try:
-        rows = draw_rows(generator, text, range(first_style, first_style + count))
+        styles = row_styles(random_style() if style is None else style, count)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--style") from error
+    try:
+        rows = draw_rows(generator, text, styles)
     except ValueError as error:  # more rows than this machine's memory holds
         raise click.BadParameter(str(error), param_hint="--count") from error
     if invert:

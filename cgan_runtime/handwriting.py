@@ -50,6 +50,15 @@ def random_style() -> int:
     return int(np.random.default_rng().integers(MAX_RANDOM_STYLE))
 
 
+def row_styles(first: int, count: int) -> range:
+    """The styles of count rows from first: first, first + 1, ...; refused when they run past the
+    last style (a row past it would fail mid-picture)."""
+    last = first + count - 1
+    if last > MAX_SEED:
+        raise ValueError(f"{count:,} rows from style {first} run past the last style, {MAX_SEED}")
+    return range(first, last + 1)
+
+
 def style_noise(style: int, latent_dim: int) -> np.ndarray:
     """The noise vector float32 [latent_dim] of a style."""
     return noise_rows(style, 0, 1, latent_dim)[0]

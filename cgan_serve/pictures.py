@@ -12,7 +12,7 @@ import numpy as np
 
 from cgan_runtime.draw_text import file_name_part
 from cgan_runtime.generator import digit_inputs
-from cgan_runtime.handwriting import blank_rows, cell_inputs, fill_row, parse_text
+from cgan_runtime.handwriting import blank_rows, cell_inputs, fill_row, parse_text, row_styles
 from cgan_runtime.images import default_nrow, digits_picture, inverted, save_png, to_uint8
 from cgan_serve.engine import Engine
 from cgan_serve.protocol import RequestError
@@ -56,7 +56,10 @@ async def draw_text(
             f"{count} rows of {len(digits)} characters are {count * len(digits)} cells; this server "
             f"draws at most {max_count} per request"
         )
-    styles = range(style, style + count)
+    try:
+        styles = row_styles(style, count)
+    except ValueError as error:
+        raise RequestError(f"style: {error}") from None
     rows = blank_rows(info, len(digits), styles)
     inputs = [cell_inputs(digits, row_style, info.latent_dim) for row_style in styles]
     drawn = len(inputs[0][1])

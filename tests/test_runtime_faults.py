@@ -51,6 +51,11 @@ pytestmark = pytest.mark.faults
         (["--text", "12", "--nrow", "3"], 2, "--nrow is for --digit"),
         (["--digit", "1", "--style", "3"], 2, "--style is for --text"),
         (["--text", "12", "--style", "-1"], 2, "-1 is not in the range 0<=x<=18446744073709551615"),
+        (
+            ["--text", "12", "--count", "3", "--style", str(2**64 - 2)],
+            2,
+            "3 rows from style 18446744073709551614 run past the last style, 18446744073709551615",
+        ),
         (["--text", "1" * 200, "--count", "10000"], 2, "decompression-bomb threshold"),
         (["--text", "1" * 200, "--count", str(10**9), "--format", "npy"], 2, "GB free"),
     ],
