@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ INTERFACE = (
 # Metadata beyond these is not a plausible generator; the trial run would allocate by it.
 MAX_LATENT_DIM = 1 << 20
 MAX_IMAGE_SIZE = 1 << 12
+MAX_NUM_CLASSES = (1 << 63) - 1  # the labels input is int64
 # The trial run at load: two batch sizes, so that an output that ignores N shows, and the last
 # digit, so that a label table shorter than num_classes shows.
 TRIAL_BATCH_SIZES = (1, 3)  # at most 3: the labels tried are the last digit, 0 and the middle one
@@ -74,15 +74,7 @@ class DigitGenerator:
         makes: worker threads sleep rather than spin (spinning speeds up repeated calls).
         threads: onnxruntime's intra-op threads; default one per physical core this process may use."""
         self.model_path = Path(model_path) if model_path is not None else default_model_path()
-        if not self.model_path.is_file():
-            what = (
-                "a folder"
-                if self.model_path.is_dir()
-                else "not a regular file"
-                if self.model_path.exists()
-                else "not found"
-            )
-            raise ModelError(f"model file {self.model_path}: {what}")
+        _check_model_file(self.model_path)
         try:
             self.session, report = create_session(self.model_path, device, one_shot=one_shot, threads=threads)
         except DeviceError:
@@ -242,6 +234,16 @@ def digit_inputs(info: ModelInfo, digit: int, count: int, seed: int) -> tuple[np
     return noise, np.full(count, digit, dtype=np.int64)
 
 
+def _check_model_file(path: Path) -> None:
+    try:
+        if path.is_file():
+            return
+        what = "a folder" if path.is_dir() else "not a regular file" if path.exists() else "not found"
+    except OSError as error:  # a name the file system refuses, such as one over 255 bytes
+        what = error.strerror or str(error)
+    raise ModelError(f"model file {path}: {what}")
+
+
 def _read_info(session, path: Path) -> ModelInfo:
     metadata = session.get_modelmeta().custom_metadata_map
     missing = [key for key in REQUIRED_METADATA if key not in metadata]
@@ -256,26 +258,35 @@ def _read_info(session, path: Path) -> ModelInfo:
             model_version=metadata["model_version"],
             metadata=dict(metadata),
         )
-    except (ValueError, TypeError) as error:
-        raise ModelError(f"{path}: unreadable metadata ({error}); {INTERFACE}") from error
+    except (ValueError, TypeError, RecursionError) as error:  # RecursionError: JSON nested too deep
+        raise ModelError(f"{path}: unreadable metadata ({first_line(error)}); {INTERFACE}") from error
     _check_metadata(info, path)
     _check_interface(session, info, path)
     return info
 
 
 def _check_metadata(info: ModelInfo, path: Path) -> None:
-    limits = {"latent_dim": MAX_LATENT_DIM, "num_classes": None, "image_size": MAX_IMAGE_SIZE}
+    limits = {"latent_dim": MAX_LATENT_DIM, "num_classes": MAX_NUM_CLASSES, "image_size": MAX_IMAGE_SIZE}
     for name, limit in limits.items():
         value = getattr(info, name)
-        if value < 1 or (limit is not None and value > limit):
-            bound = f"1-{limit:,}" if limit is not None else "at least 1"
-            raise ModelError(f"{path}: metadata {name} is {value}, not in {bound}; {INTERFACE}")
-    low, high = info.output_range
-    if not (math.isfinite(low) and math.isfinite(high)) or low == high:
+        if not 1 <= value <= limit:
+            raise ModelError(f"{path}: metadata {name} is {value}, not in 1-{limit:,}; {INTERFACE}")
+    if not _scalable(*info.output_range):
         raise ModelError(
             f"{path}: metadata output_range {info.metadata['output_range']} is not two finite, "
-            f"distinct numbers; {INTERFACE}"
+            f"distinct numbers that float32 maps onto 0-255; {INTERFACE}"
         )
+
+
+def _scalable(low: float, high: float) -> bool:
+    """Bounds that to_uint8 maps onto 0-255: each finite in float32, and a finite, non-zero scale
+    between them ([-1e308, 1e308] makes it 0, [0, 1e-320] infinite)."""
+    if high == low:
+        return False
+    with np.errstate(over="ignore"):
+        bounds = np.array([low, high]).astype(np.float32)
+        scale = np.float32(255.0 / (high - low))  # as to_uint8 computes it
+    return bool(np.isfinite(bounds).all() and np.isfinite(scale) and scale != 0)
 
 
 def _read_range(text: str) -> tuple[float, float]:

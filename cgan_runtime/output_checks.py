@@ -21,19 +21,27 @@ def check_output_path(path: Path, force: bool) -> None:
     """The folder exists and is writable, and the file is new (or force replaces it)."""
     folder = path.parent
     check_output_folder(folder)
-    if path.is_dir():
+    try:
+        is_folder, is_link, exists, is_file = path.is_dir(), path.is_symlink(), path.exists(), path.is_file()
+    except OSError as error:  # a name the file system refuses, such as one over 255 bytes
+        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+    if is_folder:
         raise OutputError(f"{path} is a folder; give a file name")
-    if path.is_symlink() or (path.exists() and not path.is_file()):
+    if is_link or (exists and not is_file):
         raise OutputError(f"{path} is not a regular file (a link, device or pipe); give a new file name")
-    if path.exists() and not force:
+    if exists and not force:
         raise OutputError(f"{path} exists; add --force to replace it")
 
 
 def check_output_folder(folder: Path) -> None:
     """The folder an output goes into exists, is a folder, and is writable."""
-    if folder.exists() and not folder.is_dir():
+    try:
+        exists, is_folder = folder.exists(), folder.is_dir()
+    except OSError as error:  # a name the file system refuses, such as one over 255 bytes
+        raise OutputError(f"cannot write into {folder}: {error.strerror or error}") from None
+    if exists and not is_folder:
         raise OutputError(f"{folder} is a file, not a folder")
-    if not folder.is_dir():
+    if not is_folder:
         raise OutputError(f"folder {folder} does not exist; create it first")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"folder {folder} is not writable")

@@ -112,6 +112,22 @@ CASES = {
         lambda m: _with_metadata(m, output_range="[-1, Infinity]"),
         "is not two finite, distinct numbers",
     ),
+    "output_range whose scale overflows float32": (
+        lambda m: _with_metadata(m, output_range="[1e308, -1e308]"),
+        "that float32 maps onto 0-255",
+    ),
+    "output_range narrower than float32 resolves": (
+        lambda m: _with_metadata(m, output_range="[0, 1e-320]"),
+        "that float32 maps onto 0-255",
+    ),
+    "output_range nested too deep for JSON": (
+        lambda m: _with_metadata(m, output_range="[" * 100_000 + "]" * 100_000),
+        "unreadable metadata",
+    ),
+    "num_classes beyond the int64 labels": (
+        lambda m: _with_metadata(m, num_classes=str(2**70)),
+        "not in 1-9,223,372,036,854,775,807",
+    ),
     "output_range of text": (
         lambda m: _with_metadata(m, output_range='["a", "b"]'),
         "is not a list of two numbers",

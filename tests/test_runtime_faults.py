@@ -40,6 +40,10 @@ pytestmark = pytest.mark.faults
         (["--digit", "1", "--out", "new/"], 2, "new/ names a folder; give a file name"),
         (["--digit", "1", "--out", "a_file/x.png"], 2, "a_file is a file, not a folder"),
         (["--digit", "1", "--model", "sub"], 1, "model file sub: a folder"),
+        # Names over the file system's 255 bytes: os.stat fails with ENAMETOOLONG, not "not found".
+        (["--digit", "1", "--out", "a" * 300 + ".png"], 2, "cannot write aaa"),
+        (["--digit", "1", "--out", "a" * 300 + "/x.png"], 2, "cannot write into aaa"),
+        (["--digit", "1", "--model", "m" * 300 + ".onnx"], 1, "File name too long"),
         (["--digit", "1", "--model", "empty.onnx"], 1, "empty.onnx: not a loadable ONNX model"),
         (["--digit", "1", "--model", "truncated.onnx"], 1, "truncated.onnx: not a loadable ONNX model"),
         ([], 2, "give either --digit (images of one digit) or --text (a number in one hand)"),
