@@ -135,6 +135,7 @@ def _write(
 ) -> None:
     from cgan_runtime.cli_output import load_generator, publish
     from cgan_runtime.dataset_engines import WorkerError
+    from cgan_runtime.dataset_plan import check_num_classes
     from cgan_runtime.datasets import DatasetBusy, ResumeMismatch, is_dataset_folder, write_dataset
 
     out = Path(out_name)
@@ -151,6 +152,10 @@ def _write(
     _check_target(out, dataset_format, force, is_dataset_folder)
     chosen = _engine(engine, workers, ray_address)
     generator = load_generator(model_path, device, one_shot=False)
+    try:
+        check_num_classes(generator.info.num_classes)
+    except ValueError as error:
+        raise click.ClickException(f"{generator.model_path}: {error}") from None
     total = (per_digit + test_per_digit) * generator.info.num_classes
     with _progress(total) as bar:
 
@@ -228,7 +233,8 @@ def _check_target(out: Path, dataset_format: str, force: bool, is_dataset_folder
 
     from cgan_runtime.output_checks import OutputError, check_output_folder
 
-    if out.name in ("", ".", "..") or out.resolve() == Path.cwd().resolve():
+    here = Path.cwd().resolve()
+    if out.name in ("", ".", "..") or out.resolve() in (here, *here.parents):
         raise click.BadParameter(
             f"{out} is the current folder or above it; name the set's own folder or file", param_hint="--out"
         )

@@ -19,6 +19,7 @@ SPLITS = ("train", "test")
 DEFAULT_SHARD_SIZE = 10_000
 MAX_SHARD_SIZE = 1_000_000  # a shard is drawn whole in memory: 784 MB of 28 x 28 images at most
 NOISE_SCHEME = "philox4x32-10 box-muller v1"  # recorded in the manifest; another scheme, another set
+MAX_CLASSES = 256  # labels are stored as bytes, as MNIST's IDX files hold them
 _FEISTEL_ROUNDS = 8
 _LABEL_STREAM = 0x100  # added to the split's noise stream: the shuffle's keys never meet the noise's
 
@@ -42,6 +43,15 @@ class Shard:
         return self.stop - self.start
 
 
+def check_num_classes(num_classes: int) -> None:
+    """A set's labels are bytes: a model of more digits would have its labels wrap around."""
+    if not 1 <= num_classes <= MAX_CLASSES:
+        raise ValueError(
+            f"the model draws {num_classes:,} digits; a set's labels are bytes, as MNIST's, so at most "
+            f"{MAX_CLASSES}"
+        )
+
+
 @dataclass(frozen=True)
 class Plan:
     """per_digit: images of every digit in each split ({"train": 6000, "test": 1000})."""
@@ -56,6 +66,7 @@ class Plan:
             raise ValueError(f"splits must be train and optionally test, got {sorted(self.per_digit)}")
         if not 1 <= self.shard_size <= MAX_SHARD_SIZE:
             raise ValueError(f"shard size must be in 1-{MAX_SHARD_SIZE:,}, got {self.shard_size}")
+        check_num_classes(self.num_classes)
 
     @property
     def splits(self) -> list[str]:

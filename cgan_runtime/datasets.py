@@ -26,6 +26,7 @@ from cgan_runtime.dataset_plan import DEFAULT_SHARD_SIZE, Plan
 from cgan_runtime.files import atomic_path, lock_folder, publish_folder, release
 from cgan_runtime.generator import DigitGenerator
 from cgan_runtime.noise import MAX_SEED
+from cgan_runtime.streams import first_line
 
 MANIFEST = "cgan-dataset.json"  # in every folder set: --force replaces only a folder that has one
 SHARD_LOG = "shards.log"  # in an unfinished set: a line for each finished shard
@@ -117,8 +118,10 @@ def write_dataset(
 def _read_manifest(path: Path) -> dict:
     try:
         found = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise ResumeMismatch(f"the unfinished set's manifest is unreadable ({error}); start over") from None
+    except (OSError, ValueError, RecursionError) as error:  # RecursionError: JSON nested too deep
+        raise ResumeMismatch(
+            f"the unfinished set's manifest is unreadable ({first_line(error)}); start over"
+        ) from None
     if not isinstance(found, dict):
         raise ResumeMismatch("the unfinished set's manifest is not a record of this command's; start over")
     return found
@@ -136,7 +139,7 @@ def logged_shards(folder: Path) -> dict[str, str]:
         try:
             entry = json.loads(line)
             key, digest = entry["shard"], entry["digest"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             continue
         if isinstance(key, str) and isinstance(digest, str):
             found[key] = digest

@@ -196,8 +196,9 @@ def test_resume_refuses_other_settings_and_a_fresh_run_starts_over(generator, re
         '{"shard": "train-00001", "digest": "0000"}\n',  # a digest its files do not have
         '{"shard": "../../etc", "digest": "x"}\n{"shard": ["a"], "digest": 1}\nnot json\n[]\n',
         '{"shard": "train-00000", "dig',  # a line cut short by a crash
+        '{"shard": ' + "[" * 100_000 + "]" * 100_000 + "}\n",  # deeper than json's recursion
     ],
-    ids=["wrong digest", "crafted", "cut short"],
+    ids=["wrong digest", "crafted", "cut short", "nested too deep"],
 )
 def test_a_log_line_that_does_not_hold_keeps_no_shard(generator, reference, tmp_path, log):
     arguments = {"per_digit": 30, "seed": 5, "test_per_digit": 4, "shard_size": 70}
@@ -208,6 +209,16 @@ def test_a_log_line_that_does_not_hold_keeps_no_shard(generator, reference, tmp_
     write_dataset(generator, tmp_path / "idx", "idx", resume=True, progress=counted.append, **arguments)
     assert counted[0] == 0  # nothing kept: every shard drawn again
     assert_same_sets(tmp_path, reference, ["idx"])
+
+
+@pytest.mark.faults
+def test_a_manifest_nested_too_deep_is_a_mismatch_not_a_crash(generator, tmp_path):
+    arguments = {"per_digit": 30, "seed": 5, "test_per_digit": 4, "shard_size": 70}
+    with pytest.raises(KeyboardInterrupt):
+        write_dataset(generator, tmp_path / "idx", "idx", engine=StopAfter(generator, 2), **arguments)
+    (unfinished_folder(tmp_path / "idx") / MANIFEST).write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ResumeMismatch, match="the unfinished set's manifest is unreadable"):
+        write_dataset(generator, tmp_path / "idx", "idx", resume=True, **arguments)
 
 
 @pytest.mark.faults

@@ -185,6 +185,28 @@ def test_each_mistake_is_one_line_and_writes_nothing(tmp_path, args, message):
 
 
 @pytest.mark.faults
+def test_force_never_replaces_a_set_the_current_folder_is_inside(tmp_path):
+    assert (
+        cgan_dataset("--per-digit", "2", "--format", "folder", "--out", "set", cwd=tmp_path).returncode == 0
+    )
+    inside = tmp_path / "set" / "0"
+    before = sorted(path.name for path in inside.iterdir())
+    result = cgan_dataset(
+        "--per-digit", "2", "--format", "folder", "--out", str(tmp_path / "set"), "--force", cwd=inside
+    )
+    assert result.returncode == 2 and "is the current folder or above it" in result.stderr
+    assert sorted(path.name for path in inside.iterdir()) == before  # the folder the shell is in, kept
+
+
+def test_a_model_of_more_digits_than_a_byte_labels_is_refused():
+    from cgan_runtime.dataset_plan import Plan
+
+    with pytest.raises(ValueError, match="the model draws 300 digits; a set's labels are bytes"):
+        Plan({"train": 1}, 0, 300)
+    assert Plan({"train": 1}, 0, 256).labels("train", 0, 256).max() == 255  # the last label that fits
+
+
+@pytest.mark.faults
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_stopped_run_publishes_nothing_and_resume_finishes_the_set(tmp_path, stop):
     command = [
