@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -131,8 +132,11 @@ def logged_shards(folder: Path) -> dict[str, str]:
     """The shards an unfinished set's log says are finished, and their digests (unchecked); a line
     cut short by a crash, or not of this command's making, is passed over."""
     found = {}
+    log = folder / SHARD_LOG
     try:
-        lines = (folder / SHARD_LOG).read_text().splitlines()
+        if not stat.S_ISREG(log.lstat().st_mode):  # a link, or a FIFO that would hang the read
+            return found
+        lines = log.read_text().splitlines()
     except OSError:
         return found
     for line in lines:
@@ -171,6 +175,11 @@ class _Unfinished:
         try:
             manifest = self.folder / MANIFEST
             if manifest.is_file() and self.resume:
+                if not _plain_tree(self.folder):
+                    raise ResumeMismatch(
+                        f"{self.folder} holds a link or a special file, which this command never "
+                        "writes; run without --resume to start over"
+                    )
                 self._take_finished_shards(_read_manifest(manifest))
             elif any(self.folder.iterdir()):  # a stopped run's shards, not wanted: start over
                 self._empty()
@@ -246,6 +255,17 @@ class _Unfinished:
         # must not remove a shard the log (and the note on stderr) already calls finished.
         if not self.published and not self.done and self.folder.is_dir() and not logged_shards(self.folder):
             shutil.rmtree(self.folder, ignore_errors=True)  # nothing worth resuming: leave nothing
+
+
+def _plain_tree(folder: Path) -> bool:
+    """Regular files and folders alone under folder: a resume reads and writes in it, and a link
+    planted there would lead both elsewhere."""
+    for root, folders, files in os.walk(folder):
+        for name in folders + files:
+            mode = os.lstat(os.path.join(root, name)).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                return False
+    return True
 
 
 def _log_line(key: str, digest: str) -> str:

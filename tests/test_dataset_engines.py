@@ -222,6 +222,30 @@ def test_a_manifest_nested_too_deep_is_a_mismatch_not_a_crash(generator, tmp_pat
 
 
 @pytest.mark.faults
+@pytest.mark.parametrize("planted", ["link", "fifo"])
+def test_a_resume_refuses_a_planted_link_or_fifo_and_a_fresh_run_clears_it(
+    generator, reference, tmp_path, planted
+):
+    arguments = {"per_digit": 30, "seed": 5, "test_per_digit": 4, "shard_size": 70}
+    with pytest.raises(KeyboardInterrupt):
+        write_dataset(generator, tmp_path / "idx", "idx", engine=StopAfter(generator, 2), **arguments)
+    folder, outside = unfinished_folder(tmp_path / "idx"), tmp_path / "outside"
+    outside.mkdir()
+    if planted == "link":  # a resume would follow it, writing and deleting outside the set
+        (folder / "pieces").symlink_to(outside, target_is_directory=True)
+    else:  # reading the log would wait for a writer for ever
+        (folder / SHARD_LOG).unlink()
+        os.mkfifo(folder / SHARD_LOG)
+    with pytest.raises(ResumeMismatch, match="holds a link or a special file"):
+        write_dataset(generator, tmp_path / "idx", "idx", resume=True, **arguments)
+    if planted == "fifo":
+        assert logged_shards(folder) == {}  # at once: what the stop note on Ctrl-C reads
+    write_dataset(generator, tmp_path / "idx", "idx", **arguments)  # no --resume: from nothing
+    assert_same_sets(tmp_path, reference, ["idx"])
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.faults
 def test_a_resume_with_another_seed_is_one_line(tmp_path):
     partial = cgan_dataset(*SET, "--out", "idx", cwd=tmp_path)
     assert partial.returncode == 0
