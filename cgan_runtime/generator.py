@@ -31,6 +31,7 @@ INTERFACE = (
 MAX_LATENT_DIM = 1 << 20
 MAX_IMAGE_SIZE = 1 << 12
 MAX_NUM_CLASSES = (1 << 63) - 1  # the labels input is int64
+MAX_VERSION_LENGTH = 256
 # The trial run at load: two batch sizes, so that an output that ignores N shows, and the last
 # digit, so that a label table shorter than num_classes shows.
 TRIAL_BATCH_SIZES = (1, 3)  # at most 3: the labels tried are the last digit, 0 and the middle one
@@ -271,6 +272,13 @@ def _check_metadata(info: ModelInfo, path: Path) -> None:
         value = getattr(info, name)
         if not 1 <= value <= limit:
             raise ModelError(f"{path}: metadata {name} is {value}, not in 1-{limit:,}; {INTERFACE}")
+    version = info.model_version
+    if not version or len(version) > MAX_VERSION_LENGTH or not version.isprintable():
+        # It is printed (cgan-run --info, the server's first line) and written into data set cards.
+        raise ModelError(
+            f"{path}: metadata model_version {ascii(version[:80])} is not 1-{MAX_VERSION_LENGTH} printable "
+            f"characters; {INTERFACE}"
+        )
     if not _scalable(*info.output_range):
         raise ModelError(
             f"{path}: metadata output_range {info.metadata['output_range']} is not two finite, "

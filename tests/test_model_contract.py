@@ -124,6 +124,11 @@ CASES = {
         lambda m: _with_metadata(m, output_range="[" * 100_000 + "]" * 100_000),
         "unreadable metadata",
     ),
+    "model_version with a terminal escape": (
+        lambda m: _with_metadata(m, model_version="v1\n\x1b[31mred"),
+        r"model_version 'v1\\n\\x1b\[31mred' is not 1-256 printable characters",
+    ),
+    "model_version empty": (lambda m: _with_metadata(m, model_version=""), "is not 1-256 printable"),
     "num_classes beyond the int64 labels": (
         lambda m: _with_metadata(m, num_classes=str(2**70)),
         "not in 1-9,223,372,036,854,775,807",
