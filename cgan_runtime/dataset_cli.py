@@ -185,6 +185,7 @@ def _write(
         except ResumeMismatch as error:
             raise click.BadParameter(str(error), param_hint="--resume") from None
         except KeyboardInterrupt:
+            bar.close()  # the bar's line cleared first: the note starts a line of its own
             _say_what_is_kept(out)
             raise
 

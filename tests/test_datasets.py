@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -224,15 +225,20 @@ def test_a_stopped_run_publishes_nothing_and_resume_finishes_the_set(tmp_path, s
         command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=default_stop_signals
     )
     unfinished = tmp_path / ".big.cgan-dataset-unfinished"
-    deadline = time.monotonic() + 120
-    while not logged_shards(unfinished) and time.monotonic() < deadline:
+    started = time.monotonic()
+    # A shard kept, and the progress bar shown (it waits 1 s), so that the note has a bar to follow.
+    while not logged_shards(unfinished) or time.monotonic() < started + 2.5:
         assert process.poll() is None, process.communicate()
+        assert time.monotonic() < started + 120
         time.sleep(0.05)
     process.send_signal(stop)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + stop, stderr
     assert os.listdir(tmp_path) == [".big.cgan-dataset-unfinished"]  # nothing published
     assert b"finished shards are kept" in stderr and b"--resume" in stderr
+    assert re.search(rb"(\A|[\r\n])cgan-dataset: \d+ finished shards are kept", stderr), (
+        stderr
+    )  # not on the bar's line
     kept = logged_shards(unfinished)
     resumed = cgan_dataset(*command[1:], "--resume", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
