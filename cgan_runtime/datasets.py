@@ -12,6 +12,7 @@ it (resume=True: its shards whose files still match their digests are kept) or s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -32,6 +33,7 @@ from cgan_runtime.streams import first_line
 MANIFEST = "cgan-dataset.json"  # in every folder set: --force replaces only a folder that has one
 SHARD_LOG = "shards.log"  # in an unfinished set: a line for each finished shard
 UNFINISHED = ".{name}.cgan-dataset-unfinished"
+MAX_NAME_BYTES = 255  # the usual file systems' limit on one name
 
 
 class DatasetBusy(RuntimeError):
@@ -49,7 +51,15 @@ def is_dataset_folder(path: Path) -> bool:
 
 def unfinished_folder(out: Path) -> Path:
     out = Path(out)
-    return out.with_name(UNFINISHED.format(name=out.name))
+    name = out.name
+    if len(os.fsencode(UNFINISHED.format(name=name))) > MAX_NAME_BYTES:
+        # A long name's start and a digest of the whole: a folder name must fit the limit, and two
+        # long names that start alike must not share one.
+        start = name
+        while len(os.fsencode(start)) > MAX_NAME_BYTES // 2:
+            start = start[:-1]
+        name = f"{start}~{hashlib.sha256(os.fsencode(name)).hexdigest()[:16]}"
+    return out.with_name(UNFINISHED.format(name=name))
 
 
 def write_dataset(

@@ -199,6 +199,14 @@ def test_force_never_replaces_a_set_the_current_folder_is_inside(tmp_path):
     assert sorted(path.name for path in inside.iterdir()) == before  # the folder the shell is in, kept
 
 
+@pytest.mark.parametrize("name", ["c" * 240 + ".npz", "é" * 127], ids=["npz, 244 bytes", "idx, 254 bytes"])
+def test_a_name_near_the_file_systems_limit_is_written(tmp_path, name):
+    # The unfinished folder adds 25 bytes to the name: a long one is shortened, with a digest.
+    result = cgan_dataset("--per-digit", "1", "--out", name, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert os.listdir(tmp_path) == [name]
+
+
 def test_a_model_of_more_digits_than_a_byte_labels_is_refused():
     from cgan_runtime.dataset_plan import Plan
 
