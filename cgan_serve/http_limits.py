@@ -87,16 +87,24 @@ def _inflate(body: bytes, encoding: str, max_bytes: int) -> bytes:
         return body
     if encoding not in ENCODINGS:
         raise BodyError(f"unsupported Content-Encoding {encoding!r}; send gzip, deflate or none", 415)
-    inflater = zlib.decompressobj(ENCODINGS[encoding])
-    try:
-        inflated = inflater.decompress(body, max_bytes + 1)
-    except zlib.error as error:
-        raise BodyError(f"the body is not valid {encoding} data ({error})", 400) from None
-    if len(inflated) > max_bytes:
-        raise BodyError(_too_large(len(inflated), max_bytes, at_least=True, inflated=True), 413)
-    if not inflater.eof:
-        raise BodyError(f"the {encoding} body is cut short", 400)
-    return inflated
+    parts, size, rest = [], 0, body
+    while True:  # gzip: one member after another (RFC 1952), as gzip -d and Python's gzip read them
+        inflater = zlib.decompressobj(ENCODINGS[encoding])
+        try:
+            part = inflater.decompress(rest, max_bytes - size + 1)
+        except zlib.error as error:
+            raise BodyError(f"the body is not valid {encoding} data ({error})", 400) from None
+        parts.append(part)
+        size += len(part)
+        if size > max_bytes:
+            raise BodyError(_too_large(size, max_bytes, at_least=True, inflated=True), 413)
+        if not inflater.eof:
+            raise BodyError(f"the {encoding} body is cut short", 400)
+        rest = inflater.unused_data
+        if not rest:
+            return b"".join(parts)
+        if encoding != "gzip":
+            raise BodyError(f"the {encoding} body has {len(rest):,} bytes after its end", 400)
 
 
 def _too_large(size: int, limit: int, at_least: bool = False, inflated: bool = False) -> str:

@@ -320,6 +320,22 @@ BAD_REQUESTS = {
         400,
         "cut short",
     ),
+    "gzip with junk after it": (
+        "POST",
+        INFER,
+        gzip.compress(infer_body()) + b"junk",
+        {"Content-Encoding": "gzip"},
+        400,
+        "not valid gzip",
+    ),
+    "deflate with bytes after its end": (
+        "POST",
+        INFER,
+        zlib.compress(infer_body()) + b"junk",
+        {"Content-Encoding": "deflate"},
+        400,
+        "the deflate body has 4 bytes after its end",
+    ),
     "brotli": ("POST", INFER, infer_body(), {"Content-Encoding": "br"}, 415, "unsupported Content-Encoding"),
 }
 
@@ -364,7 +380,13 @@ def read_response(connection: socket.socket) -> tuple[int, str]:
 
 def test_a_compressed_request_is_answered_like_a_plain_one(server):
     plain = request(server, "POST", INFER, infer_body())
-    for encoding, packed in (("gzip", gzip.compress(infer_body())), ("deflate", zlib.compress(infer_body()))):
+    body = infer_body()
+    two_members = gzip.compress(body[:100]) + gzip.compress(body[100:])  # as gzip -d reads it
+    for encoding, packed in (
+        ("gzip", gzip.compress(body)),
+        ("gzip", two_members),
+        ("deflate", zlib.compress(body)),
+    ):
         answer = request(server, "POST", INFER, packed, {"Content-Encoding": encoding})
         assert answer[0] == 200 and answer[1] == plain[1]
 
