@@ -13,7 +13,7 @@ import numpy as np
 from cgan_runtime.images import to_uint8
 from cgan_runtime.memory import check_fits_in_memory
 from cgan_runtime.noise import MAX_SEED, noise_rows
-from cgan_runtime.providers import DeviceError, DeviceReport, create_session
+from cgan_runtime.providers import DeviceError, DeviceReport, create_session, quiet_run_options
 from cgan_runtime.streams import first_line
 
 NOISE_INPUT = "z"
@@ -78,6 +78,7 @@ class DigitGenerator:
         _check_model_file(self.model_path)
         try:
             self.session, report = create_session(self.model_path, device, one_shot=one_shot, threads=threads)
+            self._run_options = quiet_run_options()
         except DeviceError:
             raise
         except Exception as error:  # onnxruntime's load errors derive from Exception alone
@@ -192,7 +193,7 @@ class DigitGenerator:
             LABELS_INPUT: np.ascontiguousarray(labels, dtype=np.int64),
         }
         try:
-            (images,) = self.session.run([IMAGES_OUTPUT], feeds)
+            (images,) = self.session.run([IMAGES_OUTPUT], feeds, self._run_options)
         except Exception as error:  # onnxruntime's run errors derive from Exception alone
             raise ModelError(
                 f"{self.model_path}: onnxruntime fails on {len(labels)} images of digits "

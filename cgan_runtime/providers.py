@@ -19,6 +19,7 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 DEVICES = ("auto", "cpu", "cuda")
 ERROR_SEVERITY = 3  # onnxruntime's logger: errors only, no warnings on the user's terminal
+FATAL_SEVERITY = 4
 GPU_DISTRIBUTION = "onnxruntime-gpu"
 SWAP = f"pip uninstall -y onnxruntime {GPU_DISTRIBUTION} && pip install {GPU_DISTRIBUTION}"
 
@@ -209,3 +210,13 @@ def _stderr_caught():
             os.close(saved)
             log.seek(0)
             caught.append(log.read().decode(errors="replace"))
+
+
+def quiet_run_options():
+    """Options for session.run: its failures are raised, and the runtime's error names them, so
+    onnxruntime's own log of the same failure would be a second line, in colour, on the terminal."""
+    import onnxruntime
+
+    options = onnxruntime.RunOptions()
+    options.log_severity_level = FATAL_SEVERITY
+    return options

@@ -172,6 +172,14 @@ def test_the_refusal_is_one_line_from_cgan_run_and_nothing_is_written(small_mode
     assert [path.name for path in tmp_path.iterdir()] == ["nan.onnx"]
 
 
+def test_a_model_that_fails_its_trial_run_is_one_line_without_onnxruntimes_own_log(small_model, tmp_path):
+    onnx.save_model(_with_metadata(small_model, num_classes="12"), tmp_path / "twelve.onnx")
+    result = cgan_run("--digit", "3", "--model", "twelve.onnx", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: twelve.onnx: onnxruntime fails on 1 images of digits 11")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # no "[E:onnxruntime:..." line
+
+
 def test_evaluate_refuses_a_model_whose_output_is_not_finite(small_model, tmp_path):
     from cgan_train.cli import cli
 
@@ -200,9 +208,9 @@ def test_an_output_that_turns_non_finite_mid_run_stops_it(monkeypatch):
     generator = DigitGenerator(device="cpu")
     real_run, calls = generator.session.run, []
 
-    def nan_on_the_second_call(names, feeds):
+    def nan_on_the_second_call(names, feeds, *run_options):
         calls.append(1)
-        images = real_run(names, feeds)
+        images = real_run(names, feeds, *run_options)
         return [images[0] * np.nan] if len(calls) == 2 else images
 
     monkeypatch.setattr(generator.session, "run", nan_on_the_second_call)
