@@ -78,12 +78,12 @@ class DigitGenerator:
         _check_model_file(self.model_path)
         try:
             self.session, report = create_session(self.model_path, device, one_shot=one_shot, threads=threads)
-            self._run_options = quiet_run_options()
         except DeviceError:
             raise
         except Exception as error:  # onnxruntime's load errors derive from Exception alone
             reason = first_line(error)
             raise ModelError(f"{self.model_path}: not a loadable ONNX model ({reason})") from error
+        self._run_options = quiet_run_options()
         self.info = dataclasses.replace(_read_info(self.session, self.model_path), device=report)
         self._trial_run()
 
