@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from cgan_runtime.cli_output import Command
 from cgan_runtime.providers import DEVICES
 
 DEFAULT_DIGIT_COUNT = 16
@@ -27,7 +28,7 @@ Examples:
 SEED_RANGE = click.IntRange(min=0, max=2**64 - 1)
 
 
-@click.command(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=Command, epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cgan-runtime", prog_name="cgan-run")
 @click.option(
     "--digit", type=int, default=None, help="The digit to draw: 0-9 (the range comes from the model)."

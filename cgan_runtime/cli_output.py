@@ -23,6 +23,33 @@ def run_stoppably(job: Callable[..., None], **options) -> None:
         raise click.exceptions.Exit(stopped_exit_code()) from None
 
 
+class Command(click.Command):
+    """A command whose help and version, which click prints itself, end in one line and exit 1
+    when stdout is full, like the command's own output, instead of a traceback."""
+
+    def main(self, *args, **kwargs):
+        return exit_if_click_cannot_print(super().main, *args, **kwargs)
+
+
+def exit_if_click_cannot_print(main: Callable, *args, **kwargs):
+    """main(), with an OSError raised in click's own echo (--help, --version into a full stdout; a
+    closed pipe click handles itself) as one line and exit 1; any other error is raised as it was."""
+    from cgan_runtime.streams import note, silence_stdout
+
+    try:
+        return main(*args, **kwargs)
+    except OSError as error:
+        innermost = error.__traceback__
+        while innermost.tb_next is not None:
+            innermost = innermost.tb_next
+        frame = innermost.tb_frame
+        if (frame.f_globals.get("__name__"), frame.f_code.co_name) != ("click.utils", "echo"):
+            raise
+        silence_stdout()  # the interpreter's flush at exit would fail again, with a traceback
+        note(f"Error: cannot print: {error.strerror or error}")
+        raise SystemExit(1) from None
+
+
 OUTPUT_FORMATS = ("png", "npy")
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from cgan_runtime.cli_output import Command
 from cgan_runtime.providers import DEVICES
 
 EXAMPLES = """\b
@@ -24,7 +25,7 @@ Examples:
 DEFAULT_RAY_ACTORS = 2
 
 
-@click.command(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=Command, epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cgan-runtime", prog_name="cgan-dataset")
 @click.option(
     "--per-digit",

@@ -80,6 +80,12 @@ def print_or_exit(text: str, done: str, what: str) -> None:
         sys.exit(1)
 
 
+def silence_stdout() -> None:
+    """Point stdout at the null device, after a write to it failed."""
+    if sys.stdout is not None:
+        _silence(sys.stdout)
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an error's message (or its type's name), for a one-line report."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from cgan_runtime.cli_output import Command
 from cgan_runtime.providers import DEVICES
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
-@click.command(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=Command, epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cgan-runtime", prog_name="cgan-serve")
 @click.option(
     "--host", default="127.0.0.1", show_default=True, help="Address to listen on; 0.0.0.0 for every one."

@@ -201,6 +201,32 @@ def test_a_full_stdout_keeps_the_file_and_says_the_path_was_not_printed(tmp_path
     assert (tmp_path / "digits_2.png").exists()
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["cgan-run", "--help"],
+        ["cgan-run", "--version"],
+        ["cgan-dataset", "--help"],
+        ["cgan-serve", "--version"],
+        ["cgan-train", "--help"],
+        ["cgan-train", "train", "--help"],
+    ],
+    ids=" ".join,
+)
+def test_help_or_version_into_a_full_stdout_is_one_line(command, tmp_path):
+    # click prints these itself, before any of the command's code runs.
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / command[0]), *command[1:]],
+            cwd=tmp_path,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    assert result.returncode == 1
+    assert result.stderr == "Error: cannot print: No space left on device\n"
+
+
 def test_a_stdout_whose_reader_quit_keeps_the_file(tmp_path):
     process = subprocess.Popen(
         [CGAN_RUN, "--digit", "2", "--count", "3"],
