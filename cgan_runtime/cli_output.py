@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,18 +25,21 @@ def run_stoppably(job: Callable[..., None], **options) -> None:
 
 
 class Command(click.Command):
-    """A command whose help and version, which click prints itself, end in one line and exit 1
-    when stdout is full, like the command's own output, instead of a traceback."""
+    """A click command run by run_command."""
 
     def main(self, *args, **kwargs):
-        return exit_if_click_cannot_print(super().main, *args, **kwargs)
+        return run_command(super().main, *args, **kwargs)
 
 
-def exit_if_click_cannot_print(main: Callable, *args, **kwargs):
-    """main(), with an OSError raised in click's own echo (--help, --version into a full stdout; a
-    closed pipe click handles itself) as one line and exit 1; any other error is raised as it was."""
+def run_command(main: Callable, *args, **kwargs):
+    """A command's main(), with what click itself prints kept in line: its errors never reach stdout
+    (where a pipeline would take them for output) when stderr is closed, and --help or --version
+    into a full stdout is one line and exit 1, not a traceback (a closed pipe click handles itself).
+    Any other error is raised as it was."""
     from cgan_runtime.streams import note, silence_stdout
 
+    if sys.stderr is None:  # started with stderr closed: click would print its errors on stdout
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (the process's stderr until it exits)
     try:
         return main(*args, **kwargs)
     except OSError as error:

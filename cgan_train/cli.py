@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cgan_runtime.cli_output import exit_if_click_cannot_print
+from cgan_runtime.cli_output import run_command
 from cgan_runtime.providers import DEVICES
 from cgan_train.config import AUGMENTATIONS, DISCRIMINATORS, MAX_WIDTH
 from cgan_train.quality_bar import MAX_ACCURACY_DROP, MAX_FID_INCREASE
@@ -622,4 +622,4 @@ def main() -> None:
             err=True,
         )
         sys.exit(1)
-    exit_if_click_cannot_print(cli)
+    run_command(cli)

@@ -227,6 +227,28 @@ def test_help_or_version_into_a_full_stdout_is_one_line(command, tmp_path):
     assert result.stderr == "Error: cannot print: No space left on device\n"
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["cgan-run", "--digit", "11"],
+        ["cgan-dataset", "--per-digit", "0", "--out", "x"],
+        ["cgan-train", "nothing"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_a_mistake_with_stderr_closed_prints_nothing_on_stdout(command, tmp_path):
+    # Python starts with sys.stderr None, and click then printed the usage error on stdout.
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / command[0]), *command[1:]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: os.close(2),
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_stdout_whose_reader_quit_keeps_the_file(tmp_path):
     process = subprocess.Popen(
         [CGAN_RUN, "--digit", "2", "--count", "3"],
