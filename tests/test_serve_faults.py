@@ -328,6 +328,14 @@ BAD_REQUESTS = {
         400,
         "not valid gzip",
     ),
+    "gzip of 3,000 empty members": (
+        "POST",
+        INFER,
+        gzip.compress(b"", mtime=0) * 3000,
+        {"Content-Encoding": "gzip"},
+        400,
+        "a gzip body of more than 16 members; send one",
+    ),
     "deflate with bytes after its end": (
         "POST",
         INFER,
@@ -385,6 +393,7 @@ def test_a_compressed_request_is_answered_like_a_plain_one(server):
     for encoding, packed in (
         ("gzip", gzip.compress(body)),
         ("gzip", two_members),
+        ("gzip", gzip.compress(body) + b"\0" * 8),  # padded, as some writers leave it
         ("deflate", zlib.compress(body)),
     ):
         answer = request(server, "POST", INFER, packed, {"Content-Encoding": encoding})
