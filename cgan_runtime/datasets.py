@@ -25,7 +25,7 @@ import numpy as np
 from cgan_runtime.dataset_engines import InProcess, Job, ShardDone
 from cgan_runtime.dataset_formats import FORMATS, file_sha256, finish, join_npz, shard_digest, shard_files
 from cgan_runtime.dataset_plan import DEFAULT_SHARD_SIZE, Plan
-from cgan_runtime.files import atomic_path, lock_folder, publish_folder, release
+from cgan_runtime.files import atomic_path, lock_folder, name_start, publish_folder, release
 from cgan_runtime.generator import DigitGenerator
 from cgan_runtime.noise import MAX_SEED
 from cgan_runtime.streams import first_line
@@ -55,9 +55,7 @@ def unfinished_folder(out: Path) -> Path:
     if len(os.fsencode(UNFINISHED.format(name=name))) > MAX_NAME_BYTES:
         # A long name's start and a digest of the whole: a folder name must fit the limit, and two
         # long names that start alike must not share one.
-        start = name
-        while len(os.fsencode(start)) > MAX_NAME_BYTES // 2:
-            start = start[:-1]
+        start = name_start(name, MAX_NAME_BYTES // 2)
         name = f"{start}~{hashlib.sha256(os.fsencode(name)).hexdigest()[:16]}"
     return out.with_name(UNFINISHED.format(name=name))
 
@@ -272,8 +270,10 @@ def _plain_tree(folder: Path) -> bool:
     planted there would lead both elsewhere."""
     for root, folders, files in os.walk(folder):
         for name in folders + files:
-            mode = os.lstat(os.path.join(root, name)).st_mode
-            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            found = os.lstat(os.path.join(root, name))
+            if stat.S_ISDIR(found.st_mode):
+                continue
+            if not stat.S_ISREG(found.st_mode) or found.st_nlink > 1:  # a hard link shares its data
                 return False
     return True
 

@@ -30,7 +30,7 @@ HAS_LOCKS = fcntl is not None
 TEMPORARY_MARK = ".cgan-"
 TEMPORARY_SUFFIX = ".part"
 # Only the start of a long target name goes into its temporary file's, which must fit the file
-# system's limit on a name (255 bytes) with the mark and the random part added.
+# system's limit on a name (255 bytes) with the mark and the random part added: bytes, not characters.
 NAME_IN_TEMPORARY = 100
 # Where a file system cannot hard-link, a new name is claimed by creating it exclusively instead.
 NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS, errno.EXDEV}
@@ -185,7 +185,16 @@ def unused_temporary_name(target: Path) -> Path:
 
 
 def _temporary_start(target: Path) -> str:
-    return f".{target.name[:NAME_IN_TEMPORARY]}{TEMPORARY_MARK}"
+    return f".{name_start(target.name, NAME_IN_TEMPORARY)}{TEMPORARY_MARK}"
+
+
+def name_start(name: str, max_bytes: int) -> str:
+    """The longest start of name that is at most max_bytes bytes on disk (a character of UTF-8 is
+    up to 4), so that a name built from it fits the file system's limit on a name."""
+    start = name[:max_bytes]
+    while len(os.fsencode(start)) > max_bytes:
+        start = start[:-1]
+    return start
 
 
 def lock_file(handle: int, wait: bool = True) -> bool:

@@ -222,7 +222,7 @@ def test_a_manifest_nested_too_deep_is_a_mismatch_not_a_crash(generator, tmp_pat
 
 
 @pytest.mark.faults
-@pytest.mark.parametrize("planted", ["link", "fifo"])
+@pytest.mark.parametrize("planted", ["link", "hard link", "fifo"])
 def test_a_resume_refuses_a_planted_link_or_fifo_and_a_fresh_run_clears_it(
     generator, reference, tmp_path, planted
 ):
@@ -233,6 +233,9 @@ def test_a_resume_refuses_a_planted_link_or_fifo_and_a_fresh_run_clears_it(
     outside.mkdir()
     if planted == "link":  # a resume would follow it, writing and deleting outside the set
         (folder / "pieces").symlink_to(outside, target_is_directory=True)
+    elif planted == "hard link":  # a shard drawn again would be written into the file outside
+        (outside / "secret").write_text("secret")
+        (folder / "pieces-file").hardlink_to(outside / "secret")
     else:  # reading the log would wait for a writer for ever
         (folder / SHARD_LOG).unlink()
         os.mkfifo(folder / SHARD_LOG)
@@ -242,7 +245,7 @@ def test_a_resume_refuses_a_planted_link_or_fifo_and_a_fresh_run_clears_it(
         assert logged_shards(folder) == {}  # at once: what the stop note on Ctrl-C reads
     write_dataset(generator, tmp_path / "idx", "idx", **arguments)  # no --resume: from nothing
     assert_same_sets(tmp_path, reference, ["idx"])
-    assert list(outside.iterdir()) == []
+    assert [path.read_text() for path in outside.iterdir()] == (["secret"] if planted == "hard link" else [])
 
 
 @pytest.mark.faults

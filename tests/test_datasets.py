@@ -199,7 +199,11 @@ def test_force_never_replaces_a_set_the_current_folder_is_inside(tmp_path):
     assert sorted(path.name for path in inside.iterdir()) == before  # the folder the shell is in, kept
 
 
-@pytest.mark.parametrize("name", ["c" * 240 + ".npz", "é" * 127], ids=["npz, 244 bytes", "idx, 254 bytes"])
+@pytest.mark.parametrize(
+    "name",
+    ["c" * 240 + ".npz", "é" * 127, "日" * 80 + ".npz"],
+    ids=["npz, 244 bytes", "idx, 254 bytes", "npz, 244 bytes in 84 characters"],
+)
 def test_a_name_near_the_file_systems_limit_is_written(tmp_path, name):
     # The unfinished folder adds 25 bytes to the name: a long one is shortened, with a digest.
     result = cgan_dataset("--per-digit", "1", "--out", name, cwd=tmp_path)

@@ -330,3 +330,10 @@ def test_stop_signals_that_are_ignored_stay_ignored():
         restore_handlers(replaced)
     finally:
         signal.signal(signal.SIGHUP, before)
+
+
+def test_a_long_name_in_multibyte_characters_is_written(tmp_path):
+    name = "日" * 80 + ".png"  # 244 bytes in 84 characters: its temporary file's name is cut by bytes
+    result = cgan_run("--digit", "3", "--count", "1", "--out", name, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert os.listdir(tmp_path) == [name]
