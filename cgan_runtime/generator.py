@@ -247,7 +247,10 @@ def _check_model_file(path: Path) -> None:
 
 
 def _read_info(session, path: Path) -> ModelInfo:
-    metadata = session.get_modelmeta().custom_metadata_map
+    try:
+        metadata = session.get_modelmeta().custom_metadata_map
+    except UnicodeDecodeError as error:
+        raise ModelError(f"{path}: unreadable metadata (not UTF-8: {error.reason}); {INTERFACE}") from error
     missing = [key for key in REQUIRED_METADATA if key not in metadata]
     if missing:
         raise ModelError(f"{path}: metadata lacks {', '.join(missing)}; {INTERFACE}")
@@ -260,7 +263,8 @@ def _read_info(session, path: Path) -> ModelInfo:
             model_version=metadata["model_version"],
             metadata=dict(metadata),
         )
-    except (ValueError, TypeError, RecursionError) as error:  # RecursionError: JSON nested too deep
+    # RecursionError: JSON nested too deep; OverflowError: an integer beyond any float, [-1, 1e400 as digits]
+    except (ValueError, TypeError, RecursionError, OverflowError) as error:
         raise ModelError(f"{path}: unreadable metadata ({first_line(error)}); {INTERFACE}") from error
     _check_metadata(info, path)
     _check_interface(session, info, path)
@@ -295,7 +299,8 @@ def _scalable(low: float, high: float) -> bool:
     with np.errstate(over="ignore"):
         bounds = np.array([low, high]).astype(np.float32)
         scale = np.float32(255.0 / (high - low))  # as to_uint8 computes it
-    return bool(np.isfinite(bounds).all() and np.isfinite(scale) and scale != 0)
+    distinct = bounds[0] != bounds[1]  # [1, 1.00000001] is one number in float32
+    return bool(np.isfinite(bounds).all() and distinct and np.isfinite(scale) and scale != 0)
 
 
 def _read_range(text: str) -> tuple[float, float]:

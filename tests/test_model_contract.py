@@ -120,6 +120,14 @@ CASES = {
         lambda m: _with_metadata(m, output_range="[0, 1e-320]"),
         "that float32 maps onto 0-255",
     ),
+    "output_range of bounds float32 cannot tell apart": (
+        lambda m: _with_metadata(m, output_range="[1, 1.00000001]"),
+        "that float32 maps onto 0-255",
+    ),
+    "output_range with an integer beyond any float": (
+        lambda m: _with_metadata(m, output_range="[-1, " + "9" * 400 + "]"),
+        "unreadable metadata",
+    ),
     "output_range nested too deep for JSON": (
         lambda m: _with_metadata(m, output_range="[" * 100_000 + "]" * 100_000),
         "unreadable metadata",
@@ -152,6 +160,13 @@ def _first_image_only(model: onnx.ModelProto) -> onnx.ModelProto:
     graph.node[-1].input[:] = ["raw", "starts", "ends", "axes"]
     graph.output[0].type.tensor_type.shape.dim[0].dim_param = "anything"
     return edited
+
+
+def test_metadata_that_is_not_utf8_is_refused_at_load(small_model, tmp_path):
+    marked = _with_metadata(small_model, model_version="VERSION-MARK").SerializeToString()
+    (tmp_path / "bytes.onnx").write_bytes(marked.replace(b"VERSION-MARK", b"\xff\xfeRSION-MARK"))
+    with pytest.raises(ModelError, match="unreadable metadata \\(not UTF-8"):
+        DigitGenerator(tmp_path / "bytes.onnx", device="cpu")
 
 
 @pytest.mark.parametrize("case", list(CASES))
