@@ -4,6 +4,7 @@ piece by piece when read back, so that a corrupt or hand-edited file is one clea
 from __future__ import annotations
 
 import io
+import reprlib
 from pathlib import Path
 
 import torch
@@ -105,10 +106,14 @@ def _check_contents(state: dict, for_training: bool) -> None:
         raise ValueError(f"history has {len(history)} epochs, the checkpoint says {epoch}")
     for entry in history:
         if not isinstance(entry, dict) or not all(is_finite_number(entry.get(key)) for key in HISTORY_KEYS):
-            raise ValueError(f"a history entry is {entry!r}, not the losses and seconds of an epoch")
+            raise ValueError(
+                f"a history entry is {reprlib.repr(entry)}, not the losses and seconds of an epoch"
+            )
     provenance = _of_type(state, "provenance", dict)
     if not all(isinstance(provenance.get(key), str) for key in PROVENANCE_KEYS):
-        raise ValueError(f"provenance {provenance!r} lacks one of {', '.join(PROVENANCE_KEYS)} as text")
+        raise ValueError(
+            f"provenance {reprlib.repr(provenance)} lacks one of {', '.join(PROVENANCE_KEYS)} as text"
+        )
     networks = {"generator": build_generator}
     if "generator_ema" in state or (for_training and config.ema_decay):
         networks["generator_ema"] = build_generator

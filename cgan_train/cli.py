@@ -10,6 +10,7 @@ import click
 
 from cgan_runtime.cli_output import run_command
 from cgan_runtime.providers import DEVICES
+from cgan_runtime.streams import first_line
 from cgan_train.config import AUGMENTATIONS, DISCRIMINATORS, MAX_WIDTH
 from cgan_train.quality_bar import MAX_ACCURACY_DROP, MAX_FID_INCREASE
 from cgan_train.recipes import DEFAULT_RECIPE, DESIGN_NAMES, RECIPES, recipe_settings
@@ -564,8 +565,8 @@ def _read_report(path: Path) -> dict:
 
     try:
         report = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise click.ClickException(f"cannot read the report {path}: {error}") from error
+    except (OSError, ValueError, RecursionError) as error:  # RecursionError: JSON nested too deep
+        raise click.ClickException(f"cannot read the report {path}: {first_line(error)}") from error
     keys = {"model_version", "samples_per_digit", "sample_seeds", "reference", "generated"}
     try:
         overall = report["generated"]["overall"]

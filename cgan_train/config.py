@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import asdict, dataclass, fields
 
 LOSSES = ("bce", "hinge")
@@ -99,8 +100,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for field in fields(self):
             value = getattr(self, field.name)
-            if field.type == "float" and not (isinstance(value, (int, float)) and math.isfinite(value)):
-                raise ValueError(f"{field.name} must be a finite number, got {value}")
+            if field.type == "float" and not is_finite_number(value):
+                raise ValueError(f"{field.name} must be a finite number, got {reprlib.repr(value)}")
         for name in (
             "latent_dim",
             "num_classes",
@@ -126,14 +127,15 @@ class TrainConfig:
                 f"{self.discriminator_lr}"
             )
         if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
+            raise ValueError(f"unknown loss {reprlib.repr(self.loss)}; choose from {', '.join(LOSSES)}")
         if self.lr_decay_epochs < 0:
             raise ValueError(f"lr_decay_epochs must not be negative, got {self.lr_decay_epochs}")
         if self.class_loss_weight < 0:
             raise ValueError(f"class_loss_weight must not be negative, got {self.class_loss_weight}")
         if self.discriminator not in DISCRIMINATORS:
             raise ValueError(
-                f"unknown discriminator {self.discriminator!r}; choose from {', '.join(DISCRIMINATORS)}"
+                f"unknown discriminator {reprlib.repr(self.discriminator)}; "
+                f"choose from {', '.join(DISCRIMINATORS)}"
             )
         for name in ("match_weight", "mismatch_weight"):
             if getattr(self, name) < 0:
@@ -144,7 +146,9 @@ class TrainConfig:
             raise ValueError(f"r1_gamma must not be negative, got {self.r1_gamma}")
         unknown = [name for name in self.augment.split(",") if name and name not in AUGMENTATIONS]
         if unknown:
-            raise ValueError(f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENTATIONS)}")
+            raise ValueError(
+                f"unknown augmentation {reprlib.repr(unknown[0])}; choose from {', '.join(AUGMENTATIONS)}"
+            )
         if self.minibatch_std < 0 or (self.minibatch_std > 1 and self.batch_size % self.minibatch_std):
             raise ValueError(
                 f"minibatch_std must be 0, 1 (the whole batch) or a group size that divides the batch "
@@ -199,10 +203,15 @@ class TrainConfig:
                 or isinstance(value, bool)
                 or (isinstance(value, float) and not is_finite_number(value))
             ):
-                raise ValueError(f"{name} is {value!r}, not {description}")
+                raise ValueError(f"{name} is {reprlib.repr(value)}, not {description}")
         return cls(**{**BEFORE_RECORDED, **values})
 
 
 def is_finite_number(value) -> bool:
     """An int or float (not a bool) that is neither infinite nor NaN: what a recorded figure must be."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond any float, such as 10**400 in a crafted file
+        return False

@@ -71,6 +71,18 @@ EDITS = {
         lambda state: state["history"][0].update(d_loss=float("nan")),
         "a history entry is",
     ),
+    "a history entry nested 100 deep": (
+        lambda state: state["history"].__setitem__(0, _nested(100)),
+        "a history entry is [[[[[[[...]]]]]]], not",  # bounded, where a whole repr overflowed the stack
+    ),
+    "an integer beyond any float in the history": (
+        lambda state: state["history"][0].update(seconds=10**400),
+        "a history entry is",
+    ),
+    "an integer beyond any float in the config": (
+        lambda state: state["config"].update(match_weight=10**400),
+        "match_weight must be a finite number, got 1000",
+    ),
     "a learning rate as text": (
         lambda state: state["config"].update(lr="fast"),
         "lr is 'fast', not a finite number",
@@ -101,6 +113,13 @@ EDITS = {
         "rng is not a random state torch saved",
     ),
 }
+
+
+def _nested(depth: int) -> list:
+    nested: list = []
+    for _ in range(depth):
+        nested = [nested]
+    return nested
 
 
 @pytest.mark.parametrize("edit", list(EDITS))

@@ -273,16 +273,33 @@ CRAFTED_REPORT = json.dumps(
 
 @pytest.mark.faults
 @pytest.mark.parametrize(
-    "junk", ["[1, 2]", CRAFTED_REPORT], ids=["not a report", "a crafted report with figures as text"]
+    "junk, words",
+    [
+        ("[1, 2]", "is not a report of cgan-train evaluate --json"),
+        (CRAFTED_REPORT, "is not a report of cgan-train evaluate --json"),
+        (
+            CRAFTED_REPORT.replace('"model_version": 1', '"model_version": "v"')
+            .replace('"99%"', "99.0")
+            .replace('"fid": 1', '"fid": ' + "9" * 400),
+            "is not a report of cgan-train",
+        ),
+        ("[" * 100_000 + "]" * 100_000, "cannot read the report"),
+    ],
+    ids=[
+        "not a report",
+        "a crafted report with figures as text",
+        "an integer beyond any float",
+        "JSON nested too deep",
+    ],
 )
-def test_a_baseline_that_is_not_a_report_is_refused(exported_dir, tmp_path, junk):
+def test_a_baseline_that_is_not_a_report_is_refused(exported_dir, tmp_path, junk, words):
     (tmp_path / "junk.json").write_text(junk)
     result = evaluate_on_fixture(
         str(exported_dir / "cgan_generator.onnx"), "--baseline", str(tmp_path / "junk.json")
     )
     assert result.exit_code == 1
-    assert "is not a report of cgan-train evaluate --json" in result.output
-    assert "Traceback" not in result.output
+    assert words in result.output
+    assert "Traceback" not in result.output and len(result.output.splitlines()) == 1
 
 
 @pytest.mark.faults
