@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from cgan_export.file_set import StoppedAfterTheSet
 from cgan_runtime.signals import stop_like_ctrl_c, stopped_exit_code
 from cgan_runtime.streams import note, print_or_exit
 
@@ -33,6 +34,9 @@ def export_command(checkpoint_path: Path, out_dir: Path) -> None:
     stop_like_ctrl_c()  # SIGTERM and SIGHUP too (from the start): the set is never left half-written
     try:
         shipped = _ship(checkpoint_path, out_dir)
+    except StoppedAfterTheSet:
+        note(f"export stopped, but only once {out_dir} held the new export whole")
+        raise click.exceptions.Exit(stopped_exit_code()) from None
     except KeyboardInterrupt:
         note(f"export stopped, {out_dir} unchanged")
         raise click.exceptions.Exit(stopped_exit_code()) from None

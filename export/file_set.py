@@ -32,6 +32,10 @@ from cgan_runtime.streams import note
 Equivalent = Callable[[bytes, bytes], bool]
 
 
+class StoppedAfterTheSet(KeyboardInterrupt):
+    """A stop signal that came after the new set was in, whole: the folder holds the new files."""
+
+
 class FileSetError(Exception):
     """The set cannot be published; the folder is as it was."""
 
@@ -135,33 +139,42 @@ def _stage(target: Path, data: bytes) -> tuple[Path, int | None]:
 
 def _replace_all(folder: Path, staged: dict[str, Path]) -> None:
     """Rename every staged file over its target; on any failure, or a stop signal received
-    meanwhile, put the previous files back (the signal then takes effect, once all is tidy)."""
-    with stop_signals_held() as stop_pending:
-        previous: dict[str, tuple[Path, int | None]] = {}
-        try:
-            for name in staged:
-                if (folder / name).exists():
-                    previous[name] = _set_aside(folder / name)
+    meanwhile, put the previous files back (the signal then takes effect, once all is tidy). A
+    signal after the last check, while the previous files are cleared away, is StoppedAfterTheSet:
+    the new set is in by then, and the caller must not say the folder is unchanged."""
+    in_place = False
+    try:
+        with stop_signals_held() as stop_pending:
+            previous: dict[str, tuple[Path, int | None]] = {}
             try:
-                for name, temporary in staged.items():
-                    os.replace(temporary, folder / name)
-                if stop_pending():
-                    raise KeyboardInterrupt
-            except BaseException:
-                for name, temporary in staged.items():
-                    if temporary.exists():  # not renamed: its target still holds the previous file
-                        continue
-                    with suppress(OSError):
-                        if name in previous:
-                            os.replace(previous[name][0], folder / name)
-                        else:
-                            os.unlink(folder / name)
-                raise
-        finally:
-            for backup, lock in previous.values():
-                with suppress(FileNotFoundError):
-                    os.unlink(backup)
-                release(lock)
+                for name in staged:
+                    if (folder / name).exists():
+                        previous[name] = _set_aside(folder / name)
+                try:
+                    for name, temporary in staged.items():
+                        os.replace(temporary, folder / name)
+                    if stop_pending():
+                        raise KeyboardInterrupt
+                    in_place = True
+                except BaseException:
+                    for name, temporary in staged.items():
+                        if temporary.exists():  # not renamed: its target still holds the previous file
+                            continue
+                        with suppress(OSError):
+                            if name in previous:
+                                os.replace(previous[name][0], folder / name)
+                            else:
+                                os.unlink(folder / name)
+                    raise
+            finally:
+                for backup, lock in previous.values():
+                    with suppress(FileNotFoundError):
+                        os.unlink(backup)
+                    release(lock)
+    except KeyboardInterrupt:
+        if in_place:
+            raise StoppedAfterTheSet from None
+        raise
 
 
 def _set_aside(target: Path) -> tuple[Path, int | None]:
