@@ -6,6 +6,8 @@ import math
 import reprlib
 from dataclasses import asdict, dataclass, fields
 
+from cgan_runtime.noise import MAX_SEED
+
 LOSSES = ("bce", "hinge")
 DISCRIMINATORS = ("joint", "two-net")  # models.build_discriminator: one network, or two
 AUGMENTATIONS = ("translation", "cutout")  # augment.py: DiffAugment's policies that suit digits
@@ -126,6 +128,11 @@ class TrainConfig:
                 f"the learning rates must be at most 1, got lr {self.lr} and the discriminator's "
                 f"{self.discriminator_lr}"
             )
+        for name in ("beta1", "beta2"):  # Adam's own range; torch refuses others without naming the file
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be in 0-{MAX_SEED}, got {reprlib.repr(self.seed)}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {reprlib.repr(self.loss)}; choose from {', '.join(LOSSES)}")
         if self.lr_decay_epochs < 0:

@@ -73,7 +73,7 @@ def _ship(checkpoint_path: Path, out_dir: Path):
     except FileSetError as error:
         raise click.ClickException(f"export failed, {out_dir} unchanged: {error}") from error
     except OSError as error:
-        where = f"{error.filename}: " if error.filename else ""
+        where = f"{error.filename}: " if error.filename else f"into {out_dir}: "
         raise click.ClickException(
             f"export failed, {out_dir} unchanged: cannot write {where}{error.strerror or error}"
         ) from error

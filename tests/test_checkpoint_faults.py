@@ -83,6 +83,11 @@ EDITS = {
         lambda state: state["config"].update(match_weight=10**400),
         "match_weight must be a finite number, got 1000",
     ),
+    "a beta1 of 1": (lambda state: state["config"].update(beta1=1.0), "beta1 must be in [0, 1), got 1.0"),
+    "a seed beyond 64 bits": (
+        lambda state: state["config"].update(seed=2**70),
+        "seed must be in 0-18446744073709551615",
+    ),
     "a learning rate as text": (
         lambda state: state["config"].update(lr="fast"),
         "lr is 'fast', not a finite number",
