@@ -115,18 +115,25 @@ def test_a_stop_signal_while_files_are_renamed_waits_then_puts_the_previous_set_
 
 
 def test_a_stop_signal_once_the_set_is_in_says_so_and_keeps_the_new_set(previous_set, monkeypatch):
-    """A real SIGINT while the previous files are cleared away, after the last check: the set is
+    """A real SIGTERM while the previous files are cleared away, after the last check: the set is
     in, and the stop must not be taken for one that left the folder unchanged."""
     real_release, sent = cgan_export.file_set.release, []
 
     def release_then_signal(lock):
         real_release(lock)
         if not sent:
-            sent.append(os.kill(os.getpid(), signal.SIGINT))
+            sent.append(os.kill(os.getpid(), signal.SIGTERM))
+
+    def stop(number, frame):
+        raise KeyboardInterrupt
 
     monkeypatch.setattr(cgan_export.file_set, "release", release_then_signal)
-    with pytest.raises(StoppedAfterTheSet):
-        publish_set(previous_set, NEW_SET)
+    previous_handler = signal.signal(signal.SIGTERM, stop)
+    try:
+        with pytest.raises(StoppedAfterTheSet):
+            publish_set(previous_set, NEW_SET)
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
     monkeypatch.undo()
     assert _contents(previous_set) == {**NEW_SET, "unrelated.txt": b"someone else's"}
 
