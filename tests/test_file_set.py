@@ -5,6 +5,7 @@ import errno
 import os
 import signal
 import stat
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,20 @@ def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
 
 def _contents(folder: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in folder.iterdir()}
+
+
+@contextmanager
+def _sigterm_raises_keyboard_interrupt():
+    """SIGTERM as cgan's commands take it (stop_like_ctrl_c), whatever handler the worker has."""
+
+    def stop(number, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _fail_on_call(number: int, error: BaseException, real, after: bool = False):
@@ -100,16 +115,9 @@ def test_a_stop_signal_while_files_are_renamed_waits_then_puts_the_previous_set_
         if not sent:
             sent.append(os.kill(os.getpid(), signal.SIGTERM))
 
-    def stop(number, frame):
-        raise KeyboardInterrupt
-
     monkeypatch.setattr(cgan_export.file_set.os, "replace", rename_then_signal)
-    previous_handler = signal.signal(signal.SIGTERM, stop)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            publish_set(previous_set, NEW_SET)
-    finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+    with _sigterm_raises_keyboard_interrupt(), pytest.raises(KeyboardInterrupt):
+        publish_set(previous_set, NEW_SET)
     monkeypatch.undo()
     assert _snapshot(previous_set) == before
 
@@ -124,16 +132,9 @@ def test_a_stop_signal_once_the_set_is_in_says_so_and_keeps_the_new_set(previous
         if not sent:
             sent.append(os.kill(os.getpid(), signal.SIGTERM))
 
-    def stop(number, frame):
-        raise KeyboardInterrupt
-
     monkeypatch.setattr(cgan_export.file_set, "release", release_then_signal)
-    previous_handler = signal.signal(signal.SIGTERM, stop)
-    try:
-        with pytest.raises(StoppedAfterTheSet):
-            publish_set(previous_set, NEW_SET)
-    finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+    with _sigterm_raises_keyboard_interrupt(), pytest.raises(StoppedAfterTheSet):
+        publish_set(previous_set, NEW_SET)
     monkeypatch.undo()
     assert _contents(previous_set) == {**NEW_SET, "unrelated.txt": b"someone else's"}
 
