@@ -40,6 +40,7 @@ RECIPE_OPTIONS = (
     "generator_width",
     "discriminator_width",
     "discriminator_lr_scale",
+    "framing_weight",
 )
 SIGNAL_EXIT_BASE = 128  # the shell's code for a run stopped by signal N is 128 + N: 130 for Ctrl-C
 
@@ -216,6 +217,14 @@ def cli() -> None:
     "Default: the recipe's (1).",
 )
 @click.option(
+    "--framing-weight",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Weight of a penalty on generated digits centred or sized outside the range of the real "
+    "training digits (MNIST centres each digit's mass and fits it to a box; 0 = none). "
+    "Default: the recipe's (0).",
+)
+@click.option(
     "--norm-stat-samples",
     type=click.IntRange(min=1),
     default=None,
@@ -257,6 +266,7 @@ def train_command(
     generator_width: int | None,
     discriminator_width: int | None,
     discriminator_lr_scale: float | None,
+    framing_weight: float | None,
     norm_stat_samples: int | None,
     seed: int,
     device: str,

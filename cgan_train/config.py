@@ -27,6 +27,7 @@ RECORDED_WHEN_USED = {
     "generator_width": 64,
     "discriminator_width": 64,
     "discriminator_lr_scale": 1.0,
+    "framing_weight": 0.0,
 }
 # What a field's annotation admits in a checkpoint's config: (types, how to say it).
 FIELD_KINDS = {
@@ -98,6 +99,9 @@ class TrainConfig:
     # The discriminator's learning rate as a multiple of lr (the two time-scale update rule, Heusel
     # et al. 2017), tried for variety: docs/experiments.md has what it moved.
     discriminator_lr_scale: float = 1.0
+    # The weight of framing.py's penalty on generated digits whose centre of mass or extent falls
+    # outside the range of the real training digits' (MNIST's own centring and box; 0 = none).
+    framing_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -147,8 +151,9 @@ class TrainConfig:
         for name in ("match_weight", "mismatch_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
-        if self.mode_seeking_weight < 0:
-            raise ValueError(f"mode_seeking_weight must not be negative, got {self.mode_seeking_weight}")
+        for name in ("mode_seeking_weight", "framing_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.r1_gamma < 0:
             raise ValueError(f"r1_gamma must not be negative, got {self.r1_gamma}")
         unknown = [name for name in self.augment.split(",") if name and name not in AUGMENTATIONS]

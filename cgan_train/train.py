@@ -23,6 +23,7 @@ from cgan_train.augment import augment
 from cgan_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from cgan_train.config import TrainConfig
 from cgan_train.data import Digits
+from cgan_train.framing import FramingBand, framing_penalty
 from cgan_train.models import Judgement, build_discriminator, build_generator
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -87,6 +88,7 @@ class Trainer:
         )
         # The moving average of the generator's weights: smoother than any single step's weights.
         self.generator_ema = copy.deepcopy(self.generator).eval() if config.ema_decay else None
+        self.framing_band: FramingBand | None = None  # fit() measures it on the training data
         self.epoch = 0
         self.history: list[dict] = []
         # An epoch stopped part-way by Ctrl-C: its data order, the steps done and the loss totals.
@@ -146,6 +148,11 @@ class Trainer:
         out_dir.mkdir(parents=True, exist_ok=True)
         images = digits.images.to(self.device)
         labels = digits.labels.to(self.device)
+        # The real digits' framing, from the training data itself: the same data gives the same band
+        # on a resumed run.
+        self.framing_band = (
+            FramingBand.of_real(digits.images).to(self.device) if self.config.framing_weight else None
+        )
         last_epoch = self.config.epochs if until_epoch is None else min(self.config.epochs, until_epoch)
         checkpoint = out_dir / CHECKPOINT_NAME
         self._stop_signal = None
@@ -280,6 +287,8 @@ class Trainer:
             g_loss = g_loss + config.mode_seeking_weight * mode_seeking_loss(
                 self.generator, z, fake, fake_labels
             )
+        if config.framing_weight:
+            g_loss = g_loss + config.framing_weight * framing_penalty(fake, self.framing_band)
         g_loss.backward()
         self.opt_generator.step()
         if self.generator_ema is not None:
