@@ -8,7 +8,7 @@ import torch
 
 from cgan_train.data import load_mnist
 from cgan_train.framing import FramingBand, framing, framing_penalty
-from tests.conftest import FIXTURE_DATA
+from tests.conftest import BUNDLED_MODEL, FIXTURE_DATA
 
 EMPTY_LINE = 1 / (1 + math.exp(1))  # a blank row's share of the soft extent: sigmoid(-1)
 
@@ -87,3 +87,24 @@ def test_a_blank_image_stays_finite():
     penalty = framing_penalty(blank, band)
     penalty.backward()
     assert torch.isfinite(penalty) and torch.isfinite(blank.grad).all()
+
+
+def test_the_framing_benchmark_puts_a_model_beside_the_real_digits(capsys):
+    from benchmarks.framing import main
+
+    assert main(["--data-dir", str(FIXTURE_DATA), "--per-digit", "20", str(BUNDLED_MODEL)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    real, model = lines[2].split(), lines[3].split()
+    assert real[:3] == ["real", "training", "digits"] and model[0] == str(BUNDLED_MODEL)
+    centre_rows, centre_columns = float(model[1]), float(model[2])
+    assert 0 < centre_rows < 3 and 0 < centre_columns < 3
+    assert all(value.endswith("%") for value in model[-2:])
+
+
+def test_the_framing_benchmark_says_what_is_missing_in_one_line(tmp_path):
+    from benchmarks.framing import main
+
+    with pytest.raises(SystemExit, match="^framing: .*not found"):
+        main(["--data-dir", str(tmp_path / "none"), str(BUNDLED_MODEL)])
+    with pytest.raises(SystemExit, match="^framing: .*not found"):
+        main(["--data-dir", str(FIXTURE_DATA), str(tmp_path / "none.onnx")])
