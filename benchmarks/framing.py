@@ -42,11 +42,11 @@ def model_images(path: Path, per_digit: int) -> torch.Tensor:
     )
 
 
-def row(name: str, summary: dict) -> str:
+def row(name: str, summary: dict, width: int) -> str:
     rows, columns = summary["centre_spread"]
     low, middle, high = summary["extent"]
     return (
-        f"{name:<40} {rows:>6.3f} {columns:>6.3f}   {low:6.2f} {middle:6.2f} {high:6.2f}"
+        f"{name:<{width}} {rows:>6.3f} {columns:>6.3f}   {low:6.2f} {middle:6.2f} {high:6.2f}"
         f"   {summary['outside_centre']:>8.1%} {summary['outside'][2]:>8.1%}"
     )
 
@@ -64,15 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as error:
         sys.exit(f"framing: {error}")
     band = FramingBand.of_real(train.images)
-    print(f"{'':<40} {'centre spread':>13}   {'extent 5/50/95%':>20}   {'outside the real band':>17}")
-    print(f"{'':<40} {'rows':>6} {'cols':>6}   {'':>20}   {'centre':>8} {'extent':>8}")
-    print(row(f"real training digits ({len(train)})", framing_summary(train.images, band)))
+    real = f"real training digits ({len(train)})"
+    width = max(len(real), *(len(str(path)) for path in args.models))
+    print(f"{'':<{width}} {'centre spread':>13}   {'extent 5/50/95%':>20}   {'outside the real band':>17}")
+    print(f"{'':<{width}} {'rows':>6} {'cols':>6}   {'':>20}   {'centre':>8} {'extent':>8}")
+    print(row(real, framing_summary(train.images, band), width))
     for path in args.models:
         try:
             images = model_images(path, args.per_digit)
         except ModelError as error:
             sys.exit(f"framing: {error}")
-        print(row(str(path), framing_summary(images, band)))
+        print(row(str(path), framing_summary(images, band), width))
     return 0
 
 

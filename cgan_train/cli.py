@@ -40,7 +40,8 @@ RECIPE_OPTIONS = (
     "generator_width",
     "discriminator_width",
     "discriminator_lr_scale",
-    "framing_weight",
+    "centring_weight",
+    "extent_weight",
 )
 SIGNAL_EXIT_BASE = 128  # the shell's code for a run stopped by signal N is 128 + N: 130 for Ctrl-C
 
@@ -217,12 +218,18 @@ def cli() -> None:
     "Default: the recipe's (1).",
 )
 @click.option(
-    "--framing-weight",
+    "--centring-weight",
     type=click.FloatRange(min=0),
     default=None,
-    help="Weight of a penalty on generated digits centred or sized outside the range of the real "
-    "training digits (MNIST centres each digit's mass and fits it to a box; 0 = none). "
-    "Default: the recipe's (0).",
+    help="Weight of a penalty on generated digits whose centre of mass lies outside the range of the "
+    "real training digits' (MNIST centres every digit's mass; 0 = none). Default: the recipe's (0).",
+)
+@click.option(
+    "--extent-weight",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Weight of a penalty on generated digits whose extent lies outside the range of the real "
+    "training digits' (MNIST fits every digit to one box; 0 = none). Default: the recipe's (0).",
 )
 @click.option(
     "--norm-stat-samples",
@@ -266,7 +273,8 @@ def train_command(
     generator_width: int | None,
     discriminator_width: int | None,
     discriminator_lr_scale: float | None,
-    framing_weight: float | None,
+    centring_weight: float | None,
+    extent_weight: float | None,
     norm_stat_samples: int | None,
     seed: int,
     device: str,

@@ -27,7 +27,8 @@ RECORDED_WHEN_USED = {
     "generator_width": 64,
     "discriminator_width": 64,
     "discriminator_lr_scale": 1.0,
-    "framing_weight": 0.0,
+    "centring_weight": 0.0,
+    "extent_weight": 0.0,
 }
 # What a field's annotation admits in a checkpoint's config: (types, how to say it).
 FIELD_KINDS = {
@@ -99,9 +100,10 @@ class TrainConfig:
     # The discriminator's learning rate as a multiple of lr (the two time-scale update rule, Heusel
     # et al. 2017), tried for variety: docs/experiments.md has what it moved.
     discriminator_lr_scale: float = 1.0
-    # The weight of framing.py's penalty on generated digits whose centre of mass or extent falls
+    # The weights of framing.py's penalty on generated digits whose centre of mass, or extent, falls
     # outside the range of the real training digits' (MNIST's own centring and box; 0 = none).
-    framing_weight: float = 0.0
+    centring_weight: float = 0.0
+    extent_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -151,7 +153,7 @@ class TrainConfig:
         for name in ("match_weight", "mismatch_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
-        for name in ("mode_seeking_weight", "framing_weight"):
+        for name in ("mode_seeking_weight", "centring_weight", "extent_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.r1_gamma < 0:
@@ -189,6 +191,12 @@ class TrainConfig:
     @property
     def discriminator_lr(self) -> float:
         return self.lr * self.discriminator_lr_scale
+
+    def framing_weights(self) -> tuple[float, float, float] | None:
+        """framing.py's weights of (centre row, centre column, extent), or None with both off."""
+        if not (self.centring_weight or self.extent_weight):
+            return None
+        return (self.centring_weight, self.centring_weight, self.extent_weight)
 
     def to_dict(self) -> dict:
         """The settings as recorded (checkpoints, the ONNX metadata, the model card): those added

@@ -62,9 +62,14 @@ class FramingBand:
         return FramingBand(self.low.to(device), self.high.to(device))
 
 
-def framing_penalty(images: torch.Tensor, band: FramingBand) -> torch.Tensor:
-    """The mean over images of the squared distance, summed over the figures, by which each
-    image's framing falls outside band (0 for every image inside it)."""
+def framing_penalty(images: torch.Tensor, band: FramingBand, weights=(1.0, 1.0, 1.0)) -> torch.Tensor:
+    """The mean over images of the squared distance by which each image's framing falls outside
+    band, weighted figure by figure (centre row, centre column, extent) and summed (0 for every
+    image inside it)."""
     figures = framing(images)
     outside = torch.relu(band.low - figures) + torch.relu(figures - band.high)
-    return outside.square().sum(dim=1).mean()
+    return (
+        (outside.square() * torch.tensor(weights, dtype=figures.dtype, device=figures.device))
+        .sum(dim=1)
+        .mean()
+    )

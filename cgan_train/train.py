@@ -151,7 +151,7 @@ class Trainer:
         # The real digits' framing, from the training data itself: the same data gives the same band
         # on a resumed run.
         self.framing_band = (
-            FramingBand.of_real(digits.images).to(self.device) if self.config.framing_weight else None
+            FramingBand.of_real(digits.images).to(self.device) if self.config.framing_weights() else None
         )
         last_epoch = self.config.epochs if until_epoch is None else min(self.config.epochs, until_epoch)
         checkpoint = out_dir / CHECKPOINT_NAME
@@ -287,8 +287,8 @@ class Trainer:
             g_loss = g_loss + config.mode_seeking_weight * mode_seeking_loss(
                 self.generator, z, fake, fake_labels
             )
-        if config.framing_weight:
-            g_loss = g_loss + config.framing_weight * framing_penalty(fake, self.framing_band)
+        if config.framing_weights():
+            g_loss = g_loss + framing_penalty(fake, self.framing_band, config.framing_weights())
         g_loss.backward()
         self.opt_generator.step()
         if self.generator_ema is not None:

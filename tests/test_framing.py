@@ -108,3 +108,16 @@ def test_the_framing_benchmark_says_what_is_missing_in_one_line(tmp_path):
         main(["--data-dir", str(tmp_path / "none"), str(BUNDLED_MODEL)])
     with pytest.raises(SystemExit, match="^framing: .*not found"):
         main(["--data-dir", str(FIXTURE_DATA), str(tmp_path / "none.onnx")])
+
+
+def test_each_figure_pays_by_its_own_weight():
+    inside = box(12, 12, 4, 4)
+    extent = framing(inside)[0, 2]
+    band = FramingBand(
+        torch.stack([torch.tensor(13.5), torch.tensor(13.5), extent + 2]),
+        torch.stack([torch.tensor(14.5), torch.tensor(14.5), extent + 2]),
+    )
+    low = box(14, 12, 4, 4)  # centre row 1 below the band, extent 2 short of it
+    assert framing_penalty(low, band, (1.0, 1.0, 0.0)).item() == pytest.approx(1.0, abs=1e-4)
+    assert framing_penalty(low, band, (0.0, 0.0, 0.5)).item() == pytest.approx(0.5 * 4.0, abs=1e-4)
+    assert framing_penalty(low, band).item() == pytest.approx(5.0, abs=1e-4)

@@ -129,7 +129,8 @@ def test_mode_seeking_is_smaller_for_a_generator_whose_images_follow_the_noise()
         {"minibatch_std": -1},
         {"minibatch_std": 3},
         {"mode_seeking_weight": -0.5},
-        {"framing_weight": -1.0},
+        {"centring_weight": -1.0},
+        {"extent_weight": -0.5},
     ],
     ids=[
         "unknown-augmentation",
@@ -137,7 +138,8 @@ def test_mode_seeking_is_smaller_for_a_generator_whose_images_follow_the_noise()
         "minibatch-std-negative",
         "minibatch-std-3-of-64",
         "negative-mode-seeking",
-        "negative-framing",
+        "negative-centring",
+        "negative-extent",
     ],
 )
 def test_a_bad_setting_is_refused_with_its_name(changes):
@@ -160,7 +162,7 @@ def test_a_run_with_every_regulariser_records_them_and_resumes_exactly(tmp_path)
         *("--recipe", "shipped", "--batch-size", "64", "--norm-stat-samples", "100", "--quiet"),
         *("--r1-gamma", "0.5", "--augment", "translation", "--minibatch-std", "1"),
         *("--mode-seeking-weight", "0.1", "--lr-decay-epochs", "0", "--twin-classifier", "1"),
-        *("--framing-weight", "0.5"),
+        *("--centring-weight", "0.5", "--extent-weight", "0.25"),
     ]
     assert train_cli("--out", str(tmp_path / "straight"), "--epochs", "2", *flags).exit_code == 0
     assert train_cli("--out", str(tmp_path / "split"), "--epochs", "1", *flags).exit_code == 0
@@ -175,14 +177,15 @@ def test_a_run_with_every_regulariser_records_them_and_resumes_exactly(tmp_path)
         0.1,
     )
     assert config.twin_classifier == 1 and "twin.weight" in straight["discriminator"]
-    assert config.framing_weight == 0.5
+    assert (config.centring_weight, config.extent_weight) == (0.5, 0.25)
     assert same_training_state(load_checkpoint(tmp_path / "split" / "checkpoint.pt"), straight)
 
 
 def test_settings_added_later_are_recorded_only_when_used_so_old_runs_export_the_same_bytes():
     plain = TrainConfig(**recipe_settings("shipped", {"twin_classifier": 0}))  # at its default
     added_later = {
-        *("r1_gamma", "augment", "minibatch_std", "mode_seeking_weight", "twin_classifier", "framing_weight")
+        *("r1_gamma", "augment", "minibatch_std", "mode_seeking_weight", "twin_classifier"),
+        *("centring_weight", "extent_weight"),
     }
     assert not added_later & set(plain.to_dict())
     assert TrainConfig.from_dict(plain.to_dict()) == plain
