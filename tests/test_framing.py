@@ -108,6 +108,9 @@ def test_the_framing_benchmark_says_what_is_missing_in_one_line(tmp_path):
         main(["--data-dir", str(tmp_path / "none"), str(BUNDLED_MODEL)])
     with pytest.raises(SystemExit, match="^framing: .*not found"):
         main(["--data-dir", str(FIXTURE_DATA), str(tmp_path / "none.onnx")])
+    for count in ("1", "10001"):
+        with pytest.raises(SystemExit, match="^framing: --per-digit must be from 2 to 10,000"):
+            main(["--data-dir", str(FIXTURE_DATA), "--per-digit", count, str(BUNDLED_MODEL)])
 
 
 def test_each_figure_pays_by_its_own_weight():
