@@ -22,7 +22,6 @@ EDGE_LEVEL = 0.05
 EDGE_SOFTNESS = 0.05
 # The real digits' band: from the 0.5th to the 99.5th percentile of each figure.
 BAND_QUANTILE = 0.005
-STAT_NAMES = ("centre row", "centre column", "extent")
 
 
 def framing(images: torch.Tensor) -> torch.Tensor:
