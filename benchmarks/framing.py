@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from cgan_runtime.generator import DigitGenerator, ModelError
+from cgan_runtime.streams import print_result
 from cgan_train.data import DataError, load_mnist
 from cgan_train.framing import FramingBand, framing
 
@@ -68,15 +69,20 @@ def main(argv: list[str] | None = None) -> int:
     band = FramingBand.of_real(train.images)
     real = f"real training digits ({len(train)})"
     width = max(len(real), *(len(str(path)) for path in args.models))
-    print(f"{'':<{width}} {'centre spread':>13}   {'extent 5/50/95%':>20}   {'outside the real band':>17}")
-    print(f"{'':<{width}} {'rows':>6} {'cols':>6}   {'':>20}   {'centre':>8} {'extent':>8}")
-    print(row(real, framing_summary(train.images, band), width))
+    lines = [
+        f"{'':<{width}} {'centre spread':>13}   {'extent 5/50/95%':>20}   {'outside the real band':>17}",
+        f"{'':<{width}} {'rows':>6} {'cols':>6}   {'':>20}   {'centre':>8} {'extent':>8}",
+        row(real, framing_summary(train.images, band), width),
+    ]
     for path in args.models:
         try:
             images = model_images(path, args.per_digit)
         except ModelError as error:
             sys.exit(f"framing: {error}")
-        print(row(str(path), framing_summary(images, band), width))
+        lines.append(row(str(path), framing_summary(images, band), width))
+    failure = print_result("\n".join(lines))
+    if failure:
+        sys.exit(f"framing: cannot print the table: {failure}")
     return 0
 
 

@@ -101,6 +101,18 @@ def test_the_framing_benchmark_puts_a_model_beside_the_real_digits(capsys):
     assert all(value.endswith("%") for value in model[-2:])
 
 
+def test_the_framing_benchmark_into_a_full_stdout_is_one_line(monkeypatch):
+    from benchmarks.framing import main
+
+    full = open("/dev/full", "w")  # noqa: SIM115 - closed below, after main has written to it
+    monkeypatch.setattr("sys.stdout", full)
+    try:
+        with pytest.raises(SystemExit, match="^framing: cannot print the table: No space left"):
+            main(["--data-dir", str(FIXTURE_DATA), "--per-digit", "2", str(BUNDLED_MODEL)])
+    finally:
+        full.close()
+
+
 def test_the_framing_benchmark_says_what_is_missing_in_one_line(tmp_path):
     from benchmarks.framing import main
 
