@@ -10,12 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from cgan_runtime.generator import DigitGenerator, ModelError
 from cgan_runtime.streams import print_result
 from cgan_train.data import DataError, load_mnist
+from cgan_train.evaluate import sample_digits
 from cgan_train.framing import FramingBand, framing
 
 SAMPLE_SEED = 20261206  # digit d draws with seed SAMPLE_SEED + d: the same digits on every run
@@ -38,11 +38,8 @@ def framing_summary(images: torch.Tensor, band: FramingBand) -> dict:
 
 
 def model_images(path: Path, per_digit: int) -> torch.Tensor:
-    generator = DigitGenerator(path)
-    digits = range(generator.info.num_classes)
-    return torch.from_numpy(
-        np.concatenate([generator.sample(d, per_digit, seed=SAMPLE_SEED + d) for d in digits])
-    )
+    images, _ = sample_digits(DigitGenerator(path), per_digit, seed=SAMPLE_SEED)
+    return torch.from_numpy(images)
 
 
 def row(name: str, summary: dict, width: int) -> str:
