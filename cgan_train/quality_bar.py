@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from cgan_runtime.streams import print_result
 from cgan_train.report import cas_recipes_of, draws_of, is_current, judges_of, spread
 
 MIN_ACCURACY = 0.995  # conditional accuracy: the primary judge reads the digit asked for
@@ -304,12 +305,15 @@ def main(arguments: list[str]) -> int:
         print(f"cannot compare {' '.join(candidates)} with {' '.join(baselines)}: {error}", file=sys.stderr)
         return 1
     width = max([len(comparison.instrument) for comparison in comparisons] + [10])
-    for comparison in comparisons:
-        print(
-            f"{comparison.instrument:{width}}  {comparison.candidate:>28}  vs {comparison.baseline:>28}  "
-            f"{comparison.verdict}"
-        )
-    print(verdict)
+    lines = [
+        f"{comparison.instrument:{width}}  {comparison.candidate:>28}  vs {comparison.baseline:>28}  "
+        f"{comparison.verdict}"
+        for comparison in comparisons
+    ]
+    failure = print_result("\n".join([*lines, verdict]))
+    if failure:  # a verdict no one can read is not a pass
+        print(f"cannot print the comparison: {failure}", file=sys.stderr)
+        return 1
     return 0 if verdict.startswith("better") else 1
 
 

@@ -311,3 +311,17 @@ def test_the_bundle_is_int8_once_it_clears_its_bar_and_says_what_it_misses(expor
     assert source.name == "cgan_generator.onnx" and "worse beyond the spread: FID, judge-cnn" in reason
     write("cgan_generator_int8.onnx", report())  # one report of each layout: not compared
     assert "earlier layout" in bundle_choice(folder)[1]
+
+
+def test_a_verdict_into_a_full_stdout_is_one_line_and_no_pass(tmp_path, monkeypatch, capsys):
+    paths = [tmp_path / "candidate.json", tmp_path / "baseline.json"]
+    paths[0].write_text(json.dumps(current_report(shift=0.05, version="new")))
+    paths[1].write_text(json.dumps(current_report()))
+    assert main([str(path) for path in paths]) == 0  # better, when it can be said
+    full = open("/dev/full", "w")  # noqa: SIM115 - closed below, after main has written to it
+    monkeypatch.setattr("sys.stdout", full)
+    try:
+        assert main([str(path) for path in paths]) == 1
+    finally:
+        full.close()
+    assert capsys.readouterr().err == "cannot print the comparison: No space left on device\n"
