@@ -36,6 +36,7 @@ from cgan_export.quantize import (
 )
 from cgan_export.verify import int8_difference
 from cgan_export.weight_rounding import rounded_conv_weights
+from cgan_runtime.streams import print_or_exit
 
 
 def variants(model: onnx.ModelProto) -> dict[str, onnx.ModelProto]:
@@ -84,11 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as error:
             sys.exit(f"int8_error: cannot make {args.write_dir}: {error.strerror or error}")
     latent_dim, num_classes = info.latent_dim, info.num_classes
-    print(f"{'int8 variant':<28} {'mean':>7} {'worst digit':>12}")
+    # A table no one can read stops the minutes of work before the next row (one line, exit 1).
+    header = f"{'int8 variant':<28} {'mean':>7} {'worst digit':>12}"
+    print_or_exit(header, "nothing measured yet", "the table")
     for name, variant in variants(model).items():
         agreement = int8_difference(model, variant, latent_dim, num_classes)
         worst = f"{agreement['worst_digit_mean']:.4f} ({agreement['worst_digit']})"
-        print(f"{name:<28} {agreement['mean']:>7.4f} {worst:>12}")
+        print_or_exit(f"{name:<28} {agreement['mean']:>7.4f} {worst:>12}", f"measured {name}", "its row")
         if args.write_dir:
             save_model(variant, args.write_dir / f"int8_{_file_name(name)}.onnx", "int8_error")
     return 0

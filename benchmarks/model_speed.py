@@ -19,6 +19,7 @@ import numpy as np
 
 from benchmarks.bench import INT8_MODEL, interleaved_rates
 from cgan_runtime.generator import DigitGenerator, ModelError
+from cgan_runtime.streams import print_or_exit
 
 COUNTS = (16, 256)  # a request's worth, and a data set's chunk
 
@@ -43,7 +44,7 @@ def main() -> None:
     shapes = {name: (runtime.info.latent_dim, runtime.info.num_classes) for name, runtime in runtimes.items()}
     if shapes["candidate"] != shapes["against"]:
         sys.exit(f"model_speed: the models take different inputs (latent size, digits): {shapes}")
-    print(f"candidate {args.candidate}\nagainst   {args.against}")
+    print_or_exit(f"candidate {args.candidate}\nagainst   {args.against}", "nothing timed yet", "the table")
     for count in COUNTS:
         noise = np.random.default_rng(0).standard_normal(
             (count, runtimes["against"].info.latent_dim), np.float32
@@ -53,10 +54,12 @@ def main() -> None:
             {name: (partial(runtime.generate, noise, labels), count) for name, runtime in runtimes.items()},
             args.seconds,
         )
-        print(
+        print_or_exit(
             f"{count:>4} images a call: candidate {1e6 / rates['candidate']:.1f} us/image, against "
             f"{1e6 / rates['against']:.1f} us/image: the candidate takes "
-            f"{rates['against'] / rates['candidate']:.2f}x the time"
+            f"{rates['against'] / rates['candidate']:.2f}x the time",
+            f"timed {count} images a call",
+            "its row",
         )
 
 

@@ -58,6 +58,17 @@ def run_module(module: str, *args: str, timeout: float = 120) -> subprocess.Comp
     return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
 
 
+def run_module_into_a_full_stdout(
+    module: str, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """`python -m MODULE ARGS` with stdout on /dev/full, where every write fails as on a full disk."""
+    command = [sys.executable, "-m", module, *args]
+    with open("/dev/full", "w") as full:
+        return subprocess.run(
+            command, cwd=REPO_ROOT, stdout=full, stderr=subprocess.PIPE, text=True, timeout=timeout
+        )
+
+
 def cgan_run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([CGAN_RUN, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
