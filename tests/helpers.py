@@ -52,21 +52,15 @@ CGAN_RUN = str(Path(sys.executable).parent / "cgan-run")
 CGAN_TRAIN = str(Path(sys.executable).parent / "cgan-train")
 
 
-def run_module(module: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """`python -m MODULE ARGS` from the repository's root, as a user runs a benchmark: output captured."""
-    command = [sys.executable, "-m", module, *args]
-    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
-
-
-def run_module_into_a_full_stdout(
-    module: str, *args: str, timeout: float = 120
+def run_module(
+    module: str, *args: str, timeout: float = 120, stdout=subprocess.PIPE
 ) -> subprocess.CompletedProcess:
-    """`python -m MODULE ARGS` with stdout on /dev/full, where every write fails as on a full disk."""
+    """`python -m MODULE ARGS` from the repository's root, as a user runs a benchmark: output captured
+    (stdout, unless another file is given)."""
     command = [sys.executable, "-m", module, *args]
-    with open("/dev/full", "w") as full:
-        return subprocess.run(
-            command, cwd=REPO_ROOT, stdout=full, stderr=subprocess.PIPE, text=True, timeout=timeout
-        )
+    return subprocess.run(
+        command, cwd=REPO_ROOT, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=timeout
+    )
 
 
 def cgan_run(*args: str, cwd: Path) -> subprocess.CompletedProcess:

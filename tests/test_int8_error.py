@@ -11,7 +11,7 @@ from cgan_export.quantize import quantize_int8
 from cgan_export.verify import check_int8_agreement, int8_difference
 from cgan_runtime.generator import DigitGenerator
 from tests.conftest import REPO_ROOT
-from tests.helpers import run_module, run_module_into_a_full_stdout
+from tests.helpers import run_module
 
 FP32 = REPO_ROOT / "models" / "cgan_generator.onnx"
 INT8 = REPO_ROOT / "models" / "cgan_generator_int8.onnx"
@@ -67,7 +67,8 @@ def test_an_int8_model_or_a_crafted_file_is_refused_in_one_line(tmp_path):
 
 
 def test_a_table_into_a_full_stdout_is_one_line_before_any_variant_is_measured():
-    result = run_module_into_a_full_stdout("benchmarks.int8_error", str(FP32))
+    with open("/dev/full", "w") as full:  # every write fails, as on a full disk
+        result = run_module("benchmarks.int8_error", str(FP32), stdout=full)
     assert result.returncode == 1
     assert result.stderr == (
         "Error: nothing measured yet, but cannot print the table: No space left on device\n"
