@@ -411,6 +411,7 @@ def main() -> int:
         return 0
     from cgan_export.verify import INT8_MEAN_TOLERANCE
     from cgan_runtime.files import atomic_path
+    from cgan_runtime.streams import note, print_or_exit
 
     missing = [tool for tool in ("qemu-x86_64", "proot", "qemu-aarch64-static") if not shutil.which(tool)]
     if "qemu-x86_64" in missing:
@@ -446,11 +447,12 @@ def main() -> int:
     for outcome in outcomes:
         outcome.export = identical.get(outcome.family)
     text, holds = report(outcomes, INT8_MEAN_TOLERANCE, args.emulated_export)
-    print(text)
+    # The report first: a table lost to a full or closed stdout must not cost the minutes behind it.
     args.report.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.report) as temporary:
         temporary.write_text(text)
-    print(f"wrote {args.report}", file=sys.stderr)
+    note(f"wrote {args.report}")
+    print_or_exit(text, f"wrote {args.report}", "the table")
     return 0 if holds else 1
 
 
