@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # benchmarks/ (its stamp module) is not installed
 
 from benchmarks.stamp import commit, cpu_name  # noqa: E402 (after the path it is found on)
+from cgan_runtime.streams import print_or_exit  # noqa: E402
 from cgan_train.recipes import RECIPES  # noqa: E402
 
 CGAN_TRAIN = str(Path(sys.executable).parent / "cgan-train")
@@ -116,7 +117,7 @@ def plan(chosen: list[Row], runs: Path, budget_seconds: float) -> dict[str, int]
     for row in chosen:
         if row.slug not in epochs:
             epochs[row.slug] = epochs_for(row.flags, budget_seconds)
-            print(f"{row.slug}: {epochs[row.slug]} epochs", flush=True)
+            print_or_exit(f"{row.slug}: {epochs[row.slug]} epochs", f"timed {row.slug}", "its epochs")
     runs.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(epochs, indent=1))
     return epochs
@@ -296,14 +297,14 @@ def main() -> None:
         return
     results = []
     for row in chosen:
-        print(f"{row.slug}: {' '.join(row.flags)}", flush=True)
+        print_or_exit(f"{row.slug}: {' '.join(row.flags)}", "planned the rows", "the next one")
         results.append((row, run_row(row, args.data_dir, args.runs, epochs[row.slug])))
     if len(results) == len(rows()):
         text = report(results, args.runs, args.budget_seconds)
         temporary = args.report.with_suffix(".md.part")
         temporary.write_text(text)
         temporary.replace(args.report)
-        print(text)
+        print_or_exit(text, f"wrote {args.report}", "the table")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from benchmarks.markdown import table
+from cgan_runtime.streams import note, print_or_exit
 
 REPO = Path(__file__).resolve().parent.parent
 INT8_MODEL = REPO / "models" / "cgan_generator_int8.onnx"
@@ -121,7 +122,7 @@ SECTIONS: list[str] = []  # what the report file gets, in order
 def section(title: str, body: str) -> None:
     text = f"\n### {title}\n\n{body}"
     SECTIONS.append(text)
-    print(text, flush=True)
+    print_or_exit(text, f"measured {title!r}", "it")
 
 
 def write_report(path: Path, heading: str) -> None:
@@ -623,7 +624,7 @@ def main() -> None:
         f"onnxruntime {metadata.version('onnxruntime')}, torch {torch.__version__}, model "
         f"{BUNDLED_MODEL.relative_to(REPO)}."
     )
-    print(f"cgan benchmark: {os.cpu_count()} CPUs, {heading}", flush=True)
+    print_or_exit(f"cgan benchmark: {os.cpu_count()} CPUs, {heading}", "nothing measured yet", "the heading")
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         runtime_env = install_runtime(work)
@@ -638,10 +639,10 @@ def main() -> None:
         if args.data_dir.is_dir():
             training_throughput(args.data_dir, work, steps)
         else:
-            print(f"\n(training throughput skipped: no MNIST in {args.data_dir}; pass --data-dir)")
+            note(f"training throughput skipped: no MNIST in {args.data_dir}; pass --data-dir")
     if args.report:
         write_report(args.report, heading)
-        print(f"\nwrote {args.report}")
+        note(f"wrote {args.report}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from benchmarks.markdown import table
+from cgan_runtime.streams import print_or_exit
 
 BIN = Path(sys.executable).parent
 FORMATS = ("idx", "npz", "folder", "parquet", "webdataset")
@@ -180,7 +181,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         for title, body in measure(Path(folder), tuple(args.sizes)):
-            print(f"\n### {title}\n\n{body}")
+            print_or_exit(f"\n### {title}\n\n{body}", f"measured {title!r}", "it")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from benchmarks.markdown import table
 from benchmarks.page_driver import build_site, chromium, open_page
+from cgan_runtime.streams import print_or_exit
 
 ROOT = Path(__file__).resolve().parents[1]
 CGAN_SERVE = Path(sys.executable).parent / "cgan-serve"
@@ -120,7 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         for title, body in measure(build_site(Path(folder) / "site"), args.visits, args.repeats):
-            print(f"\n### {title}\n\n{body}")
+            print_or_exit(f"\n### {title}\n\n{body}", f"measured {title!r}", "it")
 
 
 if __name__ == "__main__":

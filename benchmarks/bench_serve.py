@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cgan_runtime.streams import note, print_or_exit
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PEERS = Path(__file__).resolve().parent / "serve_peers"
 BIN = Path(sys.executable).parent
@@ -83,13 +85,13 @@ def main() -> None:
         servers = cgan_servers(work) + peers
         results, snippet_checks = {}, {}
         for server in servers:
-            print(f"== {server.name}", flush=True)
+            print_or_exit(f"== {server.name}", "ready to measure", f"{server.name}'s heading")
             results[server.name], snippet_checks[server.name] = measure(server, scripts, args.seconds)
         memory = measure_memory(scripts["png"], args.memory_seconds)
         model = model_cost()
         write_report(args.report, servers, results, snippet_checks, memory, model, args)
         save_measurements(args.bench_dir / "serving.json", results, snippet_checks, memory, model)
-        print(f"wrote {args.report}")
+        note(f"wrote {args.report}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -330,10 +332,11 @@ def measure(server: Server, scripts: dict[str, Path], seconds: float) -> tuple[d
             wrk(url, scripts[kind], 8, 3)  # warm-up: sessions, caches, Ray's routing
             for clients in CONCURRENCY:
                 load = results[(kind, clients)] = wrk(url, scripts[kind], clients, seconds)
-                print(
+                print_or_exit(
                     f"  {kind:6} {clients:3} clients: {load.requests_per_second:7.1f} req/s, "
                     f"p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms, failures {load.failures}",
-                    flush=True,
+                    f"measured {server.name}",
+                    "its row",
                 )
     return results, snippet
 

@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from cgan_runtime.streams import BestEffortStream
 from cgan_train.recipes import RECIPES
 
 # name -> (settings changed from the shipped recipe, seed). The recipe each ran from is recorded in
@@ -131,6 +132,8 @@ def _drive(
     names: list[str], data_dir: Path, out_dir: Path, seconds: float, device: str, epochs: int | None = None
 ) -> None:
     started = time.monotonic()
+    # The sweep's product is its checkpoints: a closed or full stdout costs only these lines.
+    progress = BestEffortStream(sys.stdout)
     work_dir = out_dir / "work"
     work_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "cgan_train.sweep", "--worker", "--data-dir", str(data_dir)]
@@ -169,8 +172,8 @@ def _drive(
         epochs = max(epochs, 1)
     decay = round(epochs * RECIPES["shipped"]["lr_decay_epochs"] / RECIPES["shipped"]["epochs"])
     plan = {"epochs": epochs, "lr_decay_epochs": decay, "rates": rates, "seconds_left": round(left, 1)}
-    print(json.dumps(plan), flush=True)
-    (work_dir / GO_FILE).write_text(json.dumps(plan))
+    (work_dir / GO_FILE).write_text(json.dumps(plan))  # the workers first: they wait for it
+    print(json.dumps(plan), file=progress, flush=True)
     deadline = started + seconds - STOP_MARGIN
     for worker in workers.values():
         try:
@@ -182,7 +185,7 @@ def _drive(
             worker.wait(timeout=STOP_MARGIN)
         except subprocess.TimeoutExpired:
             worker.kill()
-        print(name, "exit", worker.returncode, flush=True)
+        print(name, "exit", worker.returncode, file=progress, flush=True)
     failed = [name for name, worker in workers.items() if worker.returncode != 0]
     for name in failed:  # the worker's own last line says why (a bad data folder, a NaN loss)
         lines = (work_dir / f"{name}.log").read_text().strip().splitlines()
