@@ -65,8 +65,14 @@ def build_app(
         await engine.start()
         try:
             yield
-        finally:
-            await engine.stop()  # after the server has finished the requests in flight
+        except asyncio.CancelledError:
+            # A second Ctrl-C while draining: uvicorn quits at once and skips the lifespan's end,
+            # and the event loop's teardown cancels it here. Passed on, Starlette logs it as a
+            # traceback; the process is ending, and the requests still in flight are cut off (each
+            # logs one line), so there is nothing left to finish.
+            log.warning("forced to quit: the requests still in flight were cut off")
+            return
+        await engine.stop()  # after the server has finished the requests in flight
 
     app = FastAPI(
         title="cgan-serve",

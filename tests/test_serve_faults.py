@@ -534,6 +534,38 @@ def test_a_drain_timeout_of_0_cuts_a_held_request_at_once_with_a_503_and_one_log
     assert "Traceback" not in stderr and "Exception in ASGI application" not in stderr, stderr
 
 
+def test_a_second_ctrl_c_while_draining_quits_at_once_with_one_line_and_no_traceback():
+    # uvicorn skips the lifespan's end on a forced quit; its cancellation was logged as a traceback.
+    running = RunningServer("--port", "0", "--drain-timeout", "60")
+    host, port = running.address.split(":")
+    held = socket.create_connection((host, int(port)), timeout=30)
+    try:
+        held.sendall(f"POST {INFER} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{{".encode())
+        wait_for_requests_received(running, 1, endpoint="/v2/models/:model/infer")
+        started = time.monotonic()
+        running.process.send_signal(signal.SIGINT)  # drain, for up to 60 s
+        # Two signals close together are one to Python: the second goes once the first was taken,
+        # which the server shows by no longer listening.
+        while time.monotonic() - started < 20 and _listening(host, int(port)):
+            time.sleep(0.05)
+        code, stderr = running.stop(signal.SIGINT)  # and again: quit now
+        stopped_in = time.monotonic() - started
+    finally:
+        held.close()
+    assert code == 0, stderr
+    assert stopped_in < 30, stopped_in
+    assert "forced to quit: the requests still in flight were cut off" in stderr, stderr
+    assert "Traceback" not in stderr and "CancelledError" not in stderr, stderr
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def test_a_taken_port_is_one_line_and_exit_1():
     first = RunningServer("--port", "0")
     try:
