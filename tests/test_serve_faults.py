@@ -3,6 +3,7 @@ never a traceback in the log), a full queue a 503 at once, and a stop signal a d
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.client
 import json
@@ -512,21 +513,27 @@ def test_a_stop_signal_finishes_the_requests_in_flight_then_exits_0(stop_signal)
     assert "Traceback" not in stderr
 
 
-def test_a_drain_timeout_of_0_cuts_a_held_request_at_once_with_a_503_and_one_log_line():
-    # 0 used to mean no limit at all (uvicorn's None): the server waited the request's whole 30 s.
-    running = RunningServer("--port", "0", "--drain-timeout", "0")
+@contextlib.contextmanager
+def held_request(running):
+    """A request in flight until the server stops: its body never finishes arriving."""
     host, port = running.address.split(":")
     held = socket.create_connection((host, int(port)), timeout=30)
     try:
-        # A body that never finishes: the request is in flight, waiting for the rest of it.
         held.sendall(f"POST {INFER} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{{".encode())
         wait_for_requests_received(running, 1, endpoint="/v2/models/:model/infer")
+        yield held
+    finally:
+        held.close()
+
+
+def test_a_drain_timeout_of_0_cuts_a_held_request_at_once_with_a_503_and_one_log_line():
+    # 0 used to mean no limit at all (uvicorn's None): the server waited the request's whole 30 s.
+    running = RunningServer("--port", "0", "--drain-timeout", "0")
+    with held_request(running) as held:
         started = time.monotonic()
         code, stderr = running.stop()
         stopped_in = time.monotonic() - started
         answer = held.recv(65536).decode(errors="replace")
-    finally:
-        held.close()
     assert code == 0, stderr
     assert stopped_in < 10, stopped_in
     assert answer.startswith("HTTP/1.1 503"), answer
@@ -538,10 +545,7 @@ def test_a_second_ctrl_c_while_draining_quits_at_once_with_one_line_and_no_trace
     # uvicorn skips the lifespan's end on a forced quit; its cancellation was logged as a traceback.
     running = RunningServer("--port", "0", "--drain-timeout", "60")
     host, port = running.address.split(":")
-    held = socket.create_connection((host, int(port)), timeout=30)
-    try:
-        held.sendall(f"POST {INFER} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{{".encode())
-        wait_for_requests_received(running, 1, endpoint="/v2/models/:model/infer")
+    with held_request(running):
         started = time.monotonic()
         running.process.send_signal(signal.SIGINT)  # drain, for up to 60 s
         # Two signals close together are one to Python: the second goes once the first was taken,
@@ -550,8 +554,6 @@ def test_a_second_ctrl_c_while_draining_quits_at_once_with_one_line_and_no_trace
             time.sleep(0.05)
         code, stderr = running.stop(signal.SIGINT)  # and again: quit now
         stopped_in = time.monotonic() - started
-    finally:
-        held.close()
     assert code == 0, stderr
     assert stopped_in < 30, stopped_in
     assert "forced to quit: the requests still in flight were cut off" in stderr, stderr
