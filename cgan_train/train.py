@@ -342,7 +342,7 @@ def discriminator_loss(
     on_real: Judgement,
     on_fake: Judgement,
     real_labels: torch.Tensor,
-    fake_labels: torch.Tensor | None = None,
+    fake_labels: torch.Tensor,
 ) -> torch.Tensor:
     """Real pairs high, generated pairs low; the two-network design's match score weighs
     config.match_weight; the auxiliary classifier learns digits from real images only, its twin
@@ -353,8 +353,6 @@ def discriminator_loss(
     if config.class_loss_weight:
         loss = loss + config.class_loss_weight * cross_entropy(on_real.classes, real_labels)
     if on_fake.twin is not None:
-        if fake_labels is None:
-            raise ValueError("the twin classifier learns from the generated images' labels: pass fake_labels")
         loss = loss + config.class_loss_weight * cross_entropy(on_fake.twin, fake_labels)
     return loss
 

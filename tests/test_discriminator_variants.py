@@ -67,7 +67,7 @@ def test_gradients_reach_both_networks_from_both_losses(design):
     networks = {"realness": discriminator.realness, "match": discriminator.match, "body": discriminator.body}
 
     loss = discriminator_loss(
-        config, discriminator.judge(real, labels), discriminator.judge(fake, labels), labels
+        config, discriminator.judge(real, labels), discriminator.judge(fake, labels), labels, labels
     )
     loss.backward(retain_graph=True)
     for name, network in networks.items():
@@ -91,8 +91,8 @@ def test_the_match_weight_scales_the_match_score_in_both_losses():
     # hinge, generated side: -mean(score) - weight * mean(match)
     assert generator_loss(light, judgement, labels).item() == pytest.approx(0.25)
     assert generator_loss(heavy, judgement, labels).item() == pytest.approx(0.25 - 3.0 * 1.0)
-    real_only = discriminator_loss(light, judgement, judgement, labels).item()
-    with_match = discriminator_loss(heavy, judgement, judgement, labels).item()
+    real_only = discriminator_loss(light, judgement, judgement, labels, labels).item()
+    with_match = discriminator_loss(heavy, judgement, judgement, labels, labels).item()
     # match [2, 0] as real: relu(1-2), relu(1-0) -> mean 0.5; as fake: relu(3), relu(1) -> mean 2
     assert with_match - real_only == pytest.approx(3.0 * (0.5 + 2.0))
 

@@ -83,13 +83,6 @@ def test_the_twin_learns_and_the_generator_works_against_it():
     assert twin_loss() > before
 
 
-def test_the_discriminator_loss_needs_the_generated_labels_for_the_twin():
-    config = TrainConfig(**recipe_settings("shipped", TWIN))
-    judgement = Judgement(torch.zeros(2), None, torch.zeros(2, 10), torch.zeros(2, 10))
-    with pytest.raises(ValueError, match="fake_labels"):
-        discriminator_loss(config, judgement, judgement, torch.tensor([0, 1]))
-
-
 @pytest.mark.parametrize(
     "changes",
     [
