@@ -72,6 +72,9 @@ def build_app(
             # logs one line), so there is nothing left to finish.
             log.warning("forced to quit: the requests still in flight were cut off")
             return
+        except BaseException:
+            await engine.stop()  # any other error thrown in here still stops the workers
+            raise
         await engine.stop()  # after the server has finished the requests in flight
 
     app = FastAPI(

@@ -18,8 +18,8 @@ def test_a_section_stdout_cannot_take_is_one_line_and_exit_1(monkeypatch, capsys
     assert error == "Error: measured 'Cold start', but cannot print it: No space left on device\n"
 
 
-def test_a_section_is_printed_and_kept_for_the_report(capsys):
-    bench.SECTIONS.clear()
+def test_a_section_is_printed_and_kept_for_the_report(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "SECTIONS", [])
     bench.section("Cold start", "| runs | seconds |")
     assert capsys.readouterr().out == "\n### Cold start\n\n| runs | seconds |\n"
     assert bench.SECTIONS == ["\n### Cold start\n\n| runs | seconds |"]

@@ -3,6 +3,7 @@ a model that breaks mid-run, a bug. Each is a 500 with one line of JSON and one 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -31,7 +32,7 @@ class FailingEngine:
         pass
 
     async def stop(self) -> None:
-        pass
+        self.stopped = True
 
 
 @pytest.mark.parametrize(
@@ -62,3 +63,26 @@ def test_the_endpoint_label_is_the_route_not_the_path():
     assert endpoint_label("/v2/models/anything/versions/7/infer") == "/v2/models/:model/infer"
     assert endpoint_label("/v2/models/cgan") == "/v2/models/:model"
     assert endpoint_label("/made/up/path") == "other"
+
+
+async def _thrown_into_the_lifespan(engine, error):
+    app = build_app(engine)
+    async with app.router.lifespan_context(app):
+        raise error
+
+
+@pytest.mark.parametrize("error", [RuntimeError("the server broke"), KeyboardInterrupt()])
+def test_an_error_while_serving_still_stops_the_engine(error):
+    engine = FailingEngine(ZeroDivisionError("unused"))
+    with pytest.raises(type(error)):
+        asyncio.run(_thrown_into_the_lifespan(engine, error))
+    assert engine.stopped
+
+
+def test_a_forced_quit_is_one_log_line_and_leaves_the_engine_to_the_process_end(caplog):
+    engine = FailingEngine(ZeroDivisionError("unused"))
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(_thrown_into_the_lifespan(engine, asyncio.CancelledError()))
+    assert not hasattr(engine, "stopped")
+    (record,) = [record for record in caplog.records if record.name == "cgan_serve"]
+    assert record.getMessage() == "forced to quit: the requests still in flight were cut off"
