@@ -251,7 +251,12 @@ def judge_recipe(candidate: dict | list[dict], baseline: dict | list[dict]) -> t
             "no verdict: the rule needs full evaluations (several draws and seeds; not --quick)",
         )
     better = [comparison for comparison in comparisons if comparison.verdict == "better"]
-    short = [shortfall for run in candidates for shortfall in accuracy_shortfalls(run)]
+    named = len(candidates) > 1  # with several runs, say which one misses the bar
+    short = [
+        f"{model_of(run)}: {shortfall}" if named else shortfall
+        for run in candidates
+        for shortfall in accuracy_shortfalls(run)
+    ]
     if comparisons and len(better) == len(comparisons) and not short:
         return comparisons, f"better: beyond the spread on all {len(comparisons)} instruments"
     verdict = f"not better: beyond the spread on {len(better)} of {len(comparisons)} instruments"

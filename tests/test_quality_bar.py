@@ -11,7 +11,7 @@ from cgan_export.ship import CARD_NAME, ship
 from cgan_train.cas import recipe_report
 from cgan_train.evaluate import means
 from cgan_train.metrics import spread
-from cgan_train.quality_bar import judge_recipe, main, quality_checks
+from cgan_train.quality_bar import judge_recipe, main, model_of, quality_checks
 from cgan_train.report import REPORT_FORMAT
 from tests.helpers import evaluate_on_fixture
 
@@ -180,6 +180,10 @@ def test_a_recipe_counts_as_better_only_beyond_the_spread_on_every_instrument(tm
     assert verdict.startswith("not better") and "under the bar" in verdict
     assert "conditional accuracy 98.80%" in verdict and "worst digit's accuracy 97.00% (3)" in verdict
     assert "asks for every one" not in verdict
+    # Two runs on the candidate's side: each shortfall names its run, so the two are told apart.
+    _, verdict = judge_recipe([misreads, current_report(shift=0.05, version="second")], baseline)
+    assert f"under the bar: {model_of(misreads)}: conditional accuracy 98.80%" in verdict
+    assert "second:" not in verdict
     # The command line: exit 0 only for better.
     paths = [tmp_path / "candidate.json", tmp_path / "baseline.json"]
     paths[0].write_text(json.dumps(current_report(shift=0.05)))
