@@ -18,6 +18,7 @@ class FailingEngine:
         self.info = DigitGenerator(device="cpu").info
         self.ready = True
         self.error = error
+        self.stopped = False
 
     async def generate(self, noise, labels):
         raise self.error
@@ -83,6 +84,6 @@ def test_a_forced_quit_is_one_log_line_and_leaves_the_engine_to_the_process_end(
     engine = FailingEngine(ZeroDivisionError("unused"))
     with caplog.at_level(logging.WARNING):
         asyncio.run(_thrown_into_the_lifespan(engine, asyncio.CancelledError()))
-    assert not hasattr(engine, "stopped")
+    assert not engine.stopped
     (record,) = [record for record in caplog.records if record.name == "cgan_serve"]
     assert record.getMessage() == "forced to quit: the requests still in flight were cut off"
