@@ -8,15 +8,9 @@ import pytest
 
 from cgan_export.model_card import QUALITY_HEADING, refresh_quality
 from cgan_export.ship import CARD_NAME, ship
-from cgan_train.cas import recipe_report
-from cgan_train.evaluate import means
 from cgan_train.metrics import spread
 from cgan_train.quality_bar import judge_recipe, main, model_of, quality_checks
-from cgan_train.report import REPORT_FORMAT
-from tests.helpers import evaluate_on_fixture
-
-JUDGES = ("judge-cnn", "wide-kernel-cnn", "pixel-mlp")
-RECIPES = ("judge-cnn-adam", "mlp-sgd", "small-cnn-adamw-affine")
+from tests.helpers import JUDGES, RECIPES, current_report, evaluate_on_fixture
 
 
 def report(accuracy=0.996, worst=0.986, fid=2.9, recall=0.81, cas_gap=0.9, cas_digit_gap=1.9):
@@ -40,63 +34,6 @@ def report(accuracy=0.996, worst=0.986, fid=2.9, recall=0.81, cas_gap=0.9, cas_d
             "generated": {"overall": 0.99 - cas_gap / 100, "per_digit": cas_generated},
             "real": {"overall": 0.99, "per_digit": cas_real},
             "gap_points": cas_gap,
-        },
-    }
-
-
-def current_report(fid=2.9, recall=0.81, cas_gap=0.9, shift=0.0, draws=3, version="v"):
-    """A report of the current layout: three judges over `draws` draws, three CAS recipes over as
-    many seeds; every figure spread by +-0.01 around its value, then moved by `shift` (FID and gap
-    lower, recall higher: better)."""
-    offsets = [-0.01, 0.0, 0.01][:draws] if draws > 1 else [0.0]
-
-    def figures(accuracy, fid, recall):
-        overall = {
-            "accuracy": spread([accuracy] * len(offsets)),
-            "fid": spread([fid - shift + offset for offset in offsets]),
-            "precision": spread([0.8] * len(offsets)),
-            "recall": spread([recall + shift + offset for offset in offsets]),
-        }
-        return {"overall": overall, "per_digit": [dict(overall) for _ in range(10)]}
-
-    judges = {}
-    for index, name in enumerate(JUDGES):
-        generated, real = figures(0.996, fid, recall), figures(1.0, 1.0 + shift, 1.0 - shift)
-        judges[name] = {
-            "primary": index == 0,
-            "sha256": f"{index}" * 64,
-            "test_accuracy": 0.99,
-            "generated": generated,
-            "real_ceiling": real,
-            "ratios": {
-                "fid_to_real": generated["overall"]["fid"]["mean"] / real["overall"]["fid"]["mean"],
-                "recall_to_real": generated["overall"]["recall"]["mean"] / real["overall"]["recall"]["mean"],
-            },
-        }
-    real_runs = [{"overall": 0.99, "per_digit": [0.99] * 10} for _ in offsets]
-    generated_runs = [
-        {"overall": value, "per_digit": [value] * 10}
-        for value in (0.99 - (cas_gap - shift) / 100 + offset / 100 for offset in offsets)
-    ]
-    primary = judges[JUDGES[0]]
-    return {
-        "format": REPORT_FORMAT,
-        "model_version": version,
-        "samples_per_digit": 1000,
-        "draws": len(offsets),
-        "sample_seeds": "s",
-        "reference": "test",
-        "generated": means(primary["generated"]),
-        "real_ceiling": means(primary["real_ceiling"]),
-        "ratios": primary["ratios"],
-        "judges": judges,
-        "cas": {
-            "per_digit": 1000,
-            "seeds": len(offsets),
-            "test_images": 10000,
-            "recipes": {
-                name: recipe_report({"network": name}, generated_runs, real_runs) for name in RECIPES
-            },
         },
     }
 

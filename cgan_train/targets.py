@@ -1,0 +1,132 @@
+"""How far evaluation reports stand from the variety targets the bundled model is meant to reach:
+
+    python -m cgan_train.targets REPORT.json [REPORT.json ...]
+
+The targets (README, "The model and its quality") ask more than the bar a model must clear to
+ship (quality_bar): recall at most MAX_RECALL_GAP below real MNIST's in every judge's space, and
+for every CAS recipe a mean gap to real of at most MAX_CAS_GAP_POINTS, and none of its digits
+more than MAX_CAS_DIGIT_GAP_POINTS below real. Each report gets its figures and how many targets
+it meets; with several reports, each target also gets the report that came closest of those
+that clear the bar's conditional accuracy, so a batch of runs shows where the frontier stands.
+Exits 0 only when every report meets every target.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from cgan_runtime.streams import print_result
+from cgan_train.quality_bar import Check, accuracy_shortfalls, read_report
+from cgan_train.report import cas_recipes_of, judges_of
+
+MAX_RECALL_GAP = 0.05
+MAX_CAS_GAP_POINTS = 0.5
+MAX_CAS_DIGIT_GAP_POINTS = 1.5
+# A distance is a difference of two means: real 0.9 less ours 0.85 is 0.05000000000000004 in
+# floating point, which a user reads as 0.050 and must see met.
+ROUNDING = 1e-9
+
+
+def distances(report: dict) -> list[tuple[str, float, float]]:
+    """(target, the report's distance from real, the most the target allows), in the report's
+    order: recall in each judge's space, then each CAS recipe's mean gap and weakest digit's.
+    Raises ValueError for a judge without recall."""
+    found = []
+    for name, judge in judges_of(report).items():
+        ours = judge["generated"]["overall"]["recall"]["mean"]
+        real = judge["real_ceiling"]["overall"]["recall"]["mean"]
+        if ours is None or real is None:
+            raise ValueError(f"no recall in the features of {name}")
+        found.append((f"recall below real, {name}", real - ours, MAX_RECALL_GAP))
+    for name, recipe in cas_recipes_of(report).items():
+        found.append((f"CAS gap (points), {name}", recipe["gap_points"]["mean"], MAX_CAS_GAP_POINTS))
+        weakest = recipe["weakest_digit"]
+        if weakest is not None:
+            found.append(
+                (
+                    f"CAS weakest digit (points), {name}",
+                    weakest["gap_points"]["mean"],
+                    MAX_CAS_DIGIT_GAP_POINTS,
+                )
+            )
+    return found
+
+
+def target_checks(report: dict) -> list[Check]:
+    return [
+        Check(name, f"{distance:.3f}", f"<= {allowed:g}", _met(distance, allowed))
+        for name, distance, allowed in distances(report)
+    ]
+
+
+def closest(reports: dict[str, dict]) -> list[str]:
+    """For each target: the smallest distance among the reports that clear the bar's conditional
+    accuracy, and the report it came from. Reports under that bar are left out, as the rule
+    leaves them out: variety bought with wrong digits is no gain to a user."""
+    best: dict[str, tuple[float, float, str]] = {}
+    for path, report in reports.items():
+        if accuracy_shortfalls(report):
+            continue
+        for name, distance, allowed in distances(report):
+            if name not in best or distance < best[name][0]:
+                best[name] = (distance, allowed, path)
+    return [
+        f"{name}: {distance:.3f} ({_verdict(distance, allowed)}, target <= {allowed:g}) in {path}"
+        for name, (distance, allowed, path) in best.items()
+    ]
+
+
+def _met(distance: float, allowed: float) -> bool:
+    return distance <= allowed + ROUNDING
+
+
+def _verdict(distance: float, allowed: float) -> str:
+    return "met" if _met(distance, allowed) else "missed"
+
+
+def main(arguments: list[str]) -> int:
+    if not arguments or any(argument.startswith("-") for argument in arguments):
+        print("usage: python -m cgan_train.targets REPORT.json [REPORT.json ...]", file=sys.stderr)
+        return 2
+    reports = {}
+    try:
+        for path in arguments:
+            reports[path] = read_report(path)
+            if not distances(reports[path]):
+                raise ValueError("no judge or CAS figures")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        print(f"cannot read {path}: {error}", file=sys.stderr)
+        return 1
+    lines, every_met = [], True
+    for path, report in reports.items():
+        checks = target_checks(report)
+        met = sum(check.met for check in checks)
+        every_met = every_met and met == len(checks)
+        short = accuracy_shortfalls(report)
+        lines.append(
+            f"{path}: meets {met} of {len(checks)} targets"
+            + (f"; under the bar: {', '.join(short)}" if short else "")
+        )
+        width = max(len(check.name) for check in checks)
+        lines += [
+            f"  {check.name:{width}}  {check.value:>7}  {check.bar:>7}  {'met' if check.met else 'missed'}"
+            for check in checks
+        ]
+        if not cas_recipes_of(report):  # targets no one measured are not met
+            every_met = False
+            lines.append(
+                "  CAS targets: not measured (the report has no CAS; cgan-train evaluate --cas-per-digit)"
+            )
+    if len(reports) > 1:
+        under = sum(bool(accuracy_shortfalls(report)) for report in reports.values())
+        lines.append(f"closest, of the {len(reports) - under} reports that clear the accuracy bar:")
+        lines += [f"  {line}" for line in closest(reports)]
+    failure = print_result("\n".join(lines))
+    if failure:
+        print(f"cannot print the targets: {failure}", file=sys.stderr)
+        return 1
+    return 0 if every_met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
