@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 
 from cgan_runtime.streams import print_result
-from cgan_train.quality_bar import Check, accuracy_shortfalls, read_report
+from cgan_train.quality_bar import accuracy_shortfalls, read_report
 from cgan_train.report import cas_recipes_of, judges_of
 
 MAX_RECALL_GAP = 0.05
@@ -52,75 +52,63 @@ def distances(report: dict) -> list[tuple[str, float, float]]:
     return found
 
 
-def target_checks(report: dict) -> list[Check]:
-    return [
-        Check(name, f"{distance:.3f}", f"<= {allowed:g}", _met(distance, allowed))
-        for name, distance, allowed in distances(report)
-    ]
-
-
-def closest(reports: dict[str, dict]) -> list[str]:
-    """For each target: the smallest distance among the reports that clear the bar's conditional
-    accuracy, and the report it came from. Reports under that bar are left out, as the rule
-    leaves them out: variety bought with wrong digits is no gain to a user."""
+def closest(measured: dict[str, list[tuple[str, float, float]]]) -> dict[str, tuple[float, float, str]]:
+    """For each target: the smallest distance among the given reports' (path -> distances) and
+    the report it came from, as (distance, allowed, path)."""
     best: dict[str, tuple[float, float, str]] = {}
-    for path, report in reports.items():
-        if accuracy_shortfalls(report):
-            continue
-        for name, distance, allowed in distances(report):
+    for path, found in measured.items():
+        for name, distance, allowed in found:
             if name not in best or distance < best[name][0]:
                 best[name] = (distance, allowed, path)
-    return [
-        f"{name}: {distance:.3f} ({_verdict(distance, allowed)}, target <= {allowed:g}) in {path}"
-        for name, (distance, allowed, path) in best.items()
-    ]
-
-
-def _met(distance: float, allowed: float) -> bool:
-    return distance <= allowed + ROUNDING
+    return best
 
 
 def _verdict(distance: float, allowed: float) -> str:
-    return "met" if _met(distance, allowed) else "missed"
+    return "met" if distance <= allowed + ROUNDING else "missed"
 
 
 def main(arguments: list[str]) -> int:
     if not arguments or any(argument.startswith("-") for argument in arguments):
         print("usage: python -m cgan_train.targets REPORT.json [REPORT.json ...]", file=sys.stderr)
         return 2
-    reports = {}
+    measured, shortfalls, without_cas = {}, {}, set()
     try:
         for path in arguments:
-            reports[path] = read_report(path)
-            if not distances(reports[path]):
+            report = read_report(path)
+            measured[path], shortfalls[path] = distances(report), accuracy_shortfalls(report)
+            if not measured[path]:
                 raise ValueError("no judge or CAS figures")
+            if not cas_recipes_of(report):
+                without_cas.add(path)
     except (OSError, ValueError, KeyError, TypeError) as error:
         print(f"cannot read {path}: {error}", file=sys.stderr)
         return 1
-    lines, every_met = [], True
-    for path, report in reports.items():
-        checks = target_checks(report)
-        met = sum(check.met for check in checks)
-        every_met = every_met and met == len(checks)
-        short = accuracy_shortfalls(report)
+    lines, every_met = [], not without_cas  # targets no one measured are not met
+    for path, found in measured.items():
+        verdicts = [_verdict(distance, allowed) for _, distance, allowed in found]
+        every_met = every_met and "missed" not in verdicts
+        short = shortfalls[path]
         lines.append(
-            f"{path}: meets {met} of {len(checks)} targets"
+            f"{path}: meets {verdicts.count('met')} of {len(found)} targets"
             + (f"; under the bar: {', '.join(short)}" if short else "")
         )
-        width = max(len(check.name) for check in checks)
+        width = max(len(name) for name, _, _ in found)
         lines += [
-            f"  {check.name:{width}}  {check.value:>7}  {check.bar:>7}  {'met' if check.met else 'missed'}"
-            for check in checks
+            f"  {name:{width}}  {distance:7.3f}  {'<= ' + format(allowed, 'g'):>7}  {verdict}"
+            for (name, distance, allowed), verdict in zip(found, verdicts, strict=True)
         ]
-        if not cas_recipes_of(report):  # targets no one measured are not met
-            every_met = False
+        if path in without_cas:
             lines.append(
                 "  CAS targets: not measured (the report has no CAS; cgan-train evaluate --cas-per-digit)"
             )
-    if len(reports) > 1:
-        under = sum(bool(accuracy_shortfalls(report)) for report in reports.values())
-        lines.append(f"closest, of the {len(reports) - under} reports that clear the accuracy bar:")
-        lines += [f"  {line}" for line in closest(reports)]
+    if len(measured) > 1:
+        # Variety bought with wrong digits is no gain to a user: the rule leaves such runs out.
+        clearing = {path: found for path, found in measured.items() if not shortfalls[path]}
+        lines.append(f"closest, of the {len(clearing)} reports that clear the accuracy bar:")
+        lines += [
+            f"  {name}: {distance:.3f} ({_verdict(distance, allowed)}, target <= {allowed:g}) in {path}"
+            for name, (distance, allowed, path) in closest(clearing).items()
+        ]
     failure = print_result("\n".join(lines))
     if failure:
         print(f"cannot print the targets: {failure}", file=sys.stderr)
