@@ -63,8 +63,12 @@ def closest(measured: dict[str, list[tuple[str, float, float]]]) -> dict[str, tu
     return best
 
 
+def is_met(distance: float, allowed: float) -> bool:
+    return distance <= allowed + ROUNDING
+
+
 def _verdict(distance: float, allowed: float) -> str:
-    return "met" if distance <= allowed + ROUNDING else "missed"
+    return "met" if is_met(distance, allowed) else "missed"
 
 
 def main(arguments: list[str]) -> int:

@@ -204,9 +204,11 @@ def test_the_card_shows_the_reports_of_its_files_and_export_writes_the_same_card
     for judge in JUDGES:
         assert f"| FID, {judge} |" in quality and f"| recall, {judge} |" in quality
         assert any(line.startswith(f"| {judge}") and " ± " in line for line in quality.splitlines())
+        assert f"| recall below real, {judge} | " in quality  # the targets' table
     for recipe in RECIPES:
         assert f"| CAS gap, {recipe} |" in quality and f"| CAS weakest digit, {recipe} |" in quality
         assert any(line.startswith(f"| {recipe} (") for line in quality.splitlines())
+        assert f"| CAS gap (points), {recipe} | " in quality
     accuracy = json.loads((folder / "evaluation.json").read_text())["generated"]["overall"]["accuracy"]
     assert f"| all | {100 * accuracy:.2f} / " in quality
     assert sum(line.startswith(f"| {digit} |") for digit in range(10) for line in quality.splitlines()) == 10

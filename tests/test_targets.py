@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from cgan_export.model_card import quality_section
 from cgan_train.cas import recipe_report
 from cgan_train.metrics import spread
 from cgan_train.targets import MAX_CAS_DIGIT_GAP_POINTS, distances, main
@@ -129,3 +130,12 @@ def test_a_judge_without_recall_is_named_in_one_line(tmp_path, capsys):
     assert main([write(tmp_path, "no-recall.json", report)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no recall in the features of wide-kernel-cnn" in err
+
+
+def test_the_card_tells_each_file_s_distance_from_every_target(tmp_path):
+    exact = current_report(recall=0.96, cas_gap=0.45, version="fp32")
+    int8 = current_report(recall=0.94, cas_gap=0.45, version="int8")
+    (tmp_path / "evaluation.json").write_text(json.dumps(exact))
+    (tmp_path / "evaluation_int8.json").write_text(json.dumps(int8))
+    rows = [line for line in quality_section(tmp_path, "fp32", "int8").splitlines() if "below real," in line]
+    assert rows == [f"| recall below real, {judge} | 0.040 | 0.060 | 0.05 | fp32 only |" for judge in JUDGES]
