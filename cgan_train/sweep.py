@@ -101,7 +101,7 @@ CANDIDATES: dict[str, tuple[dict, int]] = {
     **{f"dlr2-seed{seed}": ({"discriminator_lr_scale": 2.0}, seed) for seed in (0, 1, 2)},
     # The sixth: mode seeking at 0.3, the one change that raised recall in every space in two CPU
     # seeds at 45 epochs (docs/experiments.md), three seeds beside three of the twin (b128-seed0 to
-    # b128-seed2 above now train the twin, the shipped recipe) in one call: 6 runs, `--epochs 45`.
+    # b128-seed2 above now train the twin, the shipped recipe) in one call of 6 runs.
     **{
         f"b128-ms03-seed{seed}": ({"batch_size": 128, "mode_seeking_weight": 0.3}, seed) for seed in (0, 1, 2)
     },

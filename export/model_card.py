@@ -145,9 +145,13 @@ def quality_section(folder: Path, fp32_version: str, int8_version: str) -> str:
     ]
     for (name, ours, allowed), (_, theirs, _) in zip(distances(exact), distances(int8), strict=True):
         met = _which_met(is_met(ours, allowed), is_met(theirs, allowed))
-        lines.append(f"| {name} | {ours:.3f} | {theirs:.3f} | {allowed:g} | {met} |")
+        lines.append(f"| {name} | {_distance(ours)} | {_distance(theirs)} | {allowed:g} | {met} |")
     lines += ["", *_judges_table(exact, int8), "", *_cas_table(exact, int8), "", *_per_digit_table(exact), ""]
     return "\n".join(lines)
+
+
+def _distance(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:.3f}"
 
 
 def _which_met(fp32: bool, int8: bool) -> str:

@@ -11,31 +11,7 @@ from cgan_export.ship import CARD_NAME, ship
 from cgan_train.metrics import spread
 from cgan_train.quality_bar import judge_recipe, main, model_of, quality_checks
 from tests.helpers import JUDGES, RECIPES, current_report, evaluate_on_fixture
-
-
-def report(accuracy=0.996, worst=0.986, fid=2.9, recall=0.81, cas_gap=0.9, cas_digit_gap=1.9):
-    """A report of the first layout (one judge, one draw, one CAS recipe, one seed: the committed
-    reports until make evaluate runs again) whose figures sit just inside the bar by default
-    (real: FID 1, recall 1, CAS 99%)."""
-    digits = [{"accuracy": accuracy, "fid": fid, "precision": 0.8, "recall": recall} for _ in range(10)]
-    digits[4] = {**digits[4], "accuracy": worst}
-    real = {"accuracy": 1.0, "fid": 1.0, "precision": 0.9, "recall": 1.0}
-    cas_real = [0.99] * 10
-    cas_generated = [0.99 - cas_gap / 100] * 10
-    cas_generated[7] = 0.99 - cas_digit_gap / 100
-    return {
-        "generated": {
-            "overall": {"accuracy": accuracy, "fid": fid, "precision": 0.8, "recall": recall},
-            "per_digit": digits,
-        },
-        "real_ceiling": {"overall": real, "per_digit": [real] * 10},
-        "ratios": {"fid_to_real": fid, "recall_to_real": recall},
-        "cas": {
-            "generated": {"overall": 0.99 - cas_gap / 100, "per_digit": cas_generated},
-            "real": {"overall": 0.99, "per_digit": cas_real},
-            "gap_points": cas_gap,
-        },
-    }
+from tests.helpers import first_layout_report as report
 
 
 def test_a_report_just_inside_the_bar_meets_every_check():

@@ -10,8 +10,8 @@ import pytest
 from cgan_export.model_card import quality_section
 from cgan_train.cas import recipe_report
 from cgan_train.metrics import spread
-from cgan_train.targets import MAX_CAS_DIGIT_GAP_POINTS, distances, main
-from tests.helpers import JUDGES, RECIPES, current_report
+from cgan_train.targets import TARGET_CAS_DIGIT_GAP_POINTS, distances, main
+from tests.helpers import JUDGES, RECIPES, current_report, first_layout_report
 
 REAL_RECALL = 1.0  # current_report's real images, with shift 0
 
@@ -57,7 +57,7 @@ def test_recall_or_cas_past_its_target_misses_exactly_those(tmp_path, capsys, re
 
 def test_one_weak_digit_misses_its_target_though_the_mean_gap_is_met(tmp_path, capsys):
     report = weak_digit(
-        current_report(recall=0.96, cas_gap=0.45), "mlp-sgd", 2, MAX_CAS_DIGIT_GAP_POINTS + 0.3
+        current_report(recall=0.96, cas_gap=0.45), "mlp-sgd", 2, TARGET_CAS_DIGIT_GAP_POINTS + 0.3
     )
     figures = {name: (distance, allowed) for name, distance, allowed in distances(report)}
     assert figures["CAS weakest digit (points), mlp-sgd"][0] == pytest.approx(1.8)
@@ -139,3 +139,72 @@ def test_the_card_tells_each_file_s_distance_from_every_target(tmp_path):
     (tmp_path / "evaluation_int8.json").write_text(json.dumps(int8))
     rows = [line for line in quality_section(tmp_path, "fp32", "int8").splitlines() if "below real," in line]
     assert rows == [f"| recall below real, {judge} | 0.040 | 0.060 | 0.05 | fp32 only |" for judge in JUDGES]
+
+
+def test_the_closest_is_each_target_s_smallest_distance_whichever_report_has_it(tmp_path, capsys):
+    far_recall = current_report(recall=0.90, cas_gap=0.2, version="far-recall")
+    near_recall = current_report(recall=0.95, cas_gap=0.8, version="near-recall")
+    paths = [write(tmp_path, "far.json", far_recall), write(tmp_path, "near.json", near_recall)]
+    main(paths)
+    closest = capsys.readouterr().out.split("accuracy bar:\n")[1].splitlines()
+    assert [line.split(" in ")[1] for line in closest] == [paths[1]] * 3 + [paths[0]] * 6
+    assert "recall below real, pixel-mlp: 0.050 (met" in closest[2]
+    assert "CAS gap (points), mlp-sgd: 0.200 (met" in closest[5]
+
+
+def test_when_no_report_clears_the_accuracy_bar_there_is_no_closest(tmp_path, capsys):
+    paths = []
+    for index in range(2):
+        report = current_report(version=f"v{index}")
+        report["judges"]["judge-cnn"]["generated"]["overall"]["accuracy"] = spread([0.98] * 3)
+        paths.append(write(tmp_path, f"{index}.json", report))
+    assert main(paths) == 1
+    assert capsys.readouterr().out.endswith("closest: none of these reports clears the accuracy bar\n")
+
+
+def test_an_unmeasured_target_is_not_met(tmp_path, capsys):
+    no_digit = current_report(recall=0.96, cas_gap=0.45)
+    no_digit["cas"]["recipes"]["mlp-sgd"]["weakest_digit"] = None
+    assert main([write(tmp_path, "no-digit.json", no_digit)]) == 1
+    out = capsys.readouterr().out
+    assert "meets 8 of 9 targets" in out
+    assert [line.split()[-2:] for line in out.splitlines() if "mlp-sgd" in line and "weakest" in line] == [
+        ["not", "measured"]
+    ]
+    older = first_layout_report(recall=0.97, cas_gap=0.4, cas_digit_gap=1.0)
+    assert main([write(tmp_path, "older.json", older)]) == 1  # its three met, six not measured
+    out = capsys.readouterr().out
+    assert "meets 3 of 3 targets" in out and "an older report" in out
+
+
+@pytest.mark.parametrize(
+    "break_it, expected",
+    [
+        (lambda report: report["judges"].clear(), "no judge's figures"),
+        (lambda report: report.update(judges=[1]), "cannot read"),
+        (
+            lambda report: report["cas"]["recipes"]["mlp-sgd"]["gap_points"].update(mean=float("nan")),
+            "CAS gap (points), mlp-sgd: nan is not a finite number",
+        ),
+    ],
+)
+def test_a_report_with_no_judges_or_a_figure_not_a_number_is_one_line(tmp_path, capsys, break_it, expected):
+    report = current_report()
+    break_it(report)
+    assert main([write(tmp_path, "broken.json", report)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and expected in captured.err
+
+
+def test_one_file_named_twice_is_one_report_and_dash_dash_ends_the_options(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "-odd.json", current_report(recall=0.96, cas_gap=0.45))
+    assert main(["--", "-odd.json", "./-odd.json"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("meets 9 of 9") == 1 and "closest" not in out
+
+
+def test_targets_that_cannot_be_printed_are_one_line_on_stderr_and_no_pass(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("cgan_train.targets.print_result", lambda text: "No space left on device")
+    assert main([write(tmp_path, "inside.json", current_report(recall=0.96, cas_gap=0.45))]) == 1
+    assert capsys.readouterr().err == "cannot print the targets: No space left on device\n"
