@@ -95,19 +95,16 @@ def main(arguments: list[str]) -> int:
     measured, shortfalls, unmeasured, seen = {}, {}, {}, set()
     try:
         for path in paths:
-            if os.path.realpath(path) in seen:  # one file named twice is one report
+            real_path = os.path.realpath(path)
+            if real_path in seen:  # one file named twice is one report
                 continue
-            seen.add(os.path.realpath(path))
+            seen.add(real_path)
             report = read_report(path)
             measured[path], shortfalls[path] = distances(report), accuracy_shortfalls(report)
             if not cas_recipes_of(report):
-                unmeasured[path] = (
-                    "CAS targets: not measured (the report has no CAS; cgan-train evaluate --cas-per-digit)"
-                )
+                unmeasured[path] = NO_CAS
             elif not is_current(report):
-                unmeasured[path] = (
-                    "an older report: one judge and one CAS recipe; the others' targets are not measured"
-                )
+                unmeasured[path] = OLDER_LAYOUT
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         print(f"cannot read {path}: {error}", file=sys.stderr)
         return 1
